@@ -1,0 +1,19 @@
+//! Rapport's pure rules: the values a request may carry, the invitation state machine and the
+//! decisions that the store applies inside one transaction.
+//!
+//! Nothing here does I/O and nothing reads the clock: time is passed in, so every rule can be tested
+//! (and model-checked) with time under the test's control.
+
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod invitation;
+pub mod values;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use error::RuleError;
+pub use ids::{InvitationId, MemberId};
+pub use invitation::{
+    decide_send, Action, IgnoreReason, InvitationState, Party, SendContext, SendDecision, SeenState,
+};
+pub use values::{Email, Note, Password, ProfileField};

@@ -1,0 +1,85 @@
+//! Persistence for Rapport behind one trait, [`Store`].
+//!
+//! Each method is one use case's transaction: it reads what the rule needs, asks the domain for the
+//! decision, and writes the outcome, all inside the same transaction, so a rule that must hold under
+//! races (one pending invitation per pair, state transitions) is never a read-then-write in a
+//! handler. The embedded implementation is [`sqlite::SqliteStore`]; PostgreSQL comes behind the
+//! same trait.
+//!
+//! Every committed change to the connection graph is reported, in commit order, to the
+//! [`CommitHook`] given at open, before the writer answers the request that made it: whoever keeps
+//! an index of the graph sees a read-after-write consistent view.
+
+pub mod model;
+pub mod sqlite;
+
+pub use model::*;
+
+use async_trait::async_trait;
+use rapport_domain::{Action, Email, InvitationId, MemberId, RuleError, Timestamp};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// A rule refused the operation; nothing was written.
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    /// The store could not be reached or failed; nothing that was not acknowledged was written.
+    #[error("store failure: {0}")]
+    Internal(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Called on the writer, after each commit, with the graph changes of that commit in order.
+pub type CommitHook = Arc<dyn Fn(&[Change]) + Send + Sync>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Is the store reachable and answering?
+    async fn ping(&self) -> StoreResult<()>;
+
+    // Accounts
+    async fn create_member(&self, m: NewMember) -> StoreResult<MemberRecord>;
+    /// The member id and password hash behind an email, whatever the account's state.
+    async fn login_lookup(&self, email: &Email) -> StoreResult<Option<(MemberId, String)>>;
+    async fn insert_token(&self, hash: TokenHash, member: MemberId, at: Timestamp) -> StoreResult<()>;
+    async fn token_member(&self, hash: TokenHash) -> StoreResult<Option<MemberId>>;
+    async fn delete_token(&self, hash: TokenHash) -> StoreResult<()>;
+    async fn member(&self, id: MemberId) -> StoreResult<Option<MemberRecord>>;
+    async fn members(&self, ids: &[MemberId]) -> StoreResult<Vec<MemberRecord>>;
+    async fn update_profile(&self, id: MemberId, patch: ProfilePatch) -> StoreResult<MemberRecord>;
+    /// Invitations the member sent since `since` (sent, whatever became of them): the weekly count.
+    async fn sent_since(&self, member: MemberId, since: Timestamp) -> StoreResult<SentWindow>;
+
+    // Invitations
+    async fn send_invitation(&self, cmd: SendInvitation) -> StoreResult<SendOutcome>;
+    async fn invitation(&self, id: InvitationId) -> StoreResult<Option<InvitationRecord>>;
+    /// Accept, ignore or withdraw: the domain's state machine decides, the store applies.
+    async fn act(&self, id: InvitationId, actor: MemberId, action: Action, at: Timestamp) -> StoreResult<Acted>;
+    /// Pending invitations received, newest first, with ids below `before` when given.
+    async fn received(&self, member: MemberId, before: Option<InvitationId>, limit: u32) -> StoreResult<Vec<InvitationRecord>>;
+    /// Pending invitations sent at or before `created_by`, newest first, with ids below `before`.
+    async fn sent(
+        &self,
+        member: MemberId,
+        created_by: Option<Timestamp>,
+        before: Option<InvitationId>,
+        limit: u32,
+    ) -> StoreResult<Vec<InvitationRecord>>;
+    /// Withdraw (or with `dry_run`, count) every pending invitation sent at or before `created_by`.
+    async fn withdraw_older(&self, sender: MemberId, created_by: Timestamp, dry_run: bool, at: Timestamp) -> StoreResult<u64>;
+    /// The pending invitation between two members, whichever way it goes.
+    async fn pending_between(&self, a: MemberId, b: MemberId) -> StoreResult<Option<InvitationRecord>>;
+
+    // Connections
+    async fn connections(&self, member: MemberId, query: ConnectionQuery) -> StoreResult<ConnectionPage>;
+    /// Removes the connection both ways; `false` when there was none.
+    async fn remove_connection(&self, a: MemberId, b: MemberId, at: Timestamp) -> StoreResult<bool>;
+    /// Every connection once (`a < b`), for building the graph index.
+    async fn all_connections(&self) -> StoreResult<Vec<(MemberId, MemberId)>>;
+
+    // Idempotency-Key replays
+    async fn idempotent_get(&self, member: MemberId, key: &str) -> StoreResult<Option<StoredResponse>>;
+    async fn idempotent_put(&self, member: MemberId, key: &str, response: StoredResponse, at: Timestamp) -> StoreResult<()>;
+}

@@ -1,0 +1,124 @@
+//! What the store keeps and hands back: plain records, no behaviour.
+
+use rapport_domain::{Email, IgnoreReason, InvitationId, InvitationState, MemberId, Note, Timestamp};
+
+pub type TokenHash = [u8; 32];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRecord {
+    pub id: MemberId,
+    pub email: String,
+    pub name: String,
+    pub headline: String,
+    pub company: String,
+    pub location: String,
+    pub tier: String,
+    pub role: String,
+    pub status: String,
+    pub invitations_from: String,
+    pub created_at: Timestamp,
+}
+
+impl MemberRecord {
+    pub fn is_active(&self) -> bool {
+        self.status == "active"
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMember {
+    pub email: Email,
+    pub password_hash: String,
+    pub name: String,
+    pub headline: String,
+    pub company: String,
+    pub location: String,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProfilePatch {
+    pub name: Option<String>,
+    pub headline: Option<String>,
+    pub company: Option<String>,
+    pub location: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitationRecord {
+    pub id: InvitationId,
+    pub sender: MemberId,
+    pub recipient: MemberId,
+    pub note: Option<String>,
+    pub state: InvitationState,
+    pub ignore_reason: Option<IgnoreReason>,
+    pub created_at: Timestamp,
+    pub decided_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SendInvitation {
+    pub sender: MemberId,
+    pub recipient: MemberId,
+    pub note: Option<Note>,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionRecord {
+    /// The other member, seen from whoever asked.
+    pub member: MemberId,
+    pub connected_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub enum SendOutcome {
+    Created(InvitationRecord),
+    /// The recipient had invited the sender: that invitation is accepted and they are connected.
+    Connected { accepted: InvitationRecord, connection: ConnectionRecord },
+}
+
+/// The invitation after an action, and the connection when the action was an accept.
+#[derive(Debug, Clone)]
+pub struct Acted {
+    pub invitation: InvitationRecord,
+    pub connection: Option<ConnectionRecord>,
+}
+
+/// How many invitations a member sent in a window, and when the oldest of them was sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SentWindow {
+    pub count: u64,
+    pub oldest: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionQuery {
+    /// Case-insensitive part of the other member's name.
+    pub name: Option<String>,
+    /// Continue after this (connected_at, member) position, newest first.
+    pub after: Option<(Timestamp, MemberId)>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConnectionPage {
+    pub items: Vec<(ConnectionRecord, MemberRecord)>,
+    pub total: u64,
+}
+
+/// A change to the connection graph, reported after its commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Connected(MemberId, MemberId),
+    Disconnected(MemberId, MemberId),
+}
+
+/// A response kept for `Idempotency-Key` replays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub request_hash: Vec<u8>,
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub created_at: Timestamp,
+}

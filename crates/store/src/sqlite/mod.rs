@@ -1,0 +1,590 @@
+//! The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, one group-committing
+//! writer thread ([`writer`]) and a pool of reader connections that run in parallel.
+
+mod writer;
+
+pub use writer::MAX_BATCH;
+
+use crate::*;
+use rapport_domain::{decide_send, IgnoreReason, InvitationState, SendContext, SendDecision};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use writer::{WriteTx, Writer};
+
+/// Schema versions, applied in order; `PRAGMA user_version` records how many have run.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_core.sql")];
+
+/// Idle reader connections kept open.
+const MAX_IDLE_READERS: usize = 32;
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Internal(e.to_string())
+    }
+}
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: Writer,
+    readers: Arc<Readers>,
+}
+
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    fn take(&self) -> rusqlite::Result<Connection> {
+        if let Some(c) = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+            return Ok(c);
+        }
+        let c = Connection::open(&self.path)?;
+        c.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = 1; PRAGMA cache_size = -16000;")?;
+        Ok(c)
+    }
+
+    fn give_back(&self, c: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(c);
+        }
+    }
+}
+
+/// Opens the writer connection with the pragmas that make commits durable.
+fn open_writer_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;
+         PRAGMA cache_size = -65536;
+         PRAGMA temp_store = MEMORY;",
+    )?;
+    Ok(conn)
+}
+
+/// Applies the migrations that have not run yet. Returns how many ran.
+pub fn migrate(path: &Path) -> StoreResult<usize> {
+    let mut conn = open_writer_connection(path)?;
+    migrate_connection(&mut conn)
+}
+
+fn migrate_connection(conn: &mut Connection) -> StoreResult<usize> {
+    let done: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    if done > MIGRATIONS.len() {
+        return Err(StoreError::Internal(format!(
+            "the database is at schema version {done}, newer than this binary knows ({}); upgrade rapport",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "applied migration");
+    }
+    Ok(MIGRATIONS.len() - done)
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database at `path`, brings its schema up to date and
+    /// starts the writer.
+    pub fn open(path: &Path, hook: CommitHook) -> StoreResult<SqliteStore> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Internal(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let mut conn = open_writer_connection(path)?;
+        migrate_connection(&mut conn)?;
+        let writer = Writer::start(conn, hook).map_err(|e| StoreError::Internal(e.to_string()))?;
+        Ok(SqliteStore {
+            writer,
+            readers: Arc::new(Readers { path: path.to_owned(), idle: Mutex::new(Vec::new()) }),
+        })
+    }
+
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = readers.take()?;
+            let result = f(&conn);
+            readers.give_back(conn);
+            result.map_err(StoreError::from)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("reader task: {e}")))?
+    }
+
+    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriteTx<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        self.writer.write(f).await
+    }
+}
+
+const MEMBER_COLS: &str =
+    "id, email, name, headline, company, location, tier, role, status, invitations_from, created_at";
+
+fn member_row(r: &Row<'_>) -> rusqlite::Result<MemberRecord> {
+    member_row_offset(r, 0)
+}
+
+const INVITATION_COLS: &str = "id, sender_id, recipient_id, note, state, ignore_reason, created_at, decided_at";
+
+fn invitation_row(r: &Row<'_>) -> rusqlite::Result<InvitationRecord> {
+    let state: String = r.get(4)?;
+    let reason: Option<String> = r.get(5)?;
+    Ok(InvitationRecord {
+        id: InvitationId(r.get(0)?),
+        sender: MemberId(r.get(1)?),
+        recipient: MemberId(r.get(2)?),
+        note: r.get(3)?,
+        state: InvitationState::parse(&state).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, format!("state {state}").into())
+        })?,
+        ignore_reason: reason.as_deref().and_then(IgnoreReason::parse),
+        created_at: Timestamp(r.get(6)?),
+        decided_at: r.get::<_, Option<i64>>(7)?.map(Timestamp),
+    })
+}
+
+fn member_by_id(c: &Connection, id: MemberId) -> rusqlite::Result<Option<MemberRecord>> {
+    c.prepare_cached(&format!("SELECT {MEMBER_COLS} FROM members WHERE id = ?1"))?
+        .query_row([id.0], member_row)
+        .optional()
+}
+
+fn invitation_by_id(c: &Connection, id: InvitationId) -> rusqlite::Result<Option<InvitationRecord>> {
+    c.prepare_cached(&format!("SELECT {INVITATION_COLS} FROM invitations WHERE id = ?1"))?
+        .query_row([id.0], invitation_row)
+        .optional()
+}
+
+fn pending_between(c: &Connection, a: MemberId, b: MemberId) -> rusqlite::Result<Option<InvitationRecord>> {
+    c.prepare_cached(&format!(
+        "SELECT {INVITATION_COLS} FROM invitations
+          WHERE min(sender_id, recipient_id) = min(?1, ?2) AND max(sender_id, recipient_id) = max(?1, ?2)
+            AND state = 'pending'"
+    ))?
+    .query_row([a.0, b.0], invitation_row)
+    .optional()
+}
+
+fn are_connected(c: &Connection, a: MemberId, b: MemberId) -> rusqlite::Result<bool> {
+    c.prepare_cached("SELECT 1 FROM connections WHERE member_id = ?1 AND other_id = ?2")?
+        .exists([a.0, b.0])
+}
+
+/// Connects two members both ways and reports it to the graph.
+fn connect(tx: &mut WriteTx<'_>, a: MemberId, b: MemberId, at: Timestamp) -> rusqlite::Result<ConnectionRecord> {
+    let mut stmt = tx
+        .conn
+        .prepare_cached("INSERT OR IGNORE INTO connections (member_id, other_id, created_at) VALUES (?1, ?2, ?3)")?;
+    stmt.execute(params![a.0, b.0, at.0])?;
+    stmt.execute(params![b.0, a.0, at.0])?;
+    tx.record(Change::Connected(a, b));
+    Ok(ConnectionRecord { member: b, connected_at: at })
+}
+
+fn set_state(
+    c: &Connection,
+    id: InvitationId,
+    state: InvitationState,
+    reason: Option<IgnoreReason>,
+    at: Timestamp,
+) -> rusqlite::Result<usize> {
+    c.prepare_cached(
+        "UPDATE invitations SET state = ?2, ignore_reason = ?3, decided_at = ?4 WHERE id = ?1 AND state = 'pending'",
+    )?
+    .execute(params![id.0, state.as_str(), reason.map(IgnoreReason::as_str), at.0])
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+fn send_in_tx(tx: &mut WriteTx<'_>, cmd: SendInvitation) -> StoreResult<SendOutcome> {
+    let c = tx.conn;
+    let is_self = cmd.sender == cmd.recipient;
+    let recipient_visible = !is_self
+        && c.prepare_cached("SELECT 1 FROM members WHERE id = ?1 AND status = 'active'")?
+            .exists([cmd.recipient.0])?;
+    let pending = if recipient_visible { pending_between(c, cmd.sender, cmd.recipient)? } else { None };
+    let ctx = SendContext {
+        is_self,
+        recipient_visible,
+        connected: recipient_visible && are_connected(c, cmd.sender, cmd.recipient)?,
+        pending_sent: pending.as_ref().is_some_and(|p| p.sender == cmd.sender),
+        pending_received: pending.as_ref().filter(|p| p.sender == cmd.recipient).map(|p| p.id),
+    };
+    match decide_send(&ctx)? {
+        SendDecision::AcceptReverse(theirs) => {
+            set_state(c, theirs, InvitationState::Accepted, None, cmd.at)?;
+            let connection = connect(tx, cmd.sender, cmd.recipient, cmd.at)?;
+            let accepted = invitation_by_id(tx.conn, theirs)?
+                .ok_or_else(|| StoreError::Internal("accepted invitation vanished".into()))?;
+            Ok(SendOutcome::Connected { accepted, connection })
+        }
+        SendDecision::Create => {
+            let note = cmd.note.map(|n| n.into_string());
+            let inserted = c
+                .prepare_cached(
+                    "INSERT INTO invitations (sender_id, recipient_id, note, created_at) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![cmd.sender.0, cmd.recipient.0, note, cmd.at.0]);
+            match inserted {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => return Err(RuleError::InvitationPending.into()),
+                Err(e) => return Err(e.into()),
+            }
+            Ok(SendOutcome::Created(InvitationRecord {
+                id: InvitationId(c.last_insert_rowid()),
+                sender: cmd.sender,
+                recipient: cmd.recipient,
+                note,
+                state: InvitationState::Pending,
+                ignore_reason: None,
+                created_at: cmd.at,
+                decided_at: None,
+            }))
+        }
+    }
+}
+
+fn act_in_tx(tx: &mut WriteTx<'_>, id: InvitationId, actor: MemberId, action: Action, at: Timestamp) -> StoreResult<Acted> {
+    let inv = invitation_by_id(tx.conn, id)?.ok_or(RuleError::NotFound)?;
+    let party = if actor == inv.sender {
+        rapport_domain::Party::Sender
+    } else if actor == inv.recipient {
+        rapport_domain::Party::Recipient
+    } else {
+        return Err(RuleError::NotFound.into());
+    };
+    let next = inv.state.next(party, action)?;
+    let reason = match action {
+        Action::Ignore(r) => r,
+        _ => None,
+    };
+    set_state(tx.conn, id, next, reason, at)?;
+    let connection = if next == InvitationState::Accepted {
+        let mut c = connect(tx, inv.recipient, inv.sender, at)?;
+        c.member = inv.sender;
+        Some(c)
+    } else {
+        None
+    };
+    Ok(Acted {
+        invitation: InvitationRecord { state: next, ignore_reason: reason, decided_at: Some(at), ..inv },
+        connection,
+    })
+}
+
+/// `%` and `_` typed by a member are literal characters, not patterns.
+fn like_pattern(s: &str) -> String {
+    let mut p = String::with_capacity(s.len() + 2);
+    p.push('%');
+    for ch in s.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
+    }
+
+    async fn create_member(&self, m: NewMember) -> StoreResult<MemberRecord> {
+        self.write(move |tx| {
+            let inserted = tx
+                .conn
+                .prepare_cached(
+                    "INSERT INTO members (email, password_hash, name, headline, company, location, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![m.email.as_str(), m.password_hash, m.name, m.headline, m.company, m.location, m.at.0]);
+            match inserted {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => return Err(RuleError::EmailTaken.into()),
+                Err(e) => return Err(e.into()),
+            }
+            let id = MemberId(tx.conn.last_insert_rowid());
+            member_by_id(tx.conn, id)?.ok_or_else(|| StoreError::Internal("new member vanished".into()))
+        })
+        .await
+    }
+
+    async fn login_lookup(&self, email: &Email) -> StoreResult<Option<(MemberId, String)>> {
+        let email = email.as_str().to_owned();
+        self.read(move |c| {
+            c.prepare_cached("SELECT id, password_hash FROM members WHERE email = ?1")?
+                .query_row([email], |r| Ok((MemberId(r.get(0)?), r.get(1)?)))
+                .optional()
+        })
+        .await
+    }
+
+    async fn insert_token(&self, hash: TokenHash, member: MemberId, at: Timestamp) -> StoreResult<()> {
+        self.write(move |tx| {
+            tx.conn
+                .prepare_cached("INSERT INTO tokens (hash, member_id, created_at) VALUES (?1, ?2, ?3)")?
+                .execute(params![&hash[..], member.0, at.0])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn token_member(&self, hash: TokenHash) -> StoreResult<Option<MemberId>> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT member_id FROM tokens WHERE hash = ?1")?
+                .query_row([&hash[..]], |r| Ok(MemberId(r.get(0)?)))
+                .optional()
+        })
+        .await
+    }
+
+    async fn delete_token(&self, hash: TokenHash) -> StoreResult<()> {
+        self.write(move |tx| {
+            tx.conn.prepare_cached("DELETE FROM tokens WHERE hash = ?1")?.execute([&hash[..]])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn member(&self, id: MemberId) -> StoreResult<Option<MemberRecord>> {
+        self.read(move |c| member_by_id(c, id)).await
+    }
+
+    async fn members(&self, ids: &[MemberId]) -> StoreResult<Vec<MemberRecord>> {
+        let ids: Vec<MemberId> = ids.to_vec();
+        self.read(move |c| {
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(m) = member_by_id(c, id)? {
+                    out.push(m);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn update_profile(&self, id: MemberId, p: ProfilePatch) -> StoreResult<MemberRecord> {
+        self.write(move |tx| {
+            tx.conn
+                .prepare_cached(
+                    "UPDATE members SET name = coalesce(?2, name), headline = coalesce(?3, headline),
+                            company = coalesce(?4, company), location = coalesce(?5, location)
+                      WHERE id = ?1",
+                )?
+                .execute(params![id.0, p.name, p.headline, p.company, p.location])?;
+            member_by_id(tx.conn, id)?.ok_or_else(|| RuleError::NotFound.into())
+        })
+        .await
+    }
+
+    async fn sent_since(&self, member: MemberId, since: Timestamp) -> StoreResult<SentWindow> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT count(*), min(created_at) FROM invitations WHERE sender_id = ?1 AND created_at > ?2")?
+                .query_row(params![member.0, since.0], |r| {
+                    Ok(SentWindow { count: r.get::<_, i64>(0)? as u64, oldest: r.get::<_, Option<i64>>(1)?.map(Timestamp) })
+                })
+        })
+        .await
+    }
+
+    async fn send_invitation(&self, cmd: SendInvitation) -> StoreResult<SendOutcome> {
+        self.write(move |tx| send_in_tx(tx, cmd)).await
+    }
+
+    async fn invitation(&self, id: InvitationId) -> StoreResult<Option<InvitationRecord>> {
+        self.read(move |c| invitation_by_id(c, id)).await
+    }
+
+    async fn act(&self, id: InvitationId, actor: MemberId, action: Action, at: Timestamp) -> StoreResult<Acted> {
+        self.write(move |tx| act_in_tx(tx, id, actor, action, at)).await
+    }
+
+    async fn received(&self, member: MemberId, before: Option<InvitationId>, limit: u32) -> StoreResult<Vec<InvitationRecord>> {
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {INVITATION_COLS} FROM invitations
+                  WHERE recipient_id = ?1 AND state = 'pending' AND id < ?2 ORDER BY id DESC LIMIT ?3"
+            ))?
+            .query_map(params![member.0, before.map_or(i64::MAX, |b| b.0), limit], invitation_row)?
+            .collect()
+        })
+        .await
+    }
+
+    async fn sent(
+        &self,
+        member: MemberId,
+        created_by: Option<Timestamp>,
+        before: Option<InvitationId>,
+        limit: u32,
+    ) -> StoreResult<Vec<InvitationRecord>> {
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {INVITATION_COLS} FROM invitations
+                  WHERE sender_id = ?1 AND state = 'pending' AND created_at <= ?2 AND id < ?3
+                  ORDER BY id DESC LIMIT ?4"
+            ))?
+            .query_map(
+                params![member.0, created_by.map_or(i64::MAX, |t| t.0), before.map_or(i64::MAX, |b| b.0), limit],
+                invitation_row,
+            )?
+            .collect()
+        })
+        .await
+    }
+
+    async fn withdraw_older(&self, sender: MemberId, created_by: Timestamp, dry_run: bool, at: Timestamp) -> StoreResult<u64> {
+        if dry_run {
+            return self
+                .read(move |c| {
+                    c.prepare_cached(
+                        "SELECT count(*) FROM invitations WHERE sender_id = ?1 AND state = 'pending' AND created_at <= ?2",
+                    )?
+                    .query_row(params![sender.0, created_by.0], |r| r.get::<_, i64>(0))
+                    .map(|n| n as u64)
+                })
+                .await;
+        }
+        self.write(move |tx| {
+            let n = tx
+                .conn
+                .prepare_cached(
+                    "UPDATE invitations SET state = 'withdrawn', decided_at = ?3
+                      WHERE sender_id = ?1 AND state = 'pending' AND created_at <= ?2",
+                )?
+                .execute(params![sender.0, created_by.0, at.0])?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn pending_between(&self, a: MemberId, b: MemberId) -> StoreResult<Option<InvitationRecord>> {
+        self.read(move |c| pending_between(c, a, b)).await
+    }
+
+    async fn connections(&self, member: MemberId, q: ConnectionQuery) -> StoreResult<ConnectionPage> {
+        self.read(move |c| {
+            let pattern = q.name.as_deref().map(like_pattern);
+            let (after_at, after_id) = q.after.map_or((None, None), |(t, m)| (Some(t.0), Some(m.0)));
+            let total: i64 = c
+                .prepare_cached(
+                    "SELECT count(*) FROM connections c JOIN members m ON m.id = c.other_id
+                      WHERE c.member_id = ?1 AND m.status = 'active' AND (?2 IS NULL OR m.name LIKE ?2 ESCAPE '\\')",
+                )?
+                .query_row(params![member.0, pattern], |r| r.get(0))?;
+            let sql = format!(
+                "SELECT c.created_at, {} FROM connections c JOIN members m ON m.id = c.other_id
+                  WHERE c.member_id = ?1 AND m.status = 'active' AND (?2 IS NULL OR m.name LIKE ?2 ESCAPE '\\')
+                    AND (?3 IS NULL OR (c.created_at, c.other_id) < (?3, ?4))
+                  ORDER BY c.created_at DESC, c.other_id DESC LIMIT ?5",
+                MEMBER_COLS.split(", ").map(|col| format!("m.{col}")).collect::<Vec<_>>().join(", ")
+            );
+            let items = c
+                .prepare_cached(&sql)?
+                .query_map(params![member.0, pattern, after_at, after_id, q.limit], |r| {
+                    let at = Timestamp(r.get(0)?);
+                    let m = member_row_offset(r, 1)?;
+                    Ok((ConnectionRecord { member: m.id, connected_at: at }, m))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(ConnectionPage { items, total: total as u64 })
+        })
+        .await
+    }
+
+    async fn remove_connection(&self, a: MemberId, b: MemberId, _at: Timestamp) -> StoreResult<bool> {
+        self.write(move |tx| {
+            let n = tx
+                .conn
+                .prepare_cached(
+                    "DELETE FROM connections WHERE (member_id = ?1 AND other_id = ?2) OR (member_id = ?2 AND other_id = ?1)",
+                )?
+                .execute([a.0, b.0])?;
+            if n > 0 {
+                tx.record(Change::Disconnected(a, b));
+            }
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn all_connections(&self) -> StoreResult<Vec<(MemberId, MemberId)>> {
+        self.read(|c| {
+            c.prepare("SELECT member_id, other_id FROM connections WHERE member_id < other_id")?
+                .query_map([], |r| Ok((MemberId(r.get(0)?), MemberId(r.get(1)?))))?
+                .collect()
+        })
+        .await
+    }
+
+    async fn idempotent_get(&self, member: MemberId, key: &str) -> StoreResult<Option<StoredResponse>> {
+        let key = key.to_owned();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT request_hash, status, body, created_at FROM idempotency_keys WHERE member_id = ?1 AND key = ?2",
+            )?
+            .query_row(params![member.0, key], |r| {
+                Ok(StoredResponse {
+                    request_hash: r.get(0)?,
+                    status: r.get::<_, i64>(1)? as u16,
+                    body: r.get(2)?,
+                    created_at: Timestamp(r.get(3)?),
+                })
+            })
+            .optional()
+        })
+        .await
+    }
+
+    async fn idempotent_put(&self, member: MemberId, key: &str, resp: StoredResponse, at: Timestamp) -> StoreResult<()> {
+        let key = key.to_owned();
+        self.write(move |tx| {
+            tx.conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO idempotency_keys (member_id, key, request_hash, status, body, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![member.0, key, resp.request_hash, resp.status as i64, resp.body, at.0])?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn member_row_offset(r: &Row<'_>, o: usize) -> rusqlite::Result<MemberRecord> {
+    Ok(MemberRecord {
+        id: MemberId(r.get(o)?),
+        email: r.get(o + 1)?,
+        name: r.get(o + 2)?,
+        headline: r.get(o + 3)?,
+        company: r.get(o + 4)?,
+        location: r.get(o + 5)?,
+        tier: r.get(o + 6)?,
+        role: r.get(o + 7)?,
+        status: r.get(o + 8)?,
+        invitations_from: r.get(o + 9)?,
+        created_at: Timestamp(r.get(o + 10)?),
+    })
+}
