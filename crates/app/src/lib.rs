@@ -1,1 +1,791 @@
+//! Rapport's use cases, one method of [`App`] each. Every entry point (HTTP API, web pages, CLI,
+//! background jobs) goes through here: it parses what came in into domain values, lets the store
+//! run the rule inside one transaction, and builds the answer for the member who asked.
 
+pub mod auth;
+pub mod config;
+pub mod cursor;
+mod login_limit;
+pub mod views;
+
+pub use config::{Config, ConfigError, Database, RawConfig, WithdrawalNotice};
+
+use auth::TokenCache;
+use rapport_domain::{
+    Action, Clock, Email, IgnoreReason, InvitationId, MemberId, Note, Party, Password,
+    ProfileField, RuleError, Timestamp,
+};
+use rapport_graph::Graph;
+use rapport_store::sqlite::SqliteStore;
+use rapport_store::{
+    Change, CommitHook, ConnectionQuery, InvitationRecord, MemberRecord, NewMember, ProfilePatch,
+    SendInvitation, SendOutcome, Store, StoreError, StoredResponse,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use views::*;
+
+/// Why a use case did not happen.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    #[error("sign in first")]
+    Unauthenticated,
+    /// Too many attempts; `retry_after` is in whole seconds from now.
+    #[error("too many attempts; try again later")]
+    RateLimited {
+        retry_at: Timestamp,
+        retry_after: u64,
+    },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Rule(r) => AppError::Rule(r),
+            StoreError::Internal(m) => AppError::Internal(m),
+        }
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+const WEEK: Duration = Duration::from_secs(7 * 86_400);
+/// How long an `Idempotency-Key` replays its first answer.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(86_400);
+
+/// What a member gives at signup.
+#[derive(Debug, Clone, Default)]
+pub struct SignupInput {
+    pub email: String,
+    pub password: String,
+    pub name: String,
+    pub headline: Option<String>,
+    pub company: Option<String>,
+    pub location: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProfileInput {
+    pub name: Option<String>,
+    pub headline: Option<String>,
+    pub company: Option<String>,
+    pub location: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SendInput {
+    pub recipient_id: String,
+    pub note: Option<String>,
+    pub recipient_email: Option<String>,
+}
+
+/// A list request: at most `limit` items after `cursor`.
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+impl PageRequest {
+    /// 20 by default, never more than 100.
+    fn limit(&self) -> u32 {
+        self.limit.unwrap_or(20).clamp(1, 100)
+    }
+}
+
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    graph: Arc<Graph>,
+    clock: Arc<dyn Clock>,
+    config: Config,
+    tokens: TokenCache,
+    logins: login_limit::LoginLimiter,
+    /// A real argon2id hash, checked when the email is unknown so that login takes the same time.
+    dummy_hash: String,
+}
+
+fn node(id: MemberId) -> rapport_graph::Node {
+    id.0 as rapport_graph::Node
+}
+
+fn member_id(n: rapport_graph::Node) -> MemberId {
+    MemberId(i64::from(n))
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> AppResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))
+}
+
+impl App {
+    /// Opens the configured store, loads the graph index from it and returns a ready app.
+    pub async fn open(config: Config, clock: Arc<dyn Clock>) -> AppResult<App> {
+        let graph = Arc::new(Graph::new());
+        let hook_graph = graph.clone();
+        let hook: CommitHook = Arc::new(move |changes: &[Change]| {
+            for change in changes {
+                match *change {
+                    Change::Connected(a, b) => hook_graph.connect(node(a), node(b)),
+                    Change::Disconnected(a, b) => hook_graph.disconnect(node(a), node(b)),
+                }
+            }
+        });
+        let store: Arc<dyn Store> = match &config.database {
+            Database::Sqlite(path) => Arc::new(SqliteStore::open(path, hook)?),
+            Database::Postgres(_) => {
+                return Err(AppError::Internal(
+                    "PostgreSQL is not supported by this build yet".into(),
+                ))
+            }
+        };
+        let started = std::time::Instant::now();
+        let edges = store.all_connections().await?;
+        graph.replace_with(edges.into_iter().map(|(a, b)| (node(a), node(b))));
+        tracing::info!(
+            edges = graph.edge_count(),
+            ms = started.elapsed().as_millis() as u64,
+            "graph index loaded"
+        );
+        let dummy_hash = blocking(|| auth::hash_password("a password nobody has"))
+            .await?
+            .map_err(AppError::Internal)?;
+        Ok(App {
+            inner: Arc::new(Inner {
+                store,
+                graph,
+                clock,
+                config,
+                tokens: TokenCache::default(),
+                logins: login_limit::LoginLimiter::default(),
+                dummy_hash,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    fn graph(&self) -> &Graph {
+        &self.inner.graph
+    }
+
+    /// Is the store answering?
+    pub async fn ready(&self) -> AppResult<()> {
+        Ok(self.store().ping().await?)
+    }
+
+    // ----- accounts -------------------------------------------------------------------------
+
+    pub async fn signup(&self, input: SignupInput) -> AppResult<(Me, String)> {
+        let email = Email::parse(&input.email)?;
+        let password = Password::parse(&input.password)?;
+        let name = ProfileField::name(&input.name)?.into_string();
+        let headline =
+            optional_field("headline", input.headline.as_deref(), 200)?.unwrap_or_default();
+        let company = optional_field("company", input.company.as_deref(), 100)?.unwrap_or_default();
+        let location =
+            optional_field("location", input.location.as_deref(), 100)?.unwrap_or_default();
+        let password_hash = blocking(move || auth::hash_password(password.expose()))
+            .await?
+            .map_err(AppError::Internal)?;
+        let record = self
+            .store()
+            .create_member(NewMember {
+                email,
+                password_hash,
+                name,
+                headline,
+                company,
+                location,
+                at: self.now(),
+            })
+            .await?;
+        let token = self.issue_token(record.id).await?;
+        tracing::info!(member = %record.id, "member signed up");
+        Ok((self.me_view(record).await?, token))
+    }
+
+    /// Signs in. An unknown email and a wrong password get the same answer after the same work.
+    pub async fn login(&self, email: &str, password: &str) -> AppResult<(Me, String)> {
+        let now = self.now();
+        let key = email.trim().to_lowercase();
+        if let Some(retry_at) = self.inner.logins.blocked_until(&key, now) {
+            let retry_after = ((retry_at.0 - now.0).max(1000) as u64).div_ceil(1000);
+            return Err(AppError::RateLimited {
+                retry_at,
+                retry_after,
+            });
+        }
+        let found = match Email::parse(email) {
+            Ok(e) => self.store().login_lookup(&e).await?,
+            Err(_) => None,
+        };
+        let hash = found
+            .as_ref()
+            .map_or_else(|| self.inner.dummy_hash.clone(), |(_, h)| h.clone());
+        let password = password.to_owned();
+        let matches = blocking(move || auth::verify_password(&password, &hash)).await?;
+        let member = match found {
+            Some((id, _)) if matches => self.store().member(id).await?,
+            _ => None,
+        };
+        let Some(member) = member.filter(|m| m.status == "active" || m.status == "deactivated")
+        else {
+            self.inner.logins.failed(&key, now);
+            return Err(RuleError::InvalidCredentials.into());
+        };
+        self.inner.logins.succeeded(&key);
+        let token = self.issue_token(member.id).await?;
+        Ok((self.me_view(member).await?, token))
+    }
+
+    async fn issue_token(&self, member: MemberId) -> AppResult<String> {
+        let token = auth::new_token();
+        let hash = auth::token_hash(&token);
+        self.store().insert_token(hash, member, self.now()).await?;
+        self.inner.tokens.put(hash, member);
+        Ok(token)
+    }
+
+    pub async fn logout(&self, token: &str) -> AppResult<()> {
+        let hash = auth::token_hash(token);
+        self.inner.tokens.forget(&hash);
+        Ok(self.store().delete_token(hash).await?)
+    }
+
+    /// The member a bearer token belongs to.
+    pub async fn authenticate(&self, token: &str) -> AppResult<MemberId> {
+        if token.len() > 200 {
+            return Err(AppError::Unauthenticated);
+        }
+        let hash = auth::token_hash(token);
+        if let Some(id) = self.inner.tokens.get(&hash) {
+            return Ok(id);
+        }
+        let id = self
+            .store()
+            .token_member(hash)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        self.inner.tokens.put(hash, id);
+        Ok(id)
+    }
+
+    pub async fn me(&self, id: MemberId) -> AppResult<Me> {
+        let record = self
+            .store()
+            .member(id)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        self.me_view(record).await
+    }
+
+    pub async fn update_me(&self, id: MemberId, input: ProfileInput) -> AppResult<Me> {
+        let patch = ProfilePatch {
+            name: input
+                .name
+                .as_deref()
+                .map(ProfileField::name)
+                .transpose()?
+                .map(ProfileField::into_string),
+            headline: optional_field("headline", input.headline.as_deref(), 200)?,
+            company: optional_field("company", input.company.as_deref(), 100)?,
+            location: optional_field("location", input.location.as_deref(), 100)?,
+        };
+        let record = self.store().update_profile(id, patch).await?;
+        self.me_view(record).await
+    }
+
+    async fn me_view(&self, m: MemberRecord) -> AppResult<Me> {
+        let now = self.now();
+        let limit = if m.tier == "premium" {
+            self.inner.config.premium_weekly_invitation_limit
+        } else {
+            self.inner.config.weekly_invitation_limit
+        };
+        let window = self.store().sent_since(m.id, now.minus(WEEK)).await?;
+        let used = window.count.min(u64::from(u32::MAX)) as u32;
+        let next_available_at = (used >= limit)
+            .then(|| window.oldest.map(|t| t.plus(WEEK).to_rfc3339()))
+            .flatten();
+        Ok(Me {
+            id: m.id.to_string(),
+            relationship: Relationship {
+                state: "self",
+                degree: None,
+                mutual_connections: 0,
+                invitation_id: None,
+            },
+            email: m.email,
+            tier: m.tier,
+            role: m.role,
+            status: m.status,
+            settings: Settings {
+                invitations_from: m.invitations_from,
+            },
+            quota: Quota {
+                weekly_limit: limit,
+                used,
+                remaining: limit.saturating_sub(used),
+                next_available_at,
+            },
+            restriction: None,
+            created_at: m.created_at.to_rfc3339(),
+            name: m.name,
+            headline: m.headline,
+            company: m.company,
+            location: m.location,
+        })
+    }
+
+    // ----- members ----------------------------------------------------------------------------
+
+    /// A member as `viewer` sees them; hidden and unknown members are both `not_found`.
+    pub async fn member(&self, viewer: MemberId, id: &str) -> AppResult<Member> {
+        let id: MemberId = id.parse().map_err(|_| RuleError::NotFound)?;
+        let m = self.visible_member(viewer, id).await?;
+        let relationship = self.relationship(viewer, id).await?;
+        Ok(Member {
+            id: m.id.to_string(),
+            name: m.name,
+            headline: m.headline,
+            company: m.company,
+            location: m.location,
+            relationship,
+        })
+    }
+
+    async fn visible_member(&self, viewer: MemberId, id: MemberId) -> AppResult<MemberRecord> {
+        self.store()
+            .member(id)
+            .await?
+            .filter(|m| m.is_active() || m.id == viewer)
+            .ok_or_else(|| RuleError::NotFound.into())
+    }
+
+    async fn relationship(&self, viewer: MemberId, other: MemberId) -> AppResult<Relationship> {
+        if viewer == other {
+            return Ok(Relationship {
+                state: "self",
+                degree: None,
+                mutual_connections: 0,
+                invitation_id: None,
+            });
+        }
+        let g = self.graph();
+        let degree = g.degree(node(viewer), node(other)).as_number();
+        let mutual_connections = g.mutual_count(node(viewer), node(other)) as u32;
+        let (state, invitation_id) = if degree == Some(1) {
+            ("connected", None)
+        } else {
+            match self.store().pending_between(viewer, other).await? {
+                Some(p) if p.sender == viewer => ("invitation_sent", Some(p.id.to_string())),
+                Some(p) => ("invitation_received", Some(p.id.to_string())),
+                None => ("none", None),
+            }
+        };
+        Ok(Relationship {
+            state,
+            degree,
+            mutual_connections,
+            invitation_id,
+        })
+    }
+
+    // ----- invitations ------------------------------------------------------------------------
+
+    pub async fn send_invitation(&self, sender: MemberId, input: SendInput) -> AppResult<Sent> {
+        let note = match input.note.as_deref() {
+            Some(raw) => Note::parse(raw, self.inner.config.note_max_chars)?,
+            None => None,
+        };
+        if input.recipient_id.trim() == sender.to_string() {
+            return Err(RuleError::SelfInvitation.into());
+        }
+        if let Some(raw) = input.recipient_email.as_deref() {
+            // Checked for form only here; whether it is the recipient's is the privacy rules' concern.
+            Email::parse(raw)?;
+        }
+        let recipient: MemberId = input
+            .recipient_id
+            .trim()
+            .parse()
+            .map_err(|_| RuleError::NotFound)?;
+        let outcome = self
+            .store()
+            .send_invitation(SendInvitation {
+                sender,
+                recipient,
+                note,
+                at: self.now(),
+            })
+            .await?;
+        match outcome {
+            SendOutcome::Created(inv) => {
+                tracing::info!(invitation = %inv.id, "invitation sent");
+                let mut views = self.invitation_views(sender, vec![inv]).await?;
+                views
+                    .pop()
+                    .map(Sent::Invitation)
+                    .ok_or_else(|| AppError::Internal("view".into()))
+            }
+            SendOutcome::Connected {
+                accepted,
+                connection,
+            } => {
+                tracing::info!(invitation = %accepted.id, "mutual invitations connected");
+                Ok(Sent::Connected(
+                    self.connection_view(connection.member, connection.connected_at)
+                        .await?,
+                ))
+            }
+        }
+    }
+
+    /// One invitation, as the party who asks may see it.
+    pub async fn invitation(&self, viewer: MemberId, id: &str) -> AppResult<Invitation> {
+        let id: InvitationId = id.parse().map_err(|_| RuleError::NotFound)?;
+        let inv = self
+            .store()
+            .invitation(id)
+            .await?
+            .ok_or(RuleError::NotFound)?;
+        if party_of(&inv, viewer)
+            .and_then(|p| inv.state.seen_by(p))
+            .is_none()
+        {
+            return Err(RuleError::NotFound.into());
+        }
+        let mut views = self.invitation_views(viewer, vec![inv]).await?;
+        views.pop().ok_or_else(|| RuleError::NotFound.into())
+    }
+
+    pub async fn accept(&self, viewer: MemberId, id: &str) -> AppResult<Connection> {
+        let acted = self.act(viewer, id, Action::Accept).await?;
+        let c = acted
+            .connection
+            .ok_or_else(|| AppError::Internal("accept made no connection".into()))?;
+        tracing::info!(invitation = %acted.invitation.id, "invitation accepted");
+        self.connection_view(c.member, c.connected_at).await
+    }
+
+    pub async fn ignore(
+        &self,
+        viewer: MemberId,
+        id: &str,
+        reason: Option<IgnoreReason>,
+    ) -> AppResult<()> {
+        let acted = self.act(viewer, id, Action::Ignore(reason)).await?;
+        tracing::info!(invitation = %acted.invitation.id, "invitation ignored");
+        Ok(())
+    }
+
+    pub async fn withdraw(&self, viewer: MemberId, id: &str) -> AppResult<()> {
+        let acted = self.act(viewer, id, Action::Withdraw).await?;
+        tracing::info!(invitation = %acted.invitation.id, "invitation withdrawn");
+        Ok(())
+    }
+
+    async fn act(
+        &self,
+        viewer: MemberId,
+        id: &str,
+        action: Action,
+    ) -> AppResult<rapport_store::Acted> {
+        let id: InvitationId = id.parse().map_err(|_| RuleError::NotFound)?;
+        Ok(self.store().act(id, viewer, action, self.now()).await?)
+    }
+
+    pub async fn received(
+        &self,
+        viewer: MemberId,
+        page: PageRequest,
+    ) -> AppResult<Page<Invitation>> {
+        let before = page
+            .cursor
+            .as_deref()
+            .map(|c| cursor::decode(c, 1))
+            .transpose()?
+            .map(|p| InvitationId(p[0]));
+        let limit = page.limit();
+        let records = self.store().received(viewer, before, limit).await?;
+        self.invitation_page(viewer, records, limit).await
+    }
+
+    pub async fn sent(
+        &self,
+        viewer: MemberId,
+        older_than: Option<&str>,
+        page: PageRequest,
+    ) -> AppResult<Page<Invitation>> {
+        let created_by = older_than.map(|o| self.cutoff(o)).transpose()?;
+        let before = page
+            .cursor
+            .as_deref()
+            .map(|c| cursor::decode(c, 1))
+            .transpose()?
+            .map(|p| InvitationId(p[0]));
+        let limit = page.limit();
+        let records = self.store().sent(viewer, created_by, before, limit).await?;
+        self.invitation_page(viewer, records, limit).await
+    }
+
+    /// Withdraws every pending invitation older than `older_than` (or, with `dry_run`, counts them).
+    pub async fn bulk_withdraw(
+        &self,
+        viewer: MemberId,
+        older_than: &str,
+        dry_run: bool,
+    ) -> AppResult<Count> {
+        let created_by = self.cutoff(older_than)?;
+        let count = self
+            .store()
+            .withdraw_older(viewer, created_by, dry_run, self.now())
+            .await?;
+        if !dry_run {
+            tracing::info!(count, "bulk withdrawal");
+        }
+        Ok(Count { count })
+    }
+
+    fn cutoff(&self, older_than: &str) -> AppResult<Timestamp> {
+        let d = rapport_domain::clock::parse_duration(older_than)
+            .map_err(|m| RuleError::validation("older_than", m))?;
+        Ok(self.now().minus(d))
+    }
+
+    async fn invitation_page(
+        &self,
+        viewer: MemberId,
+        records: Vec<InvitationRecord>,
+        limit: u32,
+    ) -> AppResult<Page<Invitation>> {
+        let next_cursor = (records.len() as u32 == limit)
+            .then(|| records.last().map(|r| cursor::encode(&[r.id.0])))
+            .flatten();
+        let items = self.invitation_views(viewer, records).await?;
+        Ok(Page {
+            items,
+            next_cursor,
+            total: None,
+        })
+    }
+
+    /// Builds the views of several invitations with one look-up of every member they name.
+    async fn invitation_views(
+        &self,
+        viewer: MemberId,
+        records: Vec<InvitationRecord>,
+    ) -> AppResult<Vec<Invitation>> {
+        let g = self.graph();
+        let previews: Vec<Vec<MemberId>> = records
+            .iter()
+            .map(|r| {
+                g.mutual(node(r.sender), node(r.recipient), 0, 3)
+                    .into_iter()
+                    .map(member_id)
+                    .collect()
+            })
+            .collect();
+        let mut wanted: Vec<MemberId> = records
+            .iter()
+            .flat_map(|r| [r.sender, r.recipient])
+            .collect();
+        wanted.extend(previews.iter().flatten());
+        wanted.sort_unstable();
+        wanted.dedup();
+        let members: HashMap<MemberId, MemberRecord> = self
+            .store()
+            .members(&wanted)
+            .await?
+            .into_iter()
+            .map(|m| (m.id, m))
+            .collect();
+        let mut out = Vec::with_capacity(records.len());
+        for (r, preview) in records.into_iter().zip(previews) {
+            let (Some(sender), Some(recipient)) =
+                (members.get(&r.sender), members.get(&r.recipient))
+            else {
+                continue;
+            };
+            let Some(state) = party_of(&r, viewer).and_then(|p| r.state.seen_by(p)) else {
+                continue;
+            };
+            out.push(Invitation {
+                id: r.id.to_string(),
+                sender: summary(sender),
+                recipient: summary(recipient),
+                note: r.note,
+                state: state.as_str(),
+                created_at: r.created_at.to_rfc3339(),
+                decided_at: r.decided_at.map(Timestamp::to_rfc3339),
+                mutual_connections: g.mutual_count(node(r.sender), node(r.recipient)) as u32,
+                mutual_preview: preview
+                    .iter()
+                    .filter_map(|id| members.get(id).filter(|m| m.is_active()).map(summary))
+                    .collect(),
+            });
+        }
+        Ok(out)
+    }
+
+    // ----- connections ------------------------------------------------------------------------
+
+    pub async fn connections(
+        &self,
+        viewer: MemberId,
+        name: Option<&str>,
+        page: PageRequest,
+    ) -> AppResult<Page<Connection>> {
+        let name = name.map(str::trim).filter(|n| !n.is_empty());
+        if name.is_some_and(|n| n.chars().count() > 100) {
+            return Err(RuleError::validation("q", "must be at most 100 characters").into());
+        }
+        let after = page
+            .cursor
+            .as_deref()
+            .map(|c| cursor::decode(c, 2))
+            .transpose()?
+            .map(|p| (Timestamp(p[0]), MemberId(p[1])));
+        let limit = page.limit();
+        let result = self
+            .store()
+            .connections(
+                viewer,
+                ConnectionQuery {
+                    name: name.map(str::to_owned),
+                    after,
+                    limit,
+                },
+            )
+            .await?;
+        let next_cursor = (result.items.len() as u32 == limit)
+            .then(|| {
+                result
+                    .items
+                    .last()
+                    .map(|(c, _)| cursor::encode(&[c.connected_at.0, c.member.0]))
+            })
+            .flatten();
+        let items = result
+            .items
+            .iter()
+            .map(|(c, m)| Connection {
+                member: summary(m),
+                connected_at: c.connected_at.to_rfc3339(),
+            })
+            .collect();
+        Ok(Page {
+            items,
+            next_cursor,
+            total: Some(result.total),
+        })
+    }
+
+    /// Removes a connection, silently for the other side.
+    pub async fn remove_connection(&self, viewer: MemberId, other: &str) -> AppResult<()> {
+        let other: MemberId = other.parse().map_err(|_| RuleError::NotFound)?;
+        self.visible_member(viewer, other).await?;
+        if !self
+            .store()
+            .remove_connection(viewer, other, self.now())
+            .await?
+        {
+            return Err(RuleError::NotFound.into());
+        }
+        tracing::info!("connection removed");
+        Ok(())
+    }
+
+    async fn connection_view(&self, other: MemberId, at: Timestamp) -> AppResult<Connection> {
+        let m = self
+            .store()
+            .member(other)
+            .await?
+            .ok_or(RuleError::NotFound)?;
+        Ok(Connection {
+            member: summary(&m),
+            connected_at: at.to_rfc3339(),
+        })
+    }
+
+    // ----- idempotency ------------------------------------------------------------------------
+
+    /// The answer stored under `key` by `member` within the last 24 hours.
+    pub async fn idempotent_replay(
+        &self,
+        member: MemberId,
+        key: &str,
+    ) -> AppResult<Option<StoredResponse>> {
+        let cutoff = self.now().minus(IDEMPOTENCY_WINDOW);
+        Ok(self
+            .store()
+            .idempotent_get(member, key)
+            .await?
+            .filter(|r| r.created_at > cutoff))
+    }
+
+    pub async fn idempotent_store(
+        &self,
+        member: MemberId,
+        key: &str,
+        request_hash: Vec<u8>,
+        status: u16,
+        body: Vec<u8>,
+    ) -> AppResult<()> {
+        let now = self.now();
+        let resp = StoredResponse {
+            request_hash,
+            status,
+            body,
+            created_at: now,
+        };
+        Ok(self.store().idempotent_put(member, key, resp, now).await?)
+    }
+}
+
+fn party_of(inv: &InvitationRecord, viewer: MemberId) -> Option<Party> {
+    if inv.sender == viewer {
+        Some(Party::Sender)
+    } else if inv.recipient == viewer {
+        Some(Party::Recipient)
+    } else {
+        None
+    }
+}
+
+fn summary(m: &MemberRecord) -> MemberSummary {
+    MemberSummary {
+        id: m.id.to_string(),
+        name: m.name.clone(),
+        headline: m.headline.clone(),
+        company: m.company.clone(),
+    }
+}
+
+fn optional_field(field: &'static str, raw: Option<&str>, max: usize) -> AppResult<Option<String>> {
+    Ok(raw
+        .map(|r| ProfileField::parse(field, r, max, false))
+        .transpose()?
+        .map(ProfileField::into_string))
+}

@@ -16,18 +16,24 @@ impl Timestamp {
     }
 
     pub fn minus(self, d: Duration) -> Timestamp {
-        Timestamp(self.0.saturating_sub(d.as_millis().min(i64::MAX as u128) as i64))
+        Timestamp(
+            self.0
+                .saturating_sub(d.as_millis().min(i64::MAX as u128) as i64),
+        )
     }
 
     pub fn plus(self, d: Duration) -> Timestamp {
-        Timestamp(self.0.saturating_add(d.as_millis().min(i64::MAX as u128) as i64))
+        Timestamp(
+            self.0
+                .saturating_add(d.as_millis().min(i64::MAX as u128) as i64),
+        )
     }
 
     /// RFC 3339 in UTC with millisecond precision, as every API answer writes times.
     pub fn to_rfc3339(self) -> String {
         let nanos = i128::from(self.0) * 1_000_000;
-        let dt = OffsetDateTime::from_unix_timestamp_nanos(nanos)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let dt =
+            OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(OffsetDateTime::UNIX_EPOCH);
         let dt = dt
             .replace_nanosecond(dt.millisecond() as u32 * 1_000_000)
             .unwrap_or(dt);
@@ -87,7 +93,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if s.is_empty() || s.len() > 64 {
         return Err("expected a duration such as 21d, 12h or 90s".into());
     }
-    humantime::parse_duration(s).map_err(|_| format!("{s:?} is not a duration such as 21d, 12h or 90s"))
+    humantime::parse_duration(s)
+        .map_err(|_| format!("{s:?} is not a duration such as 21d, 12h or 90s"))
 }
 
 #[cfg(test)]
@@ -97,7 +104,10 @@ mod tests {
     #[test]
     fn timestamps_format_as_rfc3339_utc_with_millis() {
         assert_eq!(Timestamp(0).to_rfc3339(), "1970-01-01T00:00:00Z");
-        assert_eq!(Timestamp(1_700_000_000_123).to_rfc3339(), "2023-11-14T22:13:20.123Z");
+        assert_eq!(
+            Timestamp(1_700_000_000_123).to_rfc3339(),
+            "2023-11-14T22:13:20.123Z"
+        );
         assert_eq!(
             Timestamp::parse_rfc3339("2023-11-14T22:13:20.123Z"),
             Some(Timestamp(1_700_000_000_123))

@@ -5,7 +5,10 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RuleError {
     #[error("{field}: {message}")]
-    Validation { field: &'static str, message: String },
+    Validation {
+        field: &'static str,
+        message: String,
+    },
     #[error("the note is longer than {max} characters")]
     NoteTooLong { max: usize },
     #[error("you cannot invite yourself")]

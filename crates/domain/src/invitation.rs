@@ -54,7 +54,9 @@ impl InvitationState {
             (_, Self::Pending) => Some(SeenState::Pending),
             (_, Self::Accepted) => Some(SeenState::Accepted),
             (Party::Sender, Self::Withdrawn) => Some(SeenState::Withdrawn),
-            (Party::Sender, Self::Ignored | Self::Expired | Self::Cancelled) => Some(SeenState::Closed),
+            (Party::Sender, Self::Ignored | Self::Expired | Self::Cancelled) => {
+                Some(SeenState::Closed)
+            }
             (Party::Recipient, Self::Ignored) => Some(SeenState::Ignored),
             (Party::Recipient, Self::Withdrawn | Self::Expired | Self::Cancelled) => None,
         }
@@ -195,11 +197,23 @@ mod tests {
     #[test]
     fn only_the_recipient_accepts_or_ignores_and_only_the_sender_withdraws() {
         assert_eq!(Pending.next(Party::Recipient, Action::Accept), Ok(Accepted));
-        assert_eq!(Pending.next(Party::Recipient, Action::Ignore(None)), Ok(Ignored));
+        assert_eq!(
+            Pending.next(Party::Recipient, Action::Ignore(None)),
+            Ok(Ignored)
+        );
         assert_eq!(Pending.next(Party::Sender, Action::Withdraw), Ok(Withdrawn));
-        assert_eq!(Pending.next(Party::Sender, Action::Accept), Err(RuleError::WrongParty));
-        assert_eq!(Pending.next(Party::Sender, Action::Ignore(None)), Err(RuleError::WrongParty));
-        assert_eq!(Pending.next(Party::Recipient, Action::Withdraw), Err(RuleError::WrongParty));
+        assert_eq!(
+            Pending.next(Party::Sender, Action::Accept),
+            Err(RuleError::WrongParty)
+        );
+        assert_eq!(
+            Pending.next(Party::Sender, Action::Ignore(None)),
+            Err(RuleError::WrongParty)
+        );
+        assert_eq!(
+            Pending.next(Party::Recipient, Action::Withdraw),
+            Err(RuleError::WrongParty)
+        );
     }
 
     #[test]
@@ -220,7 +234,10 @@ mod tests {
     #[test]
     fn withdrawn_invitation_is_gone_for_the_recipient() {
         assert_eq!(Withdrawn.seen_by(Party::Recipient), None);
-        assert_eq!(Withdrawn.next(Party::Recipient, Action::Accept), Err(RuleError::NotFound));
+        assert_eq!(
+            Withdrawn.next(Party::Recipient, Action::Accept),
+            Err(RuleError::NotFound)
+        );
         assert_eq!(Withdrawn.seen_by(Party::Sender), Some(SeenState::Withdrawn));
     }
 
@@ -233,25 +250,49 @@ mod tests {
     }
 
     fn ctx() -> SendContext {
-        SendContext { recipient_visible: true, ..Default::default() }
+        SendContext {
+            recipient_visible: true,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn send_refusals_come_in_contract_order() {
-        let c = SendContext { is_self: true, recipient_visible: false, ..ctx() };
+        let c = SendContext {
+            is_self: true,
+            recipient_visible: false,
+            ..ctx()
+        };
         assert_eq!(decide_send(&c), Err(RuleError::SelfInvitation));
-        let c = SendContext { recipient_visible: false, connected: true, ..ctx() };
+        let c = SendContext {
+            recipient_visible: false,
+            connected: true,
+            ..ctx()
+        };
         assert_eq!(decide_send(&c), Err(RuleError::NotFound));
-        let c = SendContext { connected: true, pending_sent: true, ..ctx() };
+        let c = SendContext {
+            connected: true,
+            pending_sent: true,
+            ..ctx()
+        };
         assert_eq!(decide_send(&c), Err(RuleError::AlreadyConnected));
-        let c = SendContext { pending_sent: true, ..ctx() };
+        let c = SendContext {
+            pending_sent: true,
+            ..ctx()
+        };
         assert_eq!(decide_send(&c), Err(RuleError::InvitationPending));
         assert_eq!(decide_send(&ctx()), Ok(SendDecision::Create));
     }
 
     #[test]
     fn inviting_someone_who_invited_you_accepts_their_invitation() {
-        let c = SendContext { pending_received: Some(InvitationId(7)), ..ctx() };
-        assert_eq!(decide_send(&c), Ok(SendDecision::AcceptReverse(InvitationId(7))));
+        let c = SendContext {
+            pending_received: Some(InvitationId(7)),
+            ..ctx()
+        };
+        assert_eq!(
+            decide_send(&c),
+            Ok(SendDecision::AcceptReverse(InvitationId(7)))
+        );
     }
 }

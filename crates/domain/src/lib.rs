@@ -14,6 +14,6 @@ pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::RuleError;
 pub use ids::{InvitationId, MemberId};
 pub use invitation::{
-    decide_send, Action, IgnoreReason, InvitationState, Party, SendContext, SendDecision, SeenState,
+    decide_send, Action, IgnoreReason, InvitationState, Party, SeenState, SendContext, SendDecision,
 };
 pub use values::{Email, Note, Password, ProfileField};

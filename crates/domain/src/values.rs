@@ -10,7 +10,8 @@ pub struct Email(String);
 impl Email {
     pub fn parse(raw: &str) -> Result<Email, RuleError> {
         let s = raw.trim().to_lowercase();
-        let bad = || RuleError::validation("email", "must be an email address such as ada@example.com");
+        let bad =
+            || RuleError::validation("email", "must be an email address such as ada@example.com");
         if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(bad());
         }
@@ -18,7 +19,12 @@ impl Email {
         let labels_ok = domain
             .split('.')
             .all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'));
-        if local.is_empty() || local.len() > 64 || domain.contains('@') || !domain.contains('.') || !labels_ok {
+        if local.is_empty()
+            || local.len() > 64
+            || domain.contains('@')
+            || !domain.contains('.')
+            || !labels_ok
+        {
             return Err(bad());
         }
         Ok(Email(s))
@@ -46,10 +52,16 @@ impl Password {
     pub fn parse(raw: &str) -> Result<Password, RuleError> {
         let n = raw.chars().count();
         if n < Self::MIN_CHARS {
-            return Err(RuleError::validation("password", "must be at least 10 characters"));
+            return Err(RuleError::validation(
+                "password",
+                "must be at least 10 characters",
+            ));
         }
         if n > Self::MAX_CHARS {
-            return Err(RuleError::validation("password", "must be at most 256 characters"));
+            return Err(RuleError::validation(
+                "password",
+                "must be at most 256 characters",
+            ));
         }
         Ok(Password(raw.to_owned()))
     }
@@ -65,16 +77,27 @@ pub struct ProfileField(String);
 
 impl ProfileField {
     /// `required` fields (the name) may not be empty.
-    pub fn parse(field: &'static str, raw: &str, max_chars: usize, required: bool) -> Result<Self, RuleError> {
+    pub fn parse(
+        field: &'static str,
+        raw: &str,
+        max_chars: usize,
+        required: bool,
+    ) -> Result<Self, RuleError> {
         let s = raw.trim();
         if required && s.is_empty() {
             return Err(RuleError::validation(field, "must not be empty"));
         }
         if s.chars().count() > max_chars {
-            return Err(RuleError::validation(field, format!("must be at most {max_chars} characters")));
+            return Err(RuleError::validation(
+                field,
+                format!("must be at most {max_chars} characters"),
+            ));
         }
         if s.chars().any(char::is_control) {
-            return Err(RuleError::validation(field, "must not contain control characters"));
+            return Err(RuleError::validation(
+                field,
+                "must not contain control characters",
+            ));
         }
         Ok(ProfileField(s.to_owned()))
     }
@@ -95,7 +118,10 @@ pub struct Note(String);
 
 impl Note {
     pub fn parse(raw: &str, max_chars: usize) -> Result<Option<Note>, RuleError> {
-        if raw.chars().any(|c| c.is_control() && c != '\n' && c != '\r') {
+        if raw
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\r')
+        {
             return Err(RuleError::validation(
                 "note",
                 "must not contain control characters other than line breaks",
@@ -123,12 +149,18 @@ mod tests {
 
     #[test]
     fn emails_are_trimmed_and_lower_cased() {
-        assert_eq!(Email::parse("  Ada@Example.COM ").map(|e| e.0), Ok("ada@example.com".into()));
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").map(|e| e.0),
+            Ok("ada@example.com".into())
+        );
     }
 
     #[test]
     fn malformed_emails_are_refused() {
-        for bad in ["", "ada", "@x.io", "ada@", "ada@io", "a b@x.io", "a@b@x.io", "a@.io", "a@x..io", "a@-x.io"] {
+        for bad in [
+            "", "ada", "@x.io", "ada@", "ada@io", "a b@x.io", "a@b@x.io", "a@.io", "a@x..io",
+            "a@-x.io",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -137,13 +169,19 @@ mod tests {
     fn passwords_need_ten_characters() {
         assert!(Password::parse("123456789").is_err());
         assert!(Password::parse("1234567890").is_ok());
-        assert_eq!(format!("{:?}", Password::parse("secretsecret")), "Ok(Password(<redacted>))");
+        assert_eq!(
+            format!("{:?}", Password::parse("secretsecret")),
+            "Ok(Password(<redacted>))"
+        );
     }
 
     #[test]
     fn notes_allow_line_breaks_but_no_other_control_characters() {
         assert!(Note::parse("Hi,\r\nlet's connect", 300).unwrap().is_some());
-        assert!(matches!(Note::parse("bell\u{7}", 300), Err(RuleError::Validation { field: "note", .. })));
+        assert!(matches!(
+            Note::parse("bell\u{7}", 300),
+            Err(RuleError::Validation { field: "note", .. })
+        ));
         assert!(Note::parse("tab\there", 300).is_err());
     }
 
@@ -151,7 +189,10 @@ mod tests {
     fn notes_count_characters_not_bytes() {
         let at_limit = "é".repeat(300);
         assert!(Note::parse(&at_limit, 300).is_ok());
-        assert_eq!(Note::parse(&format!("{at_limit}é"), 300), Err(RuleError::NoteTooLong { max: 300 }));
+        assert_eq!(
+            Note::parse(&format!("{at_limit}é"), 300),
+            Err(RuleError::NoteTooLong { max: 300 })
+        );
     }
 
     #[test]
@@ -163,6 +204,9 @@ mod tests {
     fn names_are_required_and_single_line() {
         assert!(ProfileField::name("  ").is_err());
         assert!(ProfileField::name("Ada\nLovelace").is_err());
-        assert_eq!(ProfileField::name(" Ada ").map(ProfileField::into_string), Ok("Ada".into()));
+        assert_eq!(
+            ProfileField::name(" Ada ").map(ProfileField::into_string),
+            Ok("Ada".into())
+        );
     }
 }

@@ -55,7 +55,16 @@ impl Graph {
             list.sort_unstable();
             list.dedup();
         }
-        Graph { adj: RwLock::new(adj) }
+        Graph {
+            adj: RwLock::new(adj),
+        }
+    }
+
+    /// Replaces the whole index with these connections.
+    pub fn replace_with(&self, edges: impl IntoIterator<Item = (Node, Node)>) {
+        let fresh = Graph::from_edges(edges);
+        let adj = fresh.adj.into_inner().unwrap_or_else(|p| p.into_inner());
+        *self.write() = adj;
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Vec<Node>>> {
@@ -103,7 +112,9 @@ impl Graph {
     }
 
     pub fn are_connected(&self, a: Node, b: Node) -> bool {
-        self.read().get(a as usize).is_some_and(|l| l.binary_search(&b).is_ok())
+        self.read()
+            .get(a as usize)
+            .is_some_and(|l| l.binary_search(&b).is_ok())
     }
 
     pub fn mutual_count(&self, a: Node, b: Node) -> usize {
@@ -114,7 +125,10 @@ impl Graph {
     /// Mutual connections of `a` and `b`, in id order, skipping `offset` and returning at most `limit`.
     pub fn mutual(&self, a: Node, b: Node, offset: usize, limit: usize) -> Vec<Node> {
         let adj = self.read();
-        common(neighbours(&adj, a), neighbours(&adj, b)).skip(offset).take(limit).collect()
+        common(neighbours(&adj, a), neighbours(&adj, b))
+            .skip(offset)
+            .take(limit)
+            .collect()
     }
 
     pub fn degree(&self, a: Node, b: Node) -> Degree {
@@ -130,8 +144,15 @@ impl Graph {
             return Degree::Second;
         }
         // Third degree: some neighbour of the smaller side shares a connection with the other.
-        let (small, other) = if na.len() <= nb.len() { (na, nb) } else { (nb, na) };
-        if small.iter().any(|&x| count_common(neighbours(&adj, x), other) > 0) {
+        let (small, other) = if na.len() <= nb.len() {
+            (na, nb)
+        } else {
+            (nb, na)
+        };
+        if small
+            .iter()
+            .any(|&x| count_common(neighbours(&adj, x), other) > 0)
+        {
             return Degree::Third;
         }
         Degree::OutOfNetwork

@@ -1,1 +1,128 @@
+//! The HTTP face of Rapport: the JSON API under `/api/v1`, the OpenAPI document, health checks and
+//! Prometheus metrics, with one error shape (problem+json) for every failure.
+//!
+//! [`router`] builds the whole service for an [`App`]; [`serve`] runs it until a shutdown future
+//! completes, then stops accepting and finishes the requests in flight.
 
+pub mod api;
+pub mod error;
+pub mod extract;
+mod idempotency;
+pub mod openapi;
+mod ops;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use rapport_app::App;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub app: App,
+    pub metrics: PrometheusHandle,
+    idempotency: Arc<idempotency::KeyLocks>,
+}
+
+/// The process-wide Prometheus recorder, installed on first use.
+fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed");
+            }
+            handle
+        })
+        .clone()
+}
+
+/// The request body limit: 64 KiB is plenty for every endpoint.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+pub fn router(app: App) -> Router {
+    let state = AppState {
+        app,
+        metrics: prometheus(),
+        idempotency: Default::default(),
+    };
+    let api = api::router()
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ))
+        .fallback(|| async { error::ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed });
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(ops::router())
+        .fallback(|| async { error::ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn(record_metrics))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let route = req
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or("-", |p| p.as_str())
+                        .to_owned();
+                    tracing::info_span!("request", method = %req.method(), route)
+                })
+                .on_request(())
+                .on_response(
+                    |resp: &Response, latency: Duration, _span: &tracing::Span| {
+                        tracing::debug!(
+                            status = resp.status().as_u16(),
+                            latency_us = latency.as_micros() as u64,
+                            "answered"
+                        );
+                    },
+                ),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a handler panicked");
+            axum::response::IntoResponse::into_response(error::ApiError::App(
+                rapport_app::AppError::Internal("panic".into()),
+            ))
+        }))
+        .with_state(state)
+}
+
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let method = req.method().as_str().to_owned();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("rapport_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("rapport_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    resp
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then drains the requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: App,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -43,7 +43,12 @@ pub trait Store: Send + Sync + 'static {
     async fn create_member(&self, m: NewMember) -> StoreResult<MemberRecord>;
     /// The member id and password hash behind an email, whatever the account's state.
     async fn login_lookup(&self, email: &Email) -> StoreResult<Option<(MemberId, String)>>;
-    async fn insert_token(&self, hash: TokenHash, member: MemberId, at: Timestamp) -> StoreResult<()>;
+    async fn insert_token(
+        &self,
+        hash: TokenHash,
+        member: MemberId,
+        at: Timestamp,
+    ) -> StoreResult<()>;
     async fn token_member(&self, hash: TokenHash) -> StoreResult<Option<MemberId>>;
     async fn delete_token(&self, hash: TokenHash) -> StoreResult<()>;
     async fn member(&self, id: MemberId) -> StoreResult<Option<MemberRecord>>;
@@ -56,9 +61,20 @@ pub trait Store: Send + Sync + 'static {
     async fn send_invitation(&self, cmd: SendInvitation) -> StoreResult<SendOutcome>;
     async fn invitation(&self, id: InvitationId) -> StoreResult<Option<InvitationRecord>>;
     /// Accept, ignore or withdraw: the domain's state machine decides, the store applies.
-    async fn act(&self, id: InvitationId, actor: MemberId, action: Action, at: Timestamp) -> StoreResult<Acted>;
+    async fn act(
+        &self,
+        id: InvitationId,
+        actor: MemberId,
+        action: Action,
+        at: Timestamp,
+    ) -> StoreResult<Acted>;
     /// Pending invitations received, newest first, with ids below `before` when given.
-    async fn received(&self, member: MemberId, before: Option<InvitationId>, limit: u32) -> StoreResult<Vec<InvitationRecord>>;
+    async fn received(
+        &self,
+        member: MemberId,
+        before: Option<InvitationId>,
+        limit: u32,
+    ) -> StoreResult<Vec<InvitationRecord>>;
     /// Pending invitations sent at or before `created_by`, newest first, with ids below `before`.
     async fn sent(
         &self,
@@ -68,18 +84,43 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> StoreResult<Vec<InvitationRecord>>;
     /// Withdraw (or with `dry_run`, count) every pending invitation sent at or before `created_by`.
-    async fn withdraw_older(&self, sender: MemberId, created_by: Timestamp, dry_run: bool, at: Timestamp) -> StoreResult<u64>;
+    async fn withdraw_older(
+        &self,
+        sender: MemberId,
+        created_by: Timestamp,
+        dry_run: bool,
+        at: Timestamp,
+    ) -> StoreResult<u64>;
     /// The pending invitation between two members, whichever way it goes.
-    async fn pending_between(&self, a: MemberId, b: MemberId) -> StoreResult<Option<InvitationRecord>>;
+    async fn pending_between(
+        &self,
+        a: MemberId,
+        b: MemberId,
+    ) -> StoreResult<Option<InvitationRecord>>;
 
     // Connections
-    async fn connections(&self, member: MemberId, query: ConnectionQuery) -> StoreResult<ConnectionPage>;
+    async fn connections(
+        &self,
+        member: MemberId,
+        query: ConnectionQuery,
+    ) -> StoreResult<ConnectionPage>;
     /// Removes the connection both ways; `false` when there was none.
-    async fn remove_connection(&self, a: MemberId, b: MemberId, at: Timestamp) -> StoreResult<bool>;
+    async fn remove_connection(&self, a: MemberId, b: MemberId, at: Timestamp)
+        -> StoreResult<bool>;
     /// Every connection once (`a < b`), for building the graph index.
     async fn all_connections(&self) -> StoreResult<Vec<(MemberId, MemberId)>>;
 
     // Idempotency-Key replays
-    async fn idempotent_get(&self, member: MemberId, key: &str) -> StoreResult<Option<StoredResponse>>;
-    async fn idempotent_put(&self, member: MemberId, key: &str, response: StoredResponse, at: Timestamp) -> StoreResult<()>;
+    async fn idempotent_get(
+        &self,
+        member: MemberId,
+        key: &str,
+    ) -> StoreResult<Option<StoredResponse>>;
+    async fn idempotent_put(
+        &self,
+        member: MemberId,
+        key: &str,
+        response: StoredResponse,
+        at: Timestamp,
+    ) -> StoreResult<()>;
 }

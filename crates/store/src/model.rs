@@ -1,6 +1,8 @@
 //! What the store keeps and hands back: plain records, no behaviour.
 
-use rapport_domain::{Email, IgnoreReason, InvitationId, InvitationState, MemberId, Note, Timestamp};
+use rapport_domain::{
+    Email, IgnoreReason, InvitationId, InvitationState, MemberId, Note, Timestamp,
+};
 
 pub type TokenHash = [u8; 32];
 
@@ -75,7 +77,10 @@ pub struct ConnectionRecord {
 pub enum SendOutcome {
     Created(InvitationRecord),
     /// The recipient had invited the sender: that invitation is accepted and they are connected.
-    Connected { accepted: InvitationRecord, connection: ConnectionRecord },
+    Connected {
+        accepted: InvitationRecord,
+        connection: ConnectionRecord,
+    },
 }
 
 /// The invitation after an action, and the connection when the action was an accept.

@@ -41,7 +41,9 @@ impl Readers {
             return Ok(c);
         }
         let c = Connection::open(&self.path)?;
-        c.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = 1; PRAGMA cache_size = -16000;")?;
+        c.execute_batch(
+            "PRAGMA busy_timeout = 5000; PRAGMA query_only = 1; PRAGMA cache_size = -16000;",
+        )?;
         Ok(c)
     }
 
@@ -96,15 +98,19 @@ impl SqliteStore {
     /// starts the writer.
     pub fn open(path: &Path, hook: CommitHook) -> StoreResult<SqliteStore> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Internal(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Internal(format!("cannot create {}: {e}", dir.display()))
+            })?;
         }
         let mut conn = open_writer_connection(path)?;
         migrate_connection(&mut conn)?;
         let writer = Writer::start(conn, hook).map_err(|e| StoreError::Internal(e.to_string()))?;
         Ok(SqliteStore {
             writer,
-            readers: Arc::new(Readers { path: path.to_owned(), idle: Mutex::new(Vec::new()) }),
+            readers: Arc::new(Readers {
+                path: path.to_owned(),
+                idle: Mutex::new(Vec::new()),
+            }),
         })
     }
 
@@ -140,7 +146,8 @@ fn member_row(r: &Row<'_>) -> rusqlite::Result<MemberRecord> {
     member_row_offset(r, 0)
 }
 
-const INVITATION_COLS: &str = "id, sender_id, recipient_id, note, state, ignore_reason, created_at, decided_at";
+const INVITATION_COLS: &str =
+    "id, sender_id, recipient_id, note, state, ignore_reason, created_at, decided_at";
 
 fn invitation_row(r: &Row<'_>) -> rusqlite::Result<InvitationRecord> {
     let state: String = r.get(4)?;
@@ -151,7 +158,11 @@ fn invitation_row(r: &Row<'_>) -> rusqlite::Result<InvitationRecord> {
         recipient: MemberId(r.get(2)?),
         note: r.get(3)?,
         state: InvitationState::parse(&state).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, format!("state {state}").into())
+            rusqlite::Error::FromSqlConversionFailure(
+                4,
+                rusqlite::types::Type::Text,
+                format!("state {state}").into(),
+            )
         })?,
         ignore_reason: reason.as_deref().and_then(IgnoreReason::parse),
         created_at: Timestamp(r.get(6)?),
@@ -165,13 +176,22 @@ fn member_by_id(c: &Connection, id: MemberId) -> rusqlite::Result<Option<MemberR
         .optional()
 }
 
-fn invitation_by_id(c: &Connection, id: InvitationId) -> rusqlite::Result<Option<InvitationRecord>> {
-    c.prepare_cached(&format!("SELECT {INVITATION_COLS} FROM invitations WHERE id = ?1"))?
-        .query_row([id.0], invitation_row)
-        .optional()
+fn invitation_by_id(
+    c: &Connection,
+    id: InvitationId,
+) -> rusqlite::Result<Option<InvitationRecord>> {
+    c.prepare_cached(&format!(
+        "SELECT {INVITATION_COLS} FROM invitations WHERE id = ?1"
+    ))?
+    .query_row([id.0], invitation_row)
+    .optional()
 }
 
-fn pending_between(c: &Connection, a: MemberId, b: MemberId) -> rusqlite::Result<Option<InvitationRecord>> {
+fn pending_between(
+    c: &Connection,
+    a: MemberId,
+    b: MemberId,
+) -> rusqlite::Result<Option<InvitationRecord>> {
     c.prepare_cached(&format!(
         "SELECT {INVITATION_COLS} FROM invitations
           WHERE min(sender_id, recipient_id) = min(?1, ?2) AND max(sender_id, recipient_id) = max(?1, ?2)
@@ -187,14 +207,22 @@ fn are_connected(c: &Connection, a: MemberId, b: MemberId) -> rusqlite::Result<b
 }
 
 /// Connects two members both ways and reports it to the graph.
-fn connect(tx: &mut WriteTx<'_>, a: MemberId, b: MemberId, at: Timestamp) -> rusqlite::Result<ConnectionRecord> {
-    let mut stmt = tx
-        .conn
-        .prepare_cached("INSERT OR IGNORE INTO connections (member_id, other_id, created_at) VALUES (?1, ?2, ?3)")?;
+fn connect(
+    tx: &mut WriteTx<'_>,
+    a: MemberId,
+    b: MemberId,
+    at: Timestamp,
+) -> rusqlite::Result<ConnectionRecord> {
+    let mut stmt = tx.conn.prepare_cached(
+        "INSERT OR IGNORE INTO connections (member_id, other_id, created_at) VALUES (?1, ?2, ?3)",
+    )?;
     stmt.execute(params![a.0, b.0, at.0])?;
     stmt.execute(params![b.0, a.0, at.0])?;
     tx.record(Change::Connected(a, b));
-    Ok(ConnectionRecord { member: b, connected_at: at })
+    Ok(ConnectionRecord {
+        member: b,
+        connected_at: at,
+    })
 }
 
 fn set_state(
@@ -220,13 +248,20 @@ fn send_in_tx(tx: &mut WriteTx<'_>, cmd: SendInvitation) -> StoreResult<SendOutc
     let recipient_visible = !is_self
         && c.prepare_cached("SELECT 1 FROM members WHERE id = ?1 AND status = 'active'")?
             .exists([cmd.recipient.0])?;
-    let pending = if recipient_visible { pending_between(c, cmd.sender, cmd.recipient)? } else { None };
+    let pending = if recipient_visible {
+        pending_between(c, cmd.sender, cmd.recipient)?
+    } else {
+        None
+    };
     let ctx = SendContext {
         is_self,
         recipient_visible,
         connected: recipient_visible && are_connected(c, cmd.sender, cmd.recipient)?,
         pending_sent: pending.as_ref().is_some_and(|p| p.sender == cmd.sender),
-        pending_received: pending.as_ref().filter(|p| p.sender == cmd.recipient).map(|p| p.id),
+        pending_received: pending
+            .as_ref()
+            .filter(|p| p.sender == cmd.recipient)
+            .map(|p| p.id),
     };
     match decide_send(&ctx)? {
         SendDecision::AcceptReverse(theirs) => {
@@ -234,7 +269,10 @@ fn send_in_tx(tx: &mut WriteTx<'_>, cmd: SendInvitation) -> StoreResult<SendOutc
             let connection = connect(tx, cmd.sender, cmd.recipient, cmd.at)?;
             let accepted = invitation_by_id(tx.conn, theirs)?
                 .ok_or_else(|| StoreError::Internal("accepted invitation vanished".into()))?;
-            Ok(SendOutcome::Connected { accepted, connection })
+            Ok(SendOutcome::Connected {
+                accepted,
+                connection,
+            })
         }
         SendDecision::Create => {
             let note = cmd.note.map(|n| n.into_string());
@@ -245,7 +283,9 @@ fn send_in_tx(tx: &mut WriteTx<'_>, cmd: SendInvitation) -> StoreResult<SendOutc
                 .execute(params![cmd.sender.0, cmd.recipient.0, note, cmd.at.0]);
             match inserted {
                 Ok(_) => {}
-                Err(e) if is_unique_violation(&e) => return Err(RuleError::InvitationPending.into()),
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(RuleError::InvitationPending.into())
+                }
                 Err(e) => return Err(e.into()),
             }
             Ok(SendOutcome::Created(InvitationRecord {
@@ -262,7 +302,13 @@ fn send_in_tx(tx: &mut WriteTx<'_>, cmd: SendInvitation) -> StoreResult<SendOutc
     }
 }
 
-fn act_in_tx(tx: &mut WriteTx<'_>, id: InvitationId, actor: MemberId, action: Action, at: Timestamp) -> StoreResult<Acted> {
+fn act_in_tx(
+    tx: &mut WriteTx<'_>,
+    id: InvitationId,
+    actor: MemberId,
+    action: Action,
+    at: Timestamp,
+) -> StoreResult<Acted> {
     let inv = invitation_by_id(tx.conn, id)?.ok_or(RuleError::NotFound)?;
     let party = if actor == inv.sender {
         rapport_domain::Party::Sender
@@ -285,7 +331,12 @@ fn act_in_tx(tx: &mut WriteTx<'_>, id: InvitationId, actor: MemberId, action: Ac
         None
     };
     Ok(Acted {
-        invitation: InvitationRecord { state: next, ignore_reason: reason, decided_at: Some(at), ..inv },
+        invitation: InvitationRecord {
+            state: next,
+            ignore_reason: reason,
+            decided_at: Some(at),
+            ..inv
+        },
         connection,
     })
 }
@@ -340,10 +391,17 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn insert_token(&self, hash: TokenHash, member: MemberId, at: Timestamp) -> StoreResult<()> {
+    async fn insert_token(
+        &self,
+        hash: TokenHash,
+        member: MemberId,
+        at: Timestamp,
+    ) -> StoreResult<()> {
         self.write(move |tx| {
             tx.conn
-                .prepare_cached("INSERT INTO tokens (hash, member_id, created_at) VALUES (?1, ?2, ?3)")?
+                .prepare_cached(
+                    "INSERT INTO tokens (hash, member_id, created_at) VALUES (?1, ?2, ?3)",
+                )?
                 .execute(params![&hash[..], member.0, at.0])?;
             Ok(())
         })
@@ -361,7 +419,9 @@ impl Store for SqliteStore {
 
     async fn delete_token(&self, hash: TokenHash) -> StoreResult<()> {
         self.write(move |tx| {
-            tx.conn.prepare_cached("DELETE FROM tokens WHERE hash = ?1")?.execute([&hash[..]])?;
+            tx.conn
+                .prepare_cached("DELETE FROM tokens WHERE hash = ?1")?
+                .execute([&hash[..]])?;
             Ok(())
         })
         .await
@@ -417,11 +477,23 @@ impl Store for SqliteStore {
         self.read(move |c| invitation_by_id(c, id)).await
     }
 
-    async fn act(&self, id: InvitationId, actor: MemberId, action: Action, at: Timestamp) -> StoreResult<Acted> {
-        self.write(move |tx| act_in_tx(tx, id, actor, action, at)).await
+    async fn act(
+        &self,
+        id: InvitationId,
+        actor: MemberId,
+        action: Action,
+        at: Timestamp,
+    ) -> StoreResult<Acted> {
+        self.write(move |tx| act_in_tx(tx, id, actor, action, at))
+            .await
     }
 
-    async fn received(&self, member: MemberId, before: Option<InvitationId>, limit: u32) -> StoreResult<Vec<InvitationRecord>> {
+    async fn received(
+        &self,
+        member: MemberId,
+        before: Option<InvitationId>,
+        limit: u32,
+    ) -> StoreResult<Vec<InvitationRecord>> {
         self.read(move |c| {
             c.prepare_cached(&format!(
                 "SELECT {INVITATION_COLS} FROM invitations
@@ -447,7 +519,12 @@ impl Store for SqliteStore {
                   ORDER BY id DESC LIMIT ?4"
             ))?
             .query_map(
-                params![member.0, created_by.map_or(i64::MAX, |t| t.0), before.map_or(i64::MAX, |b| b.0), limit],
+                params![
+                    member.0,
+                    created_by.map_or(i64::MAX, |t| t.0),
+                    before.map_or(i64::MAX, |b| b.0),
+                    limit
+                ],
                 invitation_row,
             )?
             .collect()
@@ -455,7 +532,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn withdraw_older(&self, sender: MemberId, created_by: Timestamp, dry_run: bool, at: Timestamp) -> StoreResult<u64> {
+    async fn withdraw_older(
+        &self,
+        sender: MemberId,
+        created_by: Timestamp,
+        dry_run: bool,
+        at: Timestamp,
+    ) -> StoreResult<u64> {
         if dry_run {
             return self
                 .read(move |c| {
@@ -480,11 +563,19 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn pending_between(&self, a: MemberId, b: MemberId) -> StoreResult<Option<InvitationRecord>> {
+    async fn pending_between(
+        &self,
+        a: MemberId,
+        b: MemberId,
+    ) -> StoreResult<Option<InvitationRecord>> {
         self.read(move |c| pending_between(c, a, b)).await
     }
 
-    async fn connections(&self, member: MemberId, q: ConnectionQuery) -> StoreResult<ConnectionPage> {
+    async fn connections(
+        &self,
+        member: MemberId,
+        q: ConnectionQuery,
+    ) -> StoreResult<ConnectionPage> {
         self.read(move |c| {
             let pattern = q.name.as_deref().map(like_pattern);
             let (after_at, after_id) = q.after.map_or((None, None), |(t, m)| (Some(t.0), Some(m.0)));
@@ -514,7 +605,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn remove_connection(&self, a: MemberId, b: MemberId, _at: Timestamp) -> StoreResult<bool> {
+    async fn remove_connection(
+        &self,
+        a: MemberId,
+        b: MemberId,
+        _at: Timestamp,
+    ) -> StoreResult<bool> {
         self.write(move |tx| {
             let n = tx
                 .conn
@@ -539,7 +635,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn idempotent_get(&self, member: MemberId, key: &str) -> StoreResult<Option<StoredResponse>> {
+    async fn idempotent_get(
+        &self,
+        member: MemberId,
+        key: &str,
+    ) -> StoreResult<Option<StoredResponse>> {
         let key = key.to_owned();
         self.read(move |c| {
             c.prepare_cached(
@@ -558,7 +658,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn idempotent_put(&self, member: MemberId, key: &str, resp: StoredResponse, at: Timestamp) -> StoreResult<()> {
+    async fn idempotent_put(
+        &self,
+        member: MemberId,
+        key: &str,
+        resp: StoredResponse,
+        at: Timestamp,
+    ) -> StoreResult<()> {
         let key = key.to_owned();
         self.write(move |tx| {
             tx.conn

@@ -106,7 +106,10 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, hook: &CommitHook) {
         if let Err(e) = conn.execute_batch("SAVEPOINT job") {
             tracing::error!(error = %e, "savepoint failed");
         }
-        let mut tx = WriteTx { conn, changes: Vec::new() };
+        let mut tx = WriteTx {
+            conn,
+            changes: Vec::new(),
+        };
         match catch_unwind(AssertUnwindSafe(|| job(&mut tx))) {
             Ok((true, done)) => {
                 let _ = conn.execute_batch("RELEASE job");

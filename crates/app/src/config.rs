@@ -1,0 +1,295 @@
+//! Configuration: defaults, then an optional `rapport.toml`, then `RAPPORT_*` environment variables
+//! (the environment wins). Every value is checked once at start, with a message that names the
+//! setting and says what it takes.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use rapport_domain::clock::parse_duration;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Settings as written: strings and numbers, before they are checked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RawConfig {
+    pub listen: String,
+    pub data_dir: String,
+    pub database_url: Option<String>,
+    pub weekly_invitation_limit: u32,
+    pub premium_weekly_invitation_limit: u32,
+    pub outstanding_limit: u32,
+    pub max_connections: u32,
+    pub note_max_chars: u32,
+    pub reinvite_cooldown: String,
+    pub invitation_expiry: String,
+    pub reminders: String,
+    pub withdrawal_notice: String,
+    pub sweep_interval: String,
+    pub smtp_url: Option<String>,
+    pub base_url: Option<String>,
+    pub log: String,
+    pub log_format: String,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: "./rapport-data".into(),
+            database_url: None,
+            weekly_invitation_limit: 100,
+            premium_weekly_invitation_limit: 200,
+            outstanding_limit: 2500,
+            max_connections: 30_000,
+            note_max_chars: 300,
+            reinvite_cooldown: "21d".into(),
+            invitation_expiry: "180d".into(),
+            reminders: "7d,21d".into(),
+            withdrawal_notice: "silent".into(),
+            sweep_interval: "1m".into(),
+            smtp_url: None,
+            base_url: None,
+            log: "info".into(),
+            log_format: "text".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WithdrawalNotice {
+    Silent,
+    Notify,
+    Digest,
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+/// Checked settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database: Database,
+    pub weekly_invitation_limit: u32,
+    pub premium_weekly_invitation_limit: u32,
+    pub outstanding_limit: u32,
+    pub max_connections: u32,
+    pub note_max_chars: usize,
+    pub reinvite_cooldown: Duration,
+    pub invitation_expiry: Duration,
+    pub reminders: Vec<Duration>,
+    pub withdrawal_notice: WithdrawalNotice,
+    pub sweep_interval: Duration,
+    pub smtp_url: Option<String>,
+    pub base_url: String,
+    pub log: String,
+    pub log_json: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+fn setting_err(var: &str, msg: impl std::fmt::Display) -> ConfigError {
+    ConfigError(format!(
+        "RAPPORT_{} (`{}` in rapport.toml): {msg}",
+        var.to_uppercase(),
+        var
+    ))
+}
+
+impl Config {
+    /// Reads defaults, then `toml_path` when it exists, then the environment.
+    pub fn load(toml_path: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = Figment::from(Serialized::defaults(RawConfig::default()))
+            .merge(Toml::file(toml_path))
+            .merge(Env::prefixed("RAPPORT_").ignore(&["config"]))
+            .extract()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        raw.check()
+    }
+
+    /// The defaults, checked: what tests start from.
+    pub fn defaults() -> Config {
+        RawConfig::default()
+            .check()
+            .unwrap_or_else(|e| panic!("defaults are valid: {e}"))
+    }
+}
+
+impl RawConfig {
+    pub fn check(self) -> Result<Config, ConfigError> {
+        let listen: SocketAddr = self.listen.parse().map_err(|_| {
+            setting_err(
+                "listen",
+                format!("{:?} is not an address such as 127.0.0.1:8080", self.listen),
+            )
+        })?;
+        let data_dir = PathBuf::from(&self.data_dir);
+        let database = match self.database_url.as_deref() {
+            None | Some("") => Database::Sqlite(data_dir.join("rapport.db")),
+            Some(url) if url.starts_with("sqlite://") => {
+                Database::Sqlite(PathBuf::from(&url["sqlite://".len()..]))
+            }
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Database::Postgres(url.to_owned())
+            }
+            Some(other) => {
+                return Err(setting_err(
+                    "database_url",
+                    format!("{other:?} must start with sqlite:// or postgres://"),
+                ))
+            }
+        };
+        let duration = |var: &str, v: &str| parse_duration(v).map_err(|e| setting_err(var, e));
+        let positive = |var: &str, v: u32| {
+            if v == 0 {
+                Err(setting_err(var, "must be at least 1"))
+            } else {
+                Ok(v)
+            }
+        };
+        let mut reminders = Vec::new();
+        for part in self
+            .reminders
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            reminders.push(duration("reminders", part)?);
+        }
+        reminders.sort();
+        let withdrawal_notice = match self.withdrawal_notice.as_str() {
+            "silent" => WithdrawalNotice::Silent,
+            "notify" => WithdrawalNotice::Notify,
+            "digest" => WithdrawalNotice::Digest,
+            other => {
+                return Err(setting_err(
+                    "withdrawal_notice",
+                    format!("{other:?} must be silent, notify or digest"),
+                ))
+            }
+        };
+        let sweep_interval = duration("sweep_interval", &self.sweep_interval)?;
+        if sweep_interval.is_zero() {
+            return Err(setting_err("sweep_interval", "must be longer than zero"));
+        }
+        let log_json = match self.log_format.as_str() {
+            "text" | "" => false,
+            "json" => true,
+            other => {
+                return Err(setting_err(
+                    "log_format",
+                    format!("{other:?} must be text or json"),
+                ))
+            }
+        };
+        let base_url = self
+            .base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{listen}"));
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(setting_err(
+                "base_url",
+                "must start with http:// or https://",
+            ));
+        }
+        Ok(Config {
+            listen,
+            data_dir,
+            database,
+            weekly_invitation_limit: positive(
+                "weekly_invitation_limit",
+                self.weekly_invitation_limit,
+            )?,
+            premium_weekly_invitation_limit: positive(
+                "premium_weekly_invitation_limit",
+                self.premium_weekly_invitation_limit,
+            )?,
+            outstanding_limit: positive("outstanding_limit", self.outstanding_limit)?,
+            max_connections: positive("max_connections", self.max_connections)?,
+            note_max_chars: positive("note_max_chars", self.note_max_chars)? as usize,
+            reinvite_cooldown: duration("reinvite_cooldown", &self.reinvite_cooldown)?,
+            invitation_expiry: duration("invitation_expiry", &self.invitation_expiry)?,
+            reminders,
+            withdrawal_notice,
+            sweep_interval,
+            smtp_url: self.smtp_url.filter(|s| !s.is_empty()),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            log: self.log,
+            log_json,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_product_rules() {
+        let c = Config::defaults();
+        assert_eq!(c.weekly_invitation_limit, 100);
+        assert_eq!(c.premium_weekly_invitation_limit, 200);
+        assert_eq!(c.note_max_chars, 300);
+        assert_eq!(c.reinvite_cooldown, Duration::from_secs(21 * 86_400));
+        assert_eq!(
+            c.reminders,
+            vec![
+                Duration::from_secs(7 * 86_400),
+                Duration::from_secs(21 * 86_400)
+            ]
+        );
+        assert_eq!(
+            c.database,
+            Database::Sqlite(PathBuf::from("./rapport-data/rapport.db"))
+        );
+        assert_eq!(c.withdrawal_notice, WithdrawalNotice::Silent);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let raw = RawConfig {
+            reinvite_cooldown: "soon".into(),
+            ..Default::default()
+        };
+        let err = raw.check().unwrap_err().to_string();
+        assert!(err.contains("RAPPORT_REINVITE_COOLDOWN"), "{err}");
+        let raw = RawConfig {
+            database_url: Some("mysql://x".into()),
+            ..Default::default()
+        };
+        assert!(raw
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("RAPPORT_DATABASE_URL"));
+        let raw = RawConfig {
+            weekly_invitation_limit: 0,
+            ..Default::default()
+        };
+        assert!(raw.check().is_err());
+    }
+
+    #[test]
+    fn environment_wins_over_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "rapport.toml",
+                "weekly_invitation_limit = 5\nnote_max_chars = 50",
+            )?;
+            jail.set_env("RAPPORT_WEEKLY_INVITATION_LIMIT", "7");
+            let c = Config::load(Path::new("rapport.toml")).expect("loads");
+            assert_eq!(c.weekly_invitation_limit, 7);
+            assert_eq!(c.note_max_chars, 50);
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,140 @@
+//! Accounts: signup, login, logout and the signed-in member's own profile.
+
+use crate::error::{ApiResult, Problem};
+use crate::extract::{bearer, Auth, JsonBody};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rapport_app::views::Me;
+use rapport_app::{ProfileInput, SignupInput};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/signup", post(signup))
+        .route("/auth/login", post(login))
+        .route("/auth/logout", post(logout))
+        .route("/me", get(me).patch(update_me))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignupRequest {
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    /// At least 10 characters.
+    pub password: String,
+    pub name: String,
+    pub headline: Option<String>,
+    pub company: Option<String>,
+    pub location: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthResponse {
+    pub member: Me,
+    /// Send it as `Authorization: Bearer <token>`.
+    pub token: String,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileUpdate {
+    pub name: Option<String>,
+    pub headline: Option<String>,
+    pub company: Option<String>,
+    pub location: Option<String>,
+}
+
+/// Create an account and sign in.
+#[utoipa::path(post, path = "/api/v1/auth/signup", tag = "accounts", request_body = SignupRequest,
+    responses(
+        (status = 201, body = AuthResponse),
+        (status = 400, description = "malformed", body = Problem),
+        (status = 409, description = "email_taken", body = Problem),
+        (status = 422, description = "validation_failed", body = Problem),
+    ))]
+pub async fn signup(
+    State(s): State<AppState>,
+    JsonBody(r): JsonBody<SignupRequest>,
+) -> ApiResult<(StatusCode, Json<AuthResponse>)> {
+    let input = SignupInput {
+        email: r.email,
+        password: r.password,
+        name: r.name,
+        headline: r.headline,
+        company: r.company,
+        location: r.location,
+    };
+    let (member, token) = s.app.signup(input).await?;
+    Ok((StatusCode::CREATED, Json(AuthResponse { member, token })))
+}
+
+/// Sign in with email and password. A wrong password and an unknown email get the same answer.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginRequest,
+    responses(
+        (status = 200, body = AuthResponse),
+        (status = 400, description = "malformed", body = Problem),
+        (status = 401, description = "invalid_credentials", body = Problem),
+        (status = 429, description = "rate_limited", body = Problem),
+    ))]
+pub async fn login(
+    State(s): State<AppState>,
+    JsonBody(r): JsonBody<LoginRequest>,
+) -> ApiResult<Json<AuthResponse>> {
+    let (member, token) = s.app.login(&r.email, &r.password).await?;
+    Ok(Json(AuthResponse { member, token }))
+}
+
+/// Sign out: the token stops working.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts", security(("bearer" = [])),
+    responses((status = 204), (status = 401, description = "unauthenticated", body = Problem)))]
+pub async fn logout(
+    State(s): State<AppState>,
+    _auth: Auth,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    if let Some(token) = bearer(&headers) {
+        s.app.logout(token).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The signed-in member.
+#[utoipa::path(get, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 401, description = "unauthenticated", body = Problem)))]
+pub async fn me(State(s): State<AppState>, Auth(id): Auth) -> ApiResult<Json<Me>> {
+    Ok(Json(s.app.me(id).await?))
+}
+
+/// Change one's profile.
+#[utoipa::path(patch, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])), request_body = ProfileUpdate,
+    responses(
+        (status = 200, body = Me),
+        (status = 400, description = "malformed", body = Problem),
+        (status = 401, description = "unauthenticated", body = Problem),
+        (status = 422, description = "validation_failed", body = Problem),
+    ))]
+pub async fn update_me(
+    State(s): State<AppState>,
+    Auth(id): Auth,
+    JsonBody(r): JsonBody<ProfileUpdate>,
+) -> ApiResult<Json<Me>> {
+    let input = ProfileInput {
+        name: r.name,
+        headline: r.headline,
+        company: r.company,
+        location: r.location,
+    };
+    Ok(Json(s.app.update_me(id, input).await?))
+}

@@ -1,0 +1,15 @@
+//! The JSON API under `/api/v1`. Each module exposes its own `router()`; they are merged here.
+
+pub mod accounts;
+pub mod invitations;
+pub mod network;
+
+use crate::AppState;
+use axum::Router;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(accounts::router())
+        .merge(invitations::router())
+        .merge(network::router())
+}

@@ -1,0 +1,82 @@
+//! The network: member profiles with the viewer's relationship, and one's connections.
+
+use crate::error::{ApiResult, Problem};
+use crate::extract::{Auth, QueryParams};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use rapport_app::views::{Connection, Member, Page};
+use rapport_app::PageRequest;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/members/{id}", get(member))
+        .route("/connections", get(connections))
+        .route("/connections/{member_id}", delete(remove_connection))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct ConnectionParams {
+    /// Part of a connection's name.
+    pub q: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// A member, with how they relate to you (degree, mutual connections, pending invitation).
+#[utoipa::path(get, path = "/api/v1/members/{id}", tag = "network", security(("bearer" = [])),
+    params(("id" = String, Path, description = "member id")),
+    responses(
+        (status = 200, body = Member),
+        (status = 401, description = "unauthenticated", body = Problem),
+        (status = 404, description = "not_found: unknown or hidden", body = Problem),
+    ))]
+pub async fn member(
+    State(s): State<AppState>,
+    Auth(me): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Member>> {
+    Ok(Json(s.app.member(me, &id).await?))
+}
+
+/// Your connections, newest first, with their `total`.
+#[utoipa::path(get, path = "/api/v1/connections", tag = "network", security(("bearer" = [])),
+    params(ConnectionParams),
+    responses(
+        (status = 200, body = Page<Connection>),
+        (status = 400, description = "malformed", body = Problem),
+        (status = 401, description = "unauthenticated", body = Problem),
+        (status = 422, description = "validation_failed", body = Problem),
+    ))]
+pub async fn connections(
+    State(s): State<AppState>,
+    Auth(me): Auth,
+    QueryParams(p): QueryParams<ConnectionParams>,
+) -> ApiResult<Json<Page<Connection>>> {
+    let page = PageRequest {
+        cursor: p.cursor,
+        limit: p.limit,
+    };
+    Ok(Json(s.app.connections(me, p.q.as_deref(), page).await?))
+}
+
+/// Remove a connection. The other member is not told.
+#[utoipa::path(delete, path = "/api/v1/connections/{member_id}", tag = "network", security(("bearer" = [])),
+    params(("member_id" = String, Path, description = "the connection's member id")),
+    responses(
+        (status = 204),
+        (status = 401, description = "unauthenticated", body = Problem),
+        (status = 404, description = "not_found: not a connection", body = Problem),
+    ))]
+pub async fn remove_connection(
+    State(s): State<AppState>,
+    Auth(me): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.app.remove_connection(me, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

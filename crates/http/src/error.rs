@@ -1,0 +1,156 @@
+//! The one error type of the HTTP layer. Every failure, from a malformed body to a rule's refusal,
+//! leaves as `application/problem+json` (RFC 9457) with the stable `code` word of API.md.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use rapport_app::AppError;
+use rapport_domain::{RuleError, Timestamp};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug)]
+pub enum ApiError {
+    App(AppError),
+    /// The body or query is not what this endpoint takes.
+    Malformed(String),
+    BodyTooLarge,
+    Forbidden,
+    IdempotencyKeyReused,
+    RouteNotFound,
+    MethodNotAllowed,
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        ApiError::App(e)
+    }
+}
+
+impl From<RuleError> for ApiError {
+    fn from(e: RuleError) -> Self {
+        ApiError::App(AppError::Rule(e))
+    }
+}
+
+/// An error as clients receive it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem.
+    #[serde(rename = "type")]
+    #[schema(example = "https://rapport.dev/problems/not_found")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// The stable machine word: `malformed`, `not_found`, `not_pending`, ...
+    #[schema(example = "not_found")]
+    pub code: &'static str,
+    /// For `429`: when to try again (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<String>,
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, String, Option<(Timestamp, u64)>) {
+        use StatusCode as S;
+        match self {
+            ApiError::Malformed(d) => (S::BAD_REQUEST, "malformed", d.clone(), None),
+            ApiError::BodyTooLarge => (
+                S::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "the request body is larger than 64 KiB".into(),
+                None,
+            ),
+            ApiError::Forbidden => (
+                S::FORBIDDEN,
+                "forbidden",
+                "you are not allowed to do that".into(),
+                None,
+            ),
+            ApiError::IdempotencyKeyReused => (
+                S::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used with a different request; use a new key".into(),
+                None,
+            ),
+            ApiError::RouteNotFound => (
+                S::NOT_FOUND,
+                "not_found",
+                "there is nothing at this address".into(),
+                None,
+            ),
+            ApiError::MethodNotAllowed => (
+                S::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this address does not take that method".into(),
+                None,
+            ),
+            ApiError::App(AppError::Unauthenticated) => (
+                S::UNAUTHORIZED,
+                "unauthenticated",
+                "sign in first: send Authorization: Bearer <token>".into(),
+                None,
+            ),
+            ApiError::App(AppError::RateLimited {
+                retry_at,
+                retry_after,
+            }) => (
+                S::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many attempts; try again later".into(),
+                Some((*retry_at, *retry_after)),
+            ),
+            ApiError::App(AppError::Internal(m)) => {
+                tracing::error!(error = %m, "internal error");
+                (
+                    S::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "something went wrong on our side; try again".into(),
+                    None,
+                )
+            }
+            ApiError::App(AppError::Rule(r)) => {
+                let (status, code) = match r {
+                    RuleError::Validation { .. } => (S::UNPROCESSABLE_ENTITY, "validation_failed"),
+                    RuleError::NoteTooLong { .. } => (S::UNPROCESSABLE_ENTITY, "note_too_long"),
+                    RuleError::SelfInvitation => (S::UNPROCESSABLE_ENTITY, "self_invitation"),
+                    RuleError::NotFound => (S::NOT_FOUND, "not_found"),
+                    RuleError::WrongParty => (S::FORBIDDEN, "wrong_party"),
+                    RuleError::AlreadyConnected => (S::CONFLICT, "already_connected"),
+                    RuleError::InvitationPending => (S::CONFLICT, "invitation_pending"),
+                    RuleError::NotPending => (S::CONFLICT, "not_pending"),
+                    RuleError::EmailTaken => (S::CONFLICT, "email_taken"),
+                    RuleError::InvalidCredentials => (S::UNAUTHORIZED, "invalid_credentials"),
+                };
+                (status, code, r.to_string(), None)
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, detail, retry_at) = self.parts();
+        let problem = Problem {
+            kind: format!("https://rapport.dev/problems/{code}"),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail,
+            code,
+            retry_at: retry_at.map(|(at, _)| at.to_rfc3339()),
+        };
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut resp = (status, body).into_response();
+        let headers = resp.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some((_, secs)) = retry_at {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        resp
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

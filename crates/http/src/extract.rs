@@ -1,0 +1,111 @@
+//! Extractors that turn every bad input into a clear `ApiError` instead of axum's plain-text
+//! rejections: a body that is not the JSON an endpoint takes, a query string of the wrong shape,
+//! a missing or unknown token.
+
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use bytes::Bytes;
+use rapport_domain::MemberId;
+use serde::de::DeserializeOwned;
+
+/// A JSON body. Any `Content-Type` is read as JSON; an empty body is malformed.
+pub struct JsonBody<T>(pub T);
+
+/// A JSON body that may be left out entirely (then it is `T::default()`).
+pub struct OptionalJsonBody<T>(pub T);
+
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::BodyTooLarge
+        } else {
+            ApiError::Malformed(format!("the body could not be read: {}", e.body_text()))
+        }
+    })
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::Malformed(format!("the body is not the JSON this endpoint takes: {e}"))
+    })
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = body_bytes(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::Malformed(
+                "the body is empty; send a JSON object".into(),
+            ));
+        }
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = body_bytes(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJsonBody(T::default()));
+        }
+        parse_json(&bytes).map(OptionalJsonBody)
+    }
+}
+
+/// Query parameters; a value of the wrong type is `400 malformed`.
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(t)| QueryParams(t))
+            .map_err(|e| {
+                ApiError::Malformed(format!(
+                    "the query string is not what this endpoint takes: {}",
+                    e.body_text()
+                ))
+            })
+    }
+}
+
+/// The signed-in member, from `Authorization: Bearer <token>`.
+#[derive(Debug, Clone, Copy)]
+pub struct Auth(pub MemberId);
+
+/// The bearer token of a request, if it carries one.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Auth
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if let Some(auth) = parts.extensions.get::<Auth>() {
+            return Ok(*auth);
+        }
+        let state = AppState::from_ref(state);
+        let token = bearer(&parts.headers).ok_or(rapport_app::AppError::Unauthenticated)?;
+        let member = state.app.authenticate(token).await?;
+        parts.extensions.insert(Auth(member));
+        Ok(Auth(member))
+    }
+}

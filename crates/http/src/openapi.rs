@@ -1,0 +1,39 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations so it cannot drift from them.
+
+use crate::api::{accounts, invitations, network};
+use crate::error::Problem;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Rapport API", description = "Connections and invitations for a professional network."),
+    paths(
+        accounts::signup, accounts::login, accounts::logout, accounts::me, accounts::update_me,
+        invitations::send, invitations::received, invitations::sent, invitations::bulk_withdraw,
+        invitations::show, invitations::accept, invitations::ignore, invitations::withdraw,
+        network::member, network::connections, network::remove_connection,
+        crate::ops::healthz, crate::ops::readyz,
+    ),
+    components(schemas(Problem)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "accounts", description = "Sign up, sign in, your profile"),
+        (name = "invitations", description = "Send, accept, ignore and withdraw invitations"),
+        (name = "network", description = "Members, degrees, mutual connections, connections"),
+        (name = "operations", description = "Health"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
