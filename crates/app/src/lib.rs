@@ -69,6 +69,16 @@ pub struct SignupInput {
     pub location: Option<String>,
 }
 
+/// A member made by a seeding tool rather than by a person signing up.
+#[derive(Debug, Clone, Default)]
+pub struct SeedMember {
+    pub email: String,
+    pub name: String,
+    pub headline: String,
+    pub company: String,
+    pub location: String,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ProfileInput {
     pub name: Option<String>,
@@ -223,6 +233,46 @@ impl App {
         let token = self.issue_token(record.id).await?;
         tracing::info!(member = %record.id, "member signed up");
         Ok((self.me_view(record).await?, token))
+    }
+
+    /// Creates members who all share `password` (hashed once) and signs each in, for seeding a
+    /// network and for benchmarks. Runs many creates at once so the writer folds them into few
+    /// commits. Returns each member's id and token, in input order.
+    pub async fn seed_members(
+        &self,
+        members: Vec<SeedMember>,
+        password: &str,
+    ) -> AppResult<Vec<(MemberId, String)>> {
+        let password = Password::parse(password)?;
+        let password_hash = blocking(move || auth::hash_password(password.expose()))
+            .await?
+            .map_err(AppError::Internal)?;
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, m) in members.into_iter().enumerate() {
+            let (app, password_hash) = (self.clone(), password_hash.clone());
+            tasks.spawn(async move {
+                let record = app
+                    .store()
+                    .create_member(NewMember {
+                        email: Email::parse(&m.email)?,
+                        password_hash,
+                        name: ProfileField::name(&m.name)?.into_string(),
+                        headline: m.headline,
+                        company: m.company,
+                        location: m.location,
+                        at: app.now(),
+                    })
+                    .await?;
+                let token = app.issue_token(record.id).await?;
+                Ok::<_, AppError>((i, record.id, token))
+            });
+        }
+        let mut out = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            out.push(joined.map_err(|e| AppError::Internal(e.to_string()))??);
+        }
+        out.sort_by_key(|(i, _, _)| *i);
+        Ok(out.into_iter().map(|(_, id, token)| (id, token)).collect())
     }
 
     /// Signs in. An unknown email and a wrong password get the same answer after the same work.

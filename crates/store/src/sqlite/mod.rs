@@ -114,20 +114,19 @@ impl SqliteStore {
         })
     }
 
+    /// Runs a read on a pooled connection, on the calling thread. The reads of this store are
+    /// indexed point and range look-ups that take microseconds: handing them to a blocking pool
+    /// costs more than it saves (measured in BENCHMARKS.md), and WAL readers never wait for the
+    /// writer.
     async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let readers = self.readers.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = readers.take()?;
-            let result = f(&conn);
-            readers.give_back(conn);
-            result.map_err(StoreError::from)
-        })
-        .await
-        .map_err(|e| StoreError::Internal(format!("reader task: {e}")))?
+        let conn = self.readers.take()?;
+        let result = f(&conn);
+        self.readers.give_back(conn);
+        result.map_err(StoreError::from)
     }
 
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
