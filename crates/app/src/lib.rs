@@ -148,6 +148,7 @@ impl App {
                 match *change {
                     Change::Connected(a, b) => hook_graph.connect(node(a), node(b)),
                     Change::Disconnected(a, b) => hook_graph.disconnect(node(a), node(b)),
+                    Change::MemberSaved(_) => {}
                 }
             }
         });
@@ -257,9 +258,9 @@ impl App {
                         email: Email::parse(&m.email)?,
                         password_hash,
                         name: ProfileField::name(&m.name)?.into_string(),
-                        headline: m.headline,
-                        company: m.company,
-                        location: m.location,
+                        headline: m.headline.clone(),
+                        company: m.company.clone(),
+                        location: m.location.clone(),
                         at: app.now(),
                     })
                     .await?;
@@ -366,14 +367,17 @@ impl App {
         self.me_view(record).await
     }
 
-    async fn me_view(&self, m: MemberRecord) -> AppResult<Me> {
+    async fn me_view(&self, m: Arc<MemberRecord>) -> AppResult<Me> {
         let now = self.now();
         let limit = if m.tier == "premium" {
             self.inner.config.premium_weekly_invitation_limit
         } else {
             self.inner.config.weekly_invitation_limit
         };
-        let window = self.store().sent_since(m.id, now.minus(WEEK)).await?;
+        let window = self
+            .store()
+            .sent_since(m.id, now.minus(WEEK), limit)
+            .await?;
         let used = window.count.min(u64::from(u32::MAX)) as u32;
         let next_available_at = (used >= limit)
             .then(|| window.oldest.map(|t| t.plus(WEEK).to_rfc3339()))
@@ -386,12 +390,12 @@ impl App {
                 mutual_connections: 0,
                 invitation_id: None,
             },
-            email: m.email,
-            tier: m.tier,
-            role: m.role,
-            status: m.status,
+            email: m.email.clone(),
+            tier: m.tier.clone(),
+            role: m.role.clone(),
+            status: m.status.clone(),
             settings: Settings {
-                invitations_from: m.invitations_from,
+                invitations_from: m.invitations_from.clone(),
             },
             quota: Quota {
                 weekly_limit: limit,
@@ -401,10 +405,10 @@ impl App {
             },
             restriction: None,
             created_at: m.created_at.to_rfc3339(),
-            name: m.name,
-            headline: m.headline,
-            company: m.company,
-            location: m.location,
+            name: m.name.clone(),
+            headline: m.headline.clone(),
+            company: m.company.clone(),
+            location: m.location.clone(),
         })
     }
 
@@ -417,15 +421,15 @@ impl App {
         let relationship = self.relationship(viewer, id).await?;
         Ok(Member {
             id: m.id.to_string(),
-            name: m.name,
-            headline: m.headline,
-            company: m.company,
-            location: m.location,
+            name: m.name.clone(),
+            headline: m.headline.clone(),
+            company: m.company.clone(),
+            location: m.location.clone(),
             relationship,
         })
     }
 
-    async fn visible_member(&self, viewer: MemberId, id: MemberId) -> AppResult<MemberRecord> {
+    async fn visible_member(&self, viewer: MemberId, id: MemberId) -> AppResult<Arc<MemberRecord>> {
         self.store()
             .member(id)
             .await?
@@ -664,7 +668,7 @@ impl App {
         wanted.extend(previews.iter().flatten());
         wanted.sort_unstable();
         wanted.dedup();
-        let members: HashMap<MemberId, MemberRecord> = self
+        let members: HashMap<MemberId, Arc<MemberRecord>> = self
             .store()
             .members(&wanted)
             .await?
@@ -692,7 +696,12 @@ impl App {
                 mutual_connections: g.mutual_count(node(r.sender), node(r.recipient)) as u32,
                 mutual_preview: preview
                     .iter()
-                    .filter_map(|id| members.get(id).filter(|m| m.is_active()).map(summary))
+                    .filter_map(|id| {
+                        members
+                            .get(id)
+                            .filter(|m| m.is_active())
+                            .map(|m| summary(m))
+                    })
                     .collect(),
             });
         }

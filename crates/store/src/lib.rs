@@ -10,6 +10,7 @@
 //! [`CommitHook`] given at open, before the writer answers the request that made it: whoever keeps
 //! an index of the graph sees a read-after-write consistent view.
 
+mod member_cache;
 pub mod model;
 pub mod sqlite;
 
@@ -40,7 +41,7 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
 
     // Accounts
-    async fn create_member(&self, m: NewMember) -> StoreResult<MemberRecord>;
+    async fn create_member(&self, m: NewMember) -> StoreResult<Arc<MemberRecord>>;
     /// The member id and password hash behind an email, whatever the account's state.
     async fn login_lookup(&self, email: &Email) -> StoreResult<Option<(MemberId, String)>>;
     async fn insert_token(
@@ -51,11 +52,23 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     async fn token_member(&self, hash: TokenHash) -> StoreResult<Option<MemberId>>;
     async fn delete_token(&self, hash: TokenHash) -> StoreResult<()>;
-    async fn member(&self, id: MemberId) -> StoreResult<Option<MemberRecord>>;
-    async fn members(&self, ids: &[MemberId]) -> StoreResult<Vec<MemberRecord>>;
-    async fn update_profile(&self, id: MemberId, patch: ProfilePatch) -> StoreResult<MemberRecord>;
-    /// Invitations the member sent since `since` (sent, whatever became of them): the weekly count.
-    async fn sent_since(&self, member: MemberId, since: Timestamp) -> StoreResult<SentWindow>;
+    async fn member(&self, id: MemberId) -> StoreResult<Option<Arc<MemberRecord>>>;
+    /// The members of `ids` that exist, in no particular order.
+    async fn members(&self, ids: &[MemberId]) -> StoreResult<Vec<Arc<MemberRecord>>>;
+    async fn update_profile(
+        &self,
+        id: MemberId,
+        patch: ProfilePatch,
+    ) -> StoreResult<Arc<MemberRecord>>;
+    /// Of the `cap` invitations the member sent last (whatever became of them), how many were sent
+    /// after `since`, and the oldest of those: the weekly count, which never needs more than the
+    /// limit's worth of rows.
+    async fn sent_since(
+        &self,
+        member: MemberId,
+        since: Timestamp,
+        cap: u32,
+    ) -> StoreResult<SentWindow>;
 
     // Invitations
     async fn send_invitation(&self, cmd: SendInvitation) -> StoreResult<SendOutcome>;

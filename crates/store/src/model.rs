@@ -108,15 +108,17 @@ pub struct ConnectionQuery {
 
 #[derive(Debug, Clone)]
 pub struct ConnectionPage {
-    pub items: Vec<(ConnectionRecord, MemberRecord)>,
+    pub items: Vec<(ConnectionRecord, std::sync::Arc<MemberRecord>)>,
     pub total: u64,
 }
 
-/// A change to the connection graph, reported after its commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A change reported after its commit, in commit order.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     Connected(MemberId, MemberId),
     Disconnected(MemberId, MemberId),
+    /// A member's row was written; this is what it holds now.
+    MemberSaved(std::sync::Arc<MemberRecord>),
 }
 
 /// A response kept for `Idempotency-Key` replays.

@@ -41,8 +41,9 @@ CREATE TABLE invitations (
 CREATE UNIQUE INDEX invitations_one_pending_per_pair
     ON invitations (min(sender_id, recipient_id), max(sender_id, recipient_id)) WHERE state = 'pending';
 CREATE INDEX invitations_received_pending ON invitations (recipient_id, id) WHERE state = 'pending';
-CREATE INDEX invitations_sent_pending ON invitations (sender_id, id) WHERE state = 'pending';
-CREATE INDEX invitations_sender_created ON invitations (sender_id, created_at);
+-- Over columns that never change, so accepting, ignoring or withdrawing never rewrites it. It serves
+-- the Sent list (newest first) and the weekly count, which reads only the newest `limit` entries.
+CREATE INDEX invitations_by_sender ON invitations (sender_id, id, created_at);
 
 -- Both directions are stored, so "my connections" is one index range.
 CREATE TABLE connections (

@@ -1,10 +1,12 @@
-//! The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, one group-committing
-//! writer thread ([`writer`]) and a pool of reader connections that run in parallel.
+//! The embedded store: one SQLite file in WAL mode, one group-committing writer thread whose
+//! commits a syncer thread makes durable before any request is answered ([`writer`]), and a pool of
+//! reader connections that run in parallel.
 
 mod writer;
 
 pub use writer::MAX_BATCH;
 
+use crate::member_cache::MemberCache;
 use crate::*;
 use rapport_domain::{decide_send, IgnoreReason, InvitationState, SendContext, SendDecision};
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -14,6 +16,10 @@ use writer::{WriteTx, Writer};
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many have run.
 const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_core.sql")];
+
+/// WAL pages after which the writer checkpoints. Larger than SQLite's 1,000 so that a page written
+/// many times between checkpoints is copied into the database once (measured in BENCHMARKS.md).
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// Idle reader connections kept open.
 const MAX_IDLE_READERS: usize = 32;
@@ -28,6 +34,7 @@ impl From<rusqlite::Error> for StoreError {
 pub struct SqliteStore {
     writer: Writer,
     readers: Arc<Readers>,
+    members: Arc<MemberCache>,
 }
 
 struct Readers {
@@ -55,12 +62,14 @@ impl Readers {
     }
 }
 
-/// Opens the writer connection with the pragmas that make commits durable.
+/// Opens the writer connection. `synchronous=NORMAL` lets a commit return once its WAL frames are
+/// written; the writer's syncer then fsyncs them before anyone is answered (see [`writer`]).
 fn open_writer_connection(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = FULL;
+         PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;
          PRAGMA busy_timeout = 5000;
          PRAGMA cache_size = -65536;
@@ -104,13 +113,18 @@ impl SqliteStore {
         }
         let mut conn = open_writer_connection(path)?;
         migrate_connection(&mut conn)?;
-        let writer = Writer::start(conn, hook).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let members = Arc::new(MemberCache::default());
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let writer = Writer::start(conn, PathBuf::from(wal), members.clone().follow(hook))
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
         Ok(SqliteStore {
             writer,
             readers: Arc::new(Readers {
                 path: path.to_owned(),
                 idle: Mutex::new(Vec::new()),
             }),
+            members,
         })
     }
 
@@ -203,6 +217,13 @@ fn pending_between(
 fn are_connected(c: &Connection, a: MemberId, b: MemberId) -> rusqlite::Result<bool> {
     c.prepare_cached("SELECT 1 FROM connections WHERE member_id = ?1 AND other_id = ?2")?
         .exists([a.0, b.0])
+}
+
+/// Reads a member row just written and reports it, so the member cache follows the commit.
+fn saved_member(tx: &mut WriteTx<'_>, id: MemberId) -> StoreResult<Arc<MemberRecord>> {
+    let m = Arc::new(member_by_id(tx.conn, id)?.ok_or(RuleError::NotFound)?);
+    tx.record(Change::MemberSaved(m.clone()));
+    Ok(m)
 }
 
 /// Connects two members both ways and reports it to the graph.
@@ -360,7 +381,7 @@ impl Store for SqliteStore {
         self.read(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
     }
 
-    async fn create_member(&self, m: NewMember) -> StoreResult<MemberRecord> {
+    async fn create_member(&self, m: NewMember) -> StoreResult<Arc<MemberRecord>> {
         self.write(move |tx| {
             let inserted = tx
                 .conn
@@ -375,7 +396,7 @@ impl Store for SqliteStore {
                 Err(e) => return Err(e.into()),
             }
             let id = MemberId(tx.conn.last_insert_rowid());
-            member_by_id(tx.conn, id)?.ok_or_else(|| StoreError::Internal("new member vanished".into()))
+            saved_member(tx, id)
         })
         .await
     }
@@ -426,25 +447,35 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn member(&self, id: MemberId) -> StoreResult<Option<MemberRecord>> {
-        self.read(move |c| member_by_id(c, id)).await
+    async fn member(&self, id: MemberId) -> StoreResult<Option<Arc<MemberRecord>>> {
+        if let Some(m) = self.members.get(id) {
+            return Ok(Some(m));
+        }
+        let found = self.read(move |c| member_by_id(c, id)).await?;
+        Ok(found.map(|m| self.members.fill(m)))
     }
 
-    async fn members(&self, ids: &[MemberId]) -> StoreResult<Vec<MemberRecord>> {
-        let ids: Vec<MemberId> = ids.to_vec();
-        self.read(move |c| {
-            let mut out = Vec::with_capacity(ids.len());
-            for id in ids {
-                if let Some(m) = member_by_id(c, id)? {
-                    out.push(m);
-                }
-            }
-            Ok(out)
-        })
-        .await
+    async fn members(&self, ids: &[MemberId]) -> StoreResult<Vec<Arc<MemberRecord>>> {
+        let (mut out, missing) = self.members.get_many(ids);
+        if !missing.is_empty() {
+            let found = self
+                .read(move |c| {
+                    missing
+                        .into_iter()
+                        .filter_map(|id| member_by_id(c, id).transpose())
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .await?;
+            out.extend(found.into_iter().map(|m| self.members.fill(m)));
+        }
+        Ok(out)
     }
 
-    async fn update_profile(&self, id: MemberId, p: ProfilePatch) -> StoreResult<MemberRecord> {
+    async fn update_profile(
+        &self,
+        id: MemberId,
+        p: ProfilePatch,
+    ) -> StoreResult<Arc<MemberRecord>> {
         self.write(move |tx| {
             tx.conn
                 .prepare_cached(
@@ -453,17 +484,29 @@ impl Store for SqliteStore {
                       WHERE id = ?1",
                 )?
                 .execute(params![id.0, p.name, p.headline, p.company, p.location])?;
-            member_by_id(tx.conn, id)?.ok_or_else(|| RuleError::NotFound.into())
+            saved_member(tx, id)
         })
         .await
     }
 
-    async fn sent_since(&self, member: MemberId, since: Timestamp) -> StoreResult<SentWindow> {
+    async fn sent_since(
+        &self,
+        member: MemberId,
+        since: Timestamp,
+        cap: u32,
+    ) -> StoreResult<SentWindow> {
         self.read(move |c| {
-            c.prepare_cached("SELECT count(*), min(created_at) FROM invitations WHERE sender_id = ?1 AND created_at > ?2")?
-                .query_row(params![member.0, since.0], |r| {
-                    Ok(SentWindow { count: r.get::<_, i64>(0)? as u64, oldest: r.get::<_, Option<i64>>(1)?.map(Timestamp) })
+            c.prepare_cached(
+                "SELECT count(*), min(created_at) FROM
+                   (SELECT created_at FROM invitations WHERE sender_id = ?1 ORDER BY id DESC LIMIT ?3)
+                  WHERE created_at > ?2",
+            )?
+            .query_row(params![member.0, since.0, cap], |r| {
+                Ok(SentWindow {
+                    count: r.get::<_, i64>(0)? as u64,
+                    oldest: r.get::<_, Option<i64>>(1)?.map(Timestamp),
                 })
+            })
         })
         .await
     }
@@ -595,7 +638,7 @@ impl Store for SqliteStore {
                 .prepare_cached(&sql)?
                 .query_map(params![member.0, pattern, after_at, after_id, q.limit], |r| {
                     let at = Timestamp(r.get(0)?);
-                    let m = member_row_offset(r, 1)?;
+                    let m = Arc::new(member_row_offset(r, 1)?);
                     Ok((ConnectionRecord { member: m.id, connected_at: at }, m))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;

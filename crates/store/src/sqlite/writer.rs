@@ -1,23 +1,44 @@
-//! The one writer of the embedded store, with group commit.
+//! The one writer of the embedded store: group commit, pipelined with the fsync.
 //!
-//! Requests hand their transaction to this thread as a closure. The thread takes every closure that
-//! is waiting (up to [`MAX_BATCH`]), runs each inside its own savepoint of one `BEGIN IMMEDIATE`
-//! transaction, and commits once. With `synchronous=FULL` that commit is one fsync for the whole
-//! batch; only after it returns is any request in the batch answered. So an acknowledged write
-//! survives `kill -9` and power loss, and throughput grows with concurrency instead of being capped
-//! at one fsync per request. A closure that fails rolls back to its savepoint and leaves the rest
-//! of the batch untouched. No `SQLITE_BUSY` can reach a client: there is no other writer.
+//! Requests hand their transaction to the writer thread as a closure. The writer takes every
+//! closure that is waiting (up to [`MAX_BATCH`]), runs them one after the other inside one
+//! `BEGIN IMMEDIATE` transaction, and commits once. No `SQLITE_BUSY` can reach a client: there is
+//! no other writer.
+//!
+//! Closures check before they write: a rule that refuses does so before any row changes, so a
+//! refused request leaves nothing behind and the rest of the batch goes on. (Savepoints per closure
+//! would make that automatic, but cost a copy of every page a closure touches; see BENCHMARKS.md.)
+//! A closure that fails or panics after changing rows poisons its batch: the whole batch is rolled
+//! back and every request in it is answered with an error, so nothing half-written is ever kept.
+//!
+//! Durability is the syncer thread's job. The writer commits with `synchronous=NORMAL`, so SQLite
+//! writes the batch's WAL frames without waiting for the disk, and hands the batch's answers to the
+//! syncer. The syncer `fdatasync`s the WAL file — one sync covers every batch committed before it
+//! began — and only then answers those requests. Meanwhile the writer is already running the next
+//! batch: the disk's latency overlaps the next batch's work instead of stalling it. So:
+//!
+//! - every acknowledged write was on disk before its answer left (it survives `kill -9` and power
+//!   loss): fsync is never turned off, only moved off the writer's critical path;
+//! - a request that failed is answered after the same sync, since its refusal may rest on a write
+//!   of an earlier batch that is not yet durable;
+//! - if an fsync fails the process aborts (as PostgreSQL does): after a failed fsync the kernel may
+//!   have dropped the dirty pages, and no later answer could be trusted.
+//!
+//! SQLite itself syncs the WAL before each checkpoint copies it into the database, so a WAL restart
+//! can never overwrite frames that were not yet durable.
 
 use crate::{Change, CommitHook, StoreError, StoreResult};
 use rusqlite::Connection;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
 use std::sync::mpsc;
+use std::time::Instant;
 use tokio::sync::oneshot;
 
 /// The most transactions folded into one commit.
 pub const MAX_BATCH: usize = 512;
 
-/// What a write closure works with: the connection, and the graph changes it makes.
+/// What a write closure works with: the connection, and the changes it makes.
 pub struct WriteTx<'c> {
     pub conn: &'c Connection,
     changes: Vec<Change>,
@@ -32,20 +53,30 @@ impl WriteTx<'_> {
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 type Job = Box<dyn FnOnce(&mut WriteTx<'_>) -> (bool, Completion) + Send>;
 
+/// A committed batch waiting for its fsync.
+struct Committed {
+    outcome: Result<(), StoreError>,
+    completions: Vec<Completion>,
+}
+
 #[derive(Clone)]
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`. It stops once every `Writer` handle is dropped, after
-    /// committing what it was given.
-    pub fn start(conn: Connection, hook: CommitHook) -> std::io::Result<Writer> {
-        let (tx, rx) = mpsc::channel::<Job>();
+    /// Starts the writer and syncer threads. `wal` is the database's `-wal` file. Both threads stop
+    /// once every `Writer` handle is dropped, after committing and syncing what they were given.
+    pub fn start(conn: Connection, wal: PathBuf, hook: CommitHook) -> std::io::Result<Writer> {
+        let (job_tx, job_rx) = mpsc::channel::<Job>();
+        let (sync_tx, sync_rx) = mpsc::channel::<Committed>();
+        std::thread::Builder::new()
+            .name("rapport-syncer".into())
+            .spawn(move || sync_loop(wal, sync_rx))?;
         std::thread::Builder::new()
             .name("rapport-writer".into())
-            .spawn(move || run(conn, rx, hook))?;
-        Ok(Writer { jobs: tx })
+            .spawn(move || write_loop(conn, job_rx, hook, sync_tx))?;
+        Ok(Writer { jobs: job_tx })
     }
 
     /// Runs `f` in the next commit and answers once that commit is durable.
@@ -77,7 +108,12 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, rx: mpsc::Receiver<Job>, hook: CommitHook) {
+fn write_loop(
+    conn: Connection,
+    rx: mpsc::Receiver<Job>,
+    hook: CommitHook,
+    synced: mpsc::Sender<Committed>,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = rx.recv() {
         batch.push(first);
@@ -87,57 +123,126 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>, hook: CommitHook) {
                 Err(_) => break,
             }
         }
-        commit_batch(&conn, &mut batch, &hook);
+        if let Some(committed) = commit_batch(&conn, &mut batch, &hook) {
+            if synced.send(committed).is_err() {
+                tracing::error!("the syncer has stopped");
+                break;
+            }
+        }
     }
     tracing::debug!("writer stopped");
 }
 
-fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, hook: &CommitHook) {
+/// Executes one cached statement that takes no parameters and returns no rows.
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, hook: &CommitHook) -> Option<Committed> {
     let size = batch.len();
-    let mut completions: Vec<Completion> = Vec::with_capacity(size);
-    let mut changes: Vec<Change> = Vec::new();
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    let started = Instant::now();
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         // Nothing runs: dropping the jobs answers each request with an error.
         tracing::error!(error = %e, "could not begin a write transaction");
         batch.clear();
-        return;
+        return None;
     }
+    let mut completions: Vec<Completion> = Vec::with_capacity(size);
+    let mut changes: Vec<Change> = Vec::new();
+    let mut poisoned = false;
     for job in batch.drain(..) {
-        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
-            tracing::error!(error = %e, "savepoint failed");
-        }
+        let before = conn.total_changes();
         let mut tx = WriteTx {
             conn,
             changes: Vec::new(),
         };
         match catch_unwind(AssertUnwindSafe(|| job(&mut tx))) {
             Ok((true, done)) => {
-                let _ = conn.execute_batch("RELEASE job");
                 changes.append(&mut tx.changes);
                 completions.push(done);
             }
             Ok((false, done)) => {
-                let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+                if conn.total_changes() != before {
+                    tracing::error!(
+                        "a write transaction failed after changing rows; rolling back its batch"
+                    );
+                    poisoned = true;
+                }
                 completions.push(done);
             }
             Err(_) => {
-                // The closure panicked: its request is answered with an error when its sender is
-                // dropped; the rest of the batch goes on.
-                tracing::error!("a write transaction panicked; it was rolled back");
-                let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+                // Its request is answered with an error when its sender is dropped.
+                tracing::error!("a write transaction panicked");
+                poisoned |= conn.total_changes() != before;
             }
         }
     }
-    let commit = conn.execute_batch("COMMIT").map_err(|e| {
-        tracing::error!(error = %e, "commit failed");
+    let jobs_done = Instant::now();
+    let outcome = if poisoned {
         let _ = conn.execute_batch("ROLLBACK");
-        StoreError::Internal(format!("commit: {e}"))
-    });
-    if commit.is_ok() && !changes.is_empty() {
+        changes.clear();
+        Err(StoreError::Internal(
+            "a transaction in this batch failed midway; nothing was written".into(),
+        ))
+    } else {
+        exec(conn, "COMMIT").map_err(|e| {
+            tracing::error!(error = %e, "commit failed");
+            let _ = conn.execute_batch("ROLLBACK");
+            StoreError::Internal(format!("commit: {e}"))
+        })
+    };
+    if outcome.is_ok() && !changes.is_empty() {
         hook(&changes);
     }
     metrics::histogram!("rapport_store_commit_batch_size").record(size as f64);
-    for done in completions {
-        done(commit.clone());
+    metrics::histogram!("rapport_store_batch_run_seconds")
+        .record((jobs_done - started).as_secs_f64());
+    metrics::histogram!("rapport_store_commit_seconds").record(jobs_done.elapsed().as_secs_f64());
+    Some(Committed {
+        outcome,
+        completions,
+    })
+}
+
+fn sync_loop(wal: PathBuf, rx: mpsc::Receiver<Committed>) {
+    let mut file: Option<std::fs::File> = None;
+    let mut pending: Vec<Committed> = Vec::new();
+    while let Ok(first) = rx.recv() {
+        pending.push(first);
+        while let Ok(more) = rx.try_recv() {
+            pending.push(more);
+        }
+        let started = Instant::now();
+        if pending.iter().any(|c| c.outcome.is_ok()) {
+            if let Err(e) = sync_wal(&wal, &mut file) {
+                tracing::error!(error = %e, wal = %wal.display(), "fsync of the write-ahead log failed; stopping");
+                std::process::abort();
+            }
+        }
+        metrics::histogram!("rapport_store_fsync_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("rapport_store_commits_per_fsync").record(pending.len() as f64);
+        for committed in pending.drain(..) {
+            let Committed {
+                outcome,
+                completions,
+            } = committed;
+            for done in completions {
+                done(outcome.clone());
+            }
+        }
+    }
+    tracing::debug!("syncer stopped");
+}
+
+/// `fdatasync` of the WAL file, opening it on first use (SQLite creates it with the first write).
+/// Never retried: after a failed fsync the kernel may have dropped the dirty pages, so a retry that
+/// succeeds proves nothing.
+fn sync_wal(wal: &std::path::Path, file: &mut Option<std::fs::File>) -> std::io::Result<()> {
+    if file.is_none() {
+        *file = Some(std::fs::File::open(wal)?);
+    }
+    match file {
+        Some(f) => f.sync_data(),
+        None => Ok(()),
     }
 }
