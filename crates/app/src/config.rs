@@ -279,6 +279,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's test jail returns its own error type
     fn environment_wins_over_the_file() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(

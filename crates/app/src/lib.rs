@@ -500,7 +500,7 @@ impl App {
                 let mut views = self.invitation_views(sender, vec![inv]).await?;
                 views
                     .pop()
-                    .map(Sent::Invitation)
+                    .map(|v| Sent::Invitation(Box::new(v)))
                     .ok_or_else(|| AppError::Internal("view".into()))
             }
             SendOutcome::Connected {

@@ -117,7 +117,7 @@ pub struct Count {
 /// What sending an invitation did.
 #[derive(Debug, Clone)]
 pub enum Sent {
-    Invitation(Invitation),
+    Invitation(Box<Invitation>),
     /// The recipient had already invited the sender: they are now connected.
     Connected(Connection),
 }

@@ -19,14 +19,17 @@ use std::sync::{Arc, Mutex};
 const BODY_LIMIT: usize = 64 * 1024;
 const MAX_KEY_LEN: usize = 255;
 
+/// Held while a request with a given key runs.
+type KeyLock = Arc<tokio::sync::Mutex<()>>;
+
 /// One async lock per key in use, so that concurrent retries with one key are serialised.
 #[derive(Default)]
 pub struct KeyLocks {
-    locks: Mutex<HashMap<(MemberId, String), Arc<tokio::sync::Mutex<()>>>>,
+    locks: Mutex<HashMap<(MemberId, String), KeyLock>>,
 }
 
 impl KeyLocks {
-    fn get(&self, member: MemberId, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+    fn get(&self, member: MemberId, key: &str) -> KeyLock {
         let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
         map.retain(|_, l| Arc::strong_count(l) > 1);
         map.entry((member, key.to_owned())).or_default().clone()

@@ -99,7 +99,7 @@ pub async fn send(
         recipient_email: r.recipient_email,
     };
     Ok(match s.app.send_invitation(me, input).await? {
-        Sent::Invitation(inv) => (StatusCode::CREATED, Json(inv)).into_response(),
+        Sent::Invitation(inv) => (StatusCode::CREATED, Json(*inv)).into_response(),
         Sent::Connected(c) => (StatusCode::OK, Json(c)).into_response(),
     })
 }

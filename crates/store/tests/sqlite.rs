@@ -1,0 +1,191 @@
+//! The embedded store on a real temporary database: group commit, refusals inside a batch, the
+//! member cache and the commit hook.
+
+use rapport_domain::{Action, Email, MemberId, Note, RuleError, Timestamp};
+use rapport_store::sqlite::SqliteStore;
+use rapport_store::*;
+use std::sync::{Arc, Mutex};
+
+const T0: Timestamp = Timestamp(1_800_000_000_000);
+
+fn open(dir: &tempfile::TempDir) -> (SqliteStore, Arc<Mutex<Vec<Change>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let hook: CommitHook =
+        Arc::new(move |changes: &[Change]| log.lock().expect("lock").extend_from_slice(changes));
+    let store = SqliteStore::open(&dir.path().join("rapport.db"), hook).expect("opens");
+    (store, seen)
+}
+
+fn new_member(i: usize) -> NewMember {
+    NewMember {
+        email: Email::parse(&format!("m{i}@example.com")).expect("email"),
+        password_hash: "x".into(),
+        name: format!("Member {i}"),
+        headline: String::new(),
+        company: String::new(),
+        location: String::new(),
+        at: T0,
+    }
+}
+
+fn send(sender: MemberId, recipient: MemberId) -> SendInvitation {
+    SendInvitation {
+        sender,
+        recipient,
+        note: Note::parse("hi", 300).expect("note"),
+        at: T0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writes_are_all_committed() {
+    // Many writers at once are folded into few commits, and every one of them lands.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _) = open(&dir);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..300 {
+        let s = store.clone();
+        tasks.spawn(async move { s.create_member(new_member(i)).await });
+    }
+    let mut ids = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        ids.push(r.expect("joined").expect("created").id);
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 300);
+    assert_eq!(store.members(&ids).await.expect("members").len(), 300);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_write_leaves_the_rest_of_its_batch_intact() {
+    // Identical sends race in one batch: one invitation is created, the others are refused, and
+    // the refusals undo nothing of the winner.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _) = open(&dir);
+    let a = store.create_member(new_member(1)).await.expect("a").id;
+    let b = store.create_member(new_member(2)).await.expect("b").id;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        let s = store.clone();
+        tasks.spawn(async move { s.send_invitation(send(a, b)).await });
+    }
+    let (mut created, mut pending) = (0, 0);
+    while let Some(r) = tasks.join_next().await {
+        match r.expect("joined") {
+            Ok(SendOutcome::Created(_)) => created += 1,
+            Err(StoreError::Rule(RuleError::InvitationPending)) => pending += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((created, pending), (1, 39));
+    assert_eq!(
+        store.received(b, None, 100).await.expect("received").len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn accepting_connects_both_ways_and_reports_it_to_the_hook() {
+    // The commit hook hears of a connection once its commit is done, before the caller is answered.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, seen) = open(&dir);
+    let a = store.create_member(new_member(1)).await.expect("a").id;
+    let b = store.create_member(new_member(2)).await.expect("b").id;
+    let SendOutcome::Created(inv) = store.send_invitation(send(a, b)).await.expect("sent") else {
+        panic!("expected a new invitation");
+    };
+    let acted = store
+        .act(inv.id, b, Action::Accept, T0)
+        .await
+        .expect("accepted");
+    assert_eq!(acted.connection.map(|c| c.member), Some(a));
+    assert!(seen
+        .lock()
+        .expect("lock")
+        .contains(&Change::Connected(b, a)));
+    assert_eq!(store.all_connections().await.expect("edges"), vec![(a, b)]);
+    let again = store.act(inv.id, b, Action::Accept, T0).await;
+    assert!(matches!(
+        again,
+        Err(StoreError::Rule(RuleError::NotPending))
+    ));
+}
+
+#[tokio::test]
+async fn the_member_cache_follows_profile_updates() {
+    // A read after an update sees the update, even when the member was cached before it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _) = open(&dir);
+    let a = store.create_member(new_member(1)).await.expect("a").id;
+    assert_eq!(
+        store
+            .member(a)
+            .await
+            .expect("read")
+            .expect("exists")
+            .headline,
+        ""
+    );
+    let patch = ProfilePatch {
+        headline: Some("Engineer".into()),
+        ..Default::default()
+    };
+    store.update_profile(a, patch).await.expect("updated");
+    assert_eq!(
+        store
+            .member(a)
+            .await
+            .expect("read")
+            .expect("exists")
+            .headline,
+        "Engineer"
+    );
+}
+
+#[tokio::test]
+async fn everything_acknowledged_is_there_after_reopening() {
+    // Closing and reopening the store loses nothing that was acknowledged.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = {
+        let (store, _) = open(&dir);
+        let a = store.create_member(new_member(1)).await.expect("a").id;
+        let b = store.create_member(new_member(2)).await.expect("b").id;
+        store.send_invitation(send(a, b)).await.expect("sent");
+        (a, b)
+    };
+    let (store, _) = open(&dir);
+    let pending = store
+        .pending_between(b, a)
+        .await
+        .expect("read")
+        .expect("still pending");
+    assert_eq!((pending.sender, pending.recipient), (a, b));
+}
+
+#[tokio::test]
+async fn the_weekly_count_reads_only_the_window() {
+    // Sends older than the window do not count; the count never exceeds the cap asked for.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _) = open(&dir);
+    let a = store.create_member(new_member(0)).await.expect("a").id;
+    for i in 1..=5 {
+        let r = store.create_member(new_member(i)).await.expect("r").id;
+        let at = Timestamp(T0.0 + i as i64 * 1000);
+        store
+            .send_invitation(SendInvitation { at, ..send(a, r) })
+            .await
+            .expect("sent");
+    }
+    let w = store
+        .sent_since(a, Timestamp(T0.0 + 2500), 100)
+        .await
+        .expect("count");
+    assert_eq!((w.count, w.oldest), (3, Some(Timestamp(T0.0 + 3000))));
+    let capped = store.sent_since(a, T0, 2).await.expect("count");
+    assert_eq!(
+        (capped.count, capped.oldest),
+        (2, Some(Timestamp(T0.0 + 4000)))
+    );
+}
