@@ -13,9 +13,9 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::TokioIo;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rapport_app::{App, Config, SeedMember};
@@ -115,12 +115,23 @@ struct Report {
     results: Vec<Outcome>,
 }
 
-type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+/// One keep-alive HTTP/1.1 connection, owned by one worker.
+type Conn = SendRequest<Full<Bytes>>;
+
+async fn connect(addr: &str) -> anyhow::Result<Conn> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
 
 /// What all workers share.
 struct World {
-    base: String,
-    client: HttpClient,
+    /// host:port of the server.
+    addr: String,
     tokens: Vec<String>,
     ids: Vec<String>,
     /// Pending invitations this run created: (invitation id, sender index, recipient index).
@@ -157,15 +168,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let port = free_port()?;
     let mut server = Server::start(&dir, port)?;
-    let base = format!("http://127.0.0.1:{port}");
-    let client: HttpClient = Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(args.connections)
-        .build_http();
-    wait_ready(&client, &base).await?;
+    let addr = format!("127.0.0.1:{port}");
+    wait_ready(&addr).await?;
 
     let world = Arc::new(World {
-        base,
-        client,
+        addr,
         tokens,
         ids,
         pending: Mutex::new(Vec::new()),
@@ -286,11 +293,19 @@ async fn run_ops(
             let mut rng =
                 StdRng::seed_from_u64(w as u64 * 7919 + started.elapsed().as_nanos() as u64);
             let mut i = w % ops.len();
+            let mut conn: Option<Conn> = None;
             while !stop.load(Ordering::Relaxed) {
                 let op = ops[i % ops.len()];
                 i += 1;
                 let t = Instant::now();
-                match one(&world, op, &mut rng).await {
+                if conn.as_ref().is_none_or(|c| c.is_closed()) {
+                    conn = connect(&world.addr).await.ok();
+                }
+                let Some(c) = conn.as_mut() else {
+                    tally.err += 1;
+                    continue;
+                };
+                match one(&world, c, op, &mut rng).await {
                     Some(status) if status < 300 => tally.ok += 1,
                     Some(status) if status < 500 => tally.c4 += 1,
                     Some(_) => tally.c5 += 1,
@@ -325,16 +340,17 @@ async fn run_ops(
 }
 
 /// One operation; the HTTP status, or `None` on a transport error.
-async fn one(world: &World, op: Op, rng: &mut StdRng) -> Option<u16> {
+async fn one(world: &World, c: &mut Conn, op: Op, rng: &mut StdRng) -> Option<u16> {
     let n = world.tokens.len();
     match op {
-        Op::Noop => request(world, Method::GET, "/healthz", None, None)
+        Op::Noop => request(world, c, Method::GET, "/healthz", None, None)
             .await
             .map(|(s, _)| s),
         Op::Inbox => {
             let m = rng.gen_range(0..n);
             request(
                 world,
+                c,
                 Method::GET,
                 "/api/v1/invitations/received?limit=20",
                 Some(m),
@@ -355,6 +371,7 @@ async fn one(world: &World, op: Op, rng: &mut StdRng) -> Option<u16> {
             );
             let (status, bytes) = request(
                 world,
+                c,
                 Method::POST,
                 "/api/v1/invitations",
                 Some(a),
@@ -362,10 +379,7 @@ async fn one(world: &World, op: Op, rng: &mut StdRng) -> Option<u16> {
             )
             .await?;
             if status == 201 {
-                if let Some(id) = serde_json::from_slice::<serde_json::Value>(&bytes)
-                    .ok()
-                    .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_owned))
-                {
+                if let Some(id) = leading_id(&bytes) {
                     if let Ok(mut p) = world.pending.lock() {
                         p.push((id, a, b));
                     }
@@ -387,6 +401,7 @@ async fn one(world: &World, op: Op, rng: &mut StdRng) -> Option<u16> {
                 let m = rng.gen_range(0..n);
                 return request(
                     world,
+                    c,
                     Method::GET,
                     "/api/v1/invitations/received?limit=20",
                     Some(m),
@@ -402,6 +417,7 @@ async fn one(world: &World, op: Op, rng: &mut StdRng) -> Option<u16> {
             };
             request(
                 world,
+                c,
                 Method::POST,
                 &format!("/api/v1/invitations/{id}/{verb}"),
                 Some(who),
@@ -415,6 +431,7 @@ async fn one(world: &World, op: Op, rng: &mut StdRng) -> Option<u16> {
 
 async fn request(
     world: &World,
+    c: &mut Conn,
     method: Method,
     path: &str,
     member: Option<usize>,
@@ -422,7 +439,8 @@ async fn request(
 ) -> Option<(u16, Bytes)> {
     let mut req = Request::builder()
         .method(method)
-        .uri(format!("{}{path}", world.base));
+        .uri(path)
+        .header("host", world.addr.as_str());
     if let Some(m) = member {
         req = req.header("authorization", format!("Bearer {}", world.tokens[m]));
     }
@@ -432,18 +450,30 @@ async fn request(
     let req = req
         .body(Full::new(Bytes::from(body.unwrap_or_default())))
         .ok()?;
-    let resp = world.client.request(req).await.ok()?;
+    c.ready().await.ok()?;
+    let resp = c.send_request(req).await.ok()?;
     let status = resp.status().as_u16();
     let bytes = resp.into_body().collect().await.ok()?.to_bytes();
     Some((status, bytes))
 }
 
-async fn wait_ready(client: &HttpClient, base: &str) -> anyhow::Result<()> {
+/// The `id` of an Invitation answer, which the server writes first: `{"id":"123",...`.
+fn leading_id(body: &[u8]) -> Option<String> {
+    let rest = body.strip_prefix(br#"{"id":""#)?;
+    let end = rest.iter().position(|&b| b == b'"')?;
+    String::from_utf8(rest[..end].to_vec()).ok()
+}
+
+async fn wait_ready(addr: &str) -> anyhow::Result<()> {
     for _ in 0..300 {
-        let req = Request::get(format!("{base}/readyz")).body(Full::new(Bytes::new()))?;
-        if let Ok(resp) = client.request(req).await {
-            if resp.status().is_success() {
-                return Ok(());
+        if let Ok(mut c) = connect(addr).await {
+            let req = Request::get("/readyz")
+                .header("host", addr)
+                .body(Full::new(Bytes::new()))?;
+            if let Ok(resp) = c.send_request(req).await {
+                if resp.status().is_success() {
+                    return Ok(());
+                }
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -18,7 +18,8 @@ use writer::{WriteTx, Writer};
 const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_core.sql")];
 
 /// WAL pages after which the writer checkpoints. Larger than SQLite's 1,000 so that a page written
-/// many times between checkpoints is copied into the database once (measured in BENCHMARKS.md).
+/// many times between checkpoints is copied into the database once (measured in BENCHMARKS.md; a
+/// background checkpointer thread was tried too: better p99, lower throughput on two cores).
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// Idle reader connections kept open.
@@ -48,8 +49,12 @@ impl Readers {
             return Ok(c);
         }
         let c = Connection::open(&self.path)?;
+        // In WAL mode a connection drops its whole page cache whenever another one has committed,
+        // so under steady writes every read starts cold: mapping the file makes those re-reads
+        // memory accesses instead of pread calls (measured in BENCHMARKS.md).
         c.execute_batch(
-            "PRAGMA busy_timeout = 5000; PRAGMA query_only = 1; PRAGMA cache_size = -16000;",
+            "PRAGMA busy_timeout = 5000; PRAGMA query_only = 1; PRAGMA cache_size = -16000;
+             PRAGMA mmap_size = 1073741824;",
         )?;
         Ok(c)
     }
