@@ -276,6 +276,19 @@ impl App {
         Ok(out.into_iter().map(|(_, id, token)| (id, token)).collect())
     }
 
+    /// Connects each pair of members, for seeding a network; returns how many connections were new.
+    /// Large lists are written in chunks so that no single transaction holds the writer for long.
+    pub async fn seed_connections(&self, pairs: Vec<(MemberId, MemberId)>) -> AppResult<u64> {
+        let mut added = 0;
+        for chunk in pairs.chunks(5_000) {
+            added += self
+                .store()
+                .seed_connections(chunk.to_vec(), self.now())
+                .await?;
+        }
+        Ok(added)
+    }
+
     /// Signs in. An unknown email and a wrong password get the same answer after the same work.
     pub async fn login(&self, email: &str, password: &str) -> AppResult<(Me, String)> {
         let now = self.now();

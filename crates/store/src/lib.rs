@@ -122,6 +122,13 @@ pub trait Store: Send + Sync + 'static {
         -> StoreResult<bool>;
     /// Every connection once (`a < b`), for building the graph index.
     async fn all_connections(&self) -> StoreResult<Vec<(MemberId, MemberId)>>;
+    /// Connects each pair (both ways) in one transaction, skipping pairs already connected and
+    /// pairs of a member with themself: for seeding a network. Returns how many were new.
+    async fn seed_connections(
+        &self,
+        pairs: Vec<(MemberId, MemberId)>,
+        at: Timestamp,
+    ) -> StoreResult<u64>;
 
     // Idempotency-Key replays
     async fn idempotent_get(

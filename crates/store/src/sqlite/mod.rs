@@ -673,6 +673,24 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn seed_connections(
+        &self,
+        pairs: Vec<(MemberId, MemberId)>,
+        at: Timestamp,
+    ) -> StoreResult<u64> {
+        self.write(move |tx| {
+            let mut added = 0;
+            for (a, b) in pairs {
+                if a != b && !are_connected(tx.conn, a, b)? {
+                    connect(tx, a, b, at)?;
+                    added += 1;
+                }
+            }
+            Ok(added)
+        })
+        .await
+    }
+
     async fn all_connections(&self) -> StoreResult<Vec<(MemberId, MemberId)>> {
         self.read(|c| {
             c.prepare("SELECT member_id, other_id FROM connections WHERE member_id < other_id")?
