@@ -5,6 +5,7 @@
 
 mod accounts;
 mod authz;
+mod cli;
 mod crash;
 mod errors;
 mod helpers;

@@ -1,0 +1,108 @@
+//! The `rapport` binary as operators run it: configuration errors, `migrate`, clean shutdown.
+
+use std::process::Command;
+
+fn rapport(dir: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rapport"));
+    c.env("RAPPORT_DATA_DIR", dir)
+        .env("RAPPORT_CONFIG", dir.join("rapport.toml"))
+        .env("RAPPORT_LOG", "warn")
+        .env_remove("RAPPORT_DATABASE_URL");
+    c
+}
+
+#[test]
+fn a_bad_setting_stops_the_start_with_a_message_that_names_it() {
+    // The operator learns which variable is wrong and what it takes; nothing starts.
+    let dir = tempfile::tempdir().unwrap();
+    let out = rapport(dir.path())
+        .arg("serve")
+        .env("RAPPORT_REINVITE_COOLDOWN", "soon")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("RAPPORT_REINVITE_COOLDOWN") && err.contains("21d"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_config_file_is_read_and_the_environment_wins() {
+    // A typo'd value in rapport.toml is reported like an environment variable's.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rapport.toml"),
+        "withdrawal_notice = \"loud\"\n",
+    )
+    .unwrap();
+    let out = rapport(dir.path()).arg("migrate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("withdrawal_notice"));
+    let out = rapport(dir.path())
+        .arg("migrate")
+        .env("RAPPORT_WITHDRAWAL_NOTICE", "digest")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn migrate_creates_the_schema_once() {
+    // The first run applies the migrations; the second has nothing to do.
+    let dir = tempfile::tempdir().unwrap();
+    let first = rapport(dir.path()).arg("migrate").output().unwrap();
+    assert!(first.status.success());
+    assert!(String::from_utf8_lossy(&first.stdout).contains("1 migration(s) applied"));
+    let second = rapport(dir.path()).arg("migrate").output().unwrap();
+    assert!(String::from_utf8_lossy(&second.stdout).contains("0 migration(s) applied"));
+    let conn = rusqlite::Connection::open(dir.path().join("rapport.db")).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_server_cleanly() {
+    // On SIGTERM the server stops accepting, finishes, and exits with success.
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = rapport(dir.path())
+        .arg("serve")
+        .env("RAPPORT_LISTEN", format!("127.0.0.1:{port}"))
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..200 {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+        {
+            ready = r.status() == 200;
+            if ready {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(ready, "the server never became ready");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+}
