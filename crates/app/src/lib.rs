@@ -12,14 +12,14 @@ pub use config::{Config, ConfigError, Database, RawConfig, WithdrawalNotice};
 
 use auth::TokenCache;
 use rapport_domain::{
-    Action, Clock, Email, IgnoreReason, InvitationId, MemberId, Note, Party, Password,
-    ProfileField, RuleError, Timestamp,
+    Action, Clock, Email, IgnoreReason, InvitationId, InvitationsFrom, MemberId, Note, Party,
+    Password, ProfileField, RuleError, Timestamp,
 };
 use rapport_graph::Graph;
 use rapport_store::sqlite::SqliteStore;
 use rapport_store::{
-    Change, CommitHook, ConnectionQuery, InvitationRecord, MemberRecord, NewMember, ProfilePatch,
-    SendInvitation, SendOutcome, Store, StoreError, StoredResponse,
+    ActPolicy, Change, CommitHook, ConnectionQuery, InvitationRecord, MemberRecord, NewMember,
+    ProfilePatch, SendInvitation, SendOutcome, SendPolicy, Store, StoreError, StoredResponse,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -364,6 +364,31 @@ impl App {
         self.me_view(record).await
     }
 
+    /// Changes the member's settings: who may invite them.
+    pub async fn update_settings(
+        &self,
+        id: MemberId,
+        invitations_from: Option<&str>,
+    ) -> AppResult<Me> {
+        if let Some(raw) = invitations_from {
+            let from = InvitationsFrom::parse(raw).ok_or_else(|| {
+                RuleError::validation(
+                    "invitations_from",
+                    "must be everyone, second_degree, email_required or nobody",
+                )
+            })?;
+            self.store().set_invitations_from(id, from).await?;
+        }
+        self.me(id).await
+    }
+
+    fn act_policy(&self) -> ActPolicy {
+        ActPolicy {
+            max_connections: self.inner.config.max_connections,
+            reinvite_cooldown: self.inner.config.reinvite_cooldown,
+        }
+    }
+
     pub async fn update_me(&self, id: MemberId, input: ProfileInput) -> AppResult<Me> {
         let patch = ProfilePatch {
             name: input
@@ -489,21 +514,32 @@ impl App {
         if input.recipient_id.trim() == sender.to_string() {
             return Err(RuleError::SelfInvitation.into());
         }
-        if let Some(raw) = input.recipient_email.as_deref() {
-            // Checked for form only here; whether it is the recipient's is the privacy rules' concern.
-            Email::parse(raw)?;
-        }
+        // A malformed address is simply not the recipient's: it gets the answer a wrong or missing
+        // one gets, so the reply never tells whether an address belongs to someone.
+        let recipient_email = input
+            .recipient_email
+            .as_deref()
+            .and_then(|raw| Email::parse(raw).ok());
         let recipient: MemberId = input
             .recipient_id
             .trim()
             .parse()
             .map_err(|_| RuleError::NotFound)?;
+        let c = &self.inner.config;
         let outcome = self
             .store()
             .send_invitation(SendInvitation {
                 sender,
                 recipient,
                 note,
+                recipient_email,
+                shares_connection: self.graph().mutual_count(node(sender), node(recipient)) > 0,
+                policy: SendPolicy {
+                    weekly_free: c.weekly_invitation_limit,
+                    weekly_premium: c.premium_weekly_invitation_limit,
+                    outstanding: c.outstanding_limit,
+                    max_connections: c.max_connections,
+                },
                 at: self.now(),
             })
             .await?;
@@ -580,7 +616,10 @@ impl App {
         action: Action,
     ) -> AppResult<rapport_store::Acted> {
         let id: InvitationId = id.parse().map_err(|_| RuleError::NotFound)?;
-        Ok(self.store().act(id, viewer, action, self.now()).await?)
+        Ok(self
+            .store()
+            .act(id, viewer, action, self.act_policy(), self.now())
+            .await?)
     }
 
     pub async fn received(
@@ -627,7 +666,7 @@ impl App {
         let created_by = self.cutoff(older_than)?;
         let count = self
             .store()
-            .withdraw_older(viewer, created_by, dry_run, self.now())
+            .withdraw_older(viewer, created_by, dry_run, self.act_policy(), self.now())
             .await?;
         if !dry_run {
             tracing::info!(count, "bulk withdrawal");

@@ -27,6 +27,24 @@ pub enum RuleError {
     EmailTaken,
     #[error("invalid email or password")]
     InvalidCredentials,
+    #[error("this member does not accept invitations from you")]
+    InvitationsClosed,
+    #[error("this member accepts invitations only from people who know their email address: add it as recipient_email")]
+    EmailRequired,
+    #[error("one of you has reached the maximum number of connections")]
+    ConnectionLimit,
+    #[error("you have reached your weekly invitation limit")]
+    QuotaExceeded {
+        retry_at: crate::Timestamp,
+        retry_after: u64,
+    },
+    #[error("you have too many pending invitations; withdraw some before sending more")]
+    OutstandingLimit,
+    #[error("you withdrew an invitation to this member recently; you can invite them again later")]
+    CooldownActive {
+        retry_at: crate::Timestamp,
+        retry_after: u64,
+    },
 }
 
 impl RuleError {

@@ -8,7 +8,7 @@
 //! Refusals come in the order API.md fixes: the request itself (422), visibility (404), state (409),
 //! then who may act (403).
 
-use crate::{InvitationId, RuleError};
+use crate::RuleError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InvitationState {
@@ -139,47 +139,6 @@ impl IgnoreReason {
     }
 }
 
-/// What the store found, inside the write transaction, about a sender and a recipient.
-#[derive(Debug, Clone, Default)]
-pub struct SendContext {
-    pub is_self: bool,
-    /// The recipient exists and is visible to the sender (active, no block either way).
-    pub recipient_visible: bool,
-    pub connected: bool,
-    /// The sender already has a pending invitation to the recipient.
-    pub pending_sent: bool,
-    /// The recipient has a pending invitation to the sender.
-    pub pending_received: Option<InvitationId>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendDecision {
-    /// Insert a new pending invitation.
-    Create,
-    /// Both invited each other: accept the recipient's invitation and connect them.
-    AcceptReverse(InvitationId),
-}
-
-/// Can the sender invite the recipient, and what happens if so.
-pub fn decide_send(ctx: &SendContext) -> Result<SendDecision, RuleError> {
-    if ctx.is_self {
-        return Err(RuleError::SelfInvitation);
-    }
-    if !ctx.recipient_visible {
-        return Err(RuleError::NotFound);
-    }
-    if ctx.connected {
-        return Err(RuleError::AlreadyConnected);
-    }
-    if let Some(theirs) = ctx.pending_received {
-        return Ok(SendDecision::AcceptReverse(theirs));
-    }
-    if ctx.pending_sent {
-        return Err(RuleError::InvitationPending);
-    }
-    Ok(SendDecision::Create)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,52 +206,5 @@ mod tests {
         assert_eq!(Expired.seen_by(Party::Sender), Some(SeenState::Closed));
         assert_eq!(Cancelled.seen_by(Party::Sender), Some(SeenState::Closed));
         assert_eq!(Ignored.seen_by(Party::Recipient), Some(SeenState::Ignored));
-    }
-
-    fn ctx() -> SendContext {
-        SendContext {
-            recipient_visible: true,
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn send_refusals_come_in_contract_order() {
-        let c = SendContext {
-            is_self: true,
-            recipient_visible: false,
-            ..ctx()
-        };
-        assert_eq!(decide_send(&c), Err(RuleError::SelfInvitation));
-        let c = SendContext {
-            recipient_visible: false,
-            connected: true,
-            ..ctx()
-        };
-        assert_eq!(decide_send(&c), Err(RuleError::NotFound));
-        let c = SendContext {
-            connected: true,
-            pending_sent: true,
-            ..ctx()
-        };
-        assert_eq!(decide_send(&c), Err(RuleError::AlreadyConnected));
-        let c = SendContext {
-            pending_sent: true,
-            ..ctx()
-        };
-        assert_eq!(decide_send(&c), Err(RuleError::InvitationPending));
-        assert_eq!(decide_send(&ctx()), Ok(SendDecision::Create));
-    }
-
-    #[test]
-    fn inviting_someone_who_invited_you_accepts_their_invitation() {
-        let c = SendContext {
-            pending_received: Some(InvitationId(7)),
-            ..ctx()
-        };
-        assert_eq!(
-            decide_send(&c),
-            Ok(SendDecision::AcceptReverse(InvitationId(7)))
-        );
     }
 }

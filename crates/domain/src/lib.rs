@@ -8,12 +8,12 @@ pub mod clock;
 pub mod error;
 pub mod ids;
 pub mod invitation;
+pub mod send;
 pub mod values;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::RuleError;
 pub use ids::{InvitationId, MemberId};
-pub use invitation::{
-    decide_send, Action, IgnoreReason, InvitationState, Party, SeenState, SendContext, SendDecision,
-};
+pub use invitation::{Action, IgnoreReason, InvitationState, Party, SeenState};
+pub use send::{decide_send, InvitationsFrom, SendContext, SendDecision, SendLimits};
 pub use values::{Email, Note, Password, ProfileField};

@@ -110,6 +110,7 @@ impl ApiError {
                 )
             }
             ApiError::App(AppError::Rule(r)) => {
+                let mut retry = None;
                 let (status, code) = match r {
                     RuleError::Validation { .. } => (S::UNPROCESSABLE_ENTITY, "validation_failed"),
                     RuleError::NoteTooLong { .. } => (S::UNPROCESSABLE_ENTITY, "note_too_long"),
@@ -121,8 +122,30 @@ impl ApiError {
                     RuleError::NotPending => (S::CONFLICT, "not_pending"),
                     RuleError::EmailTaken => (S::CONFLICT, "email_taken"),
                     RuleError::InvalidCredentials => (S::UNAUTHORIZED, "invalid_credentials"),
+                    RuleError::InvitationsClosed => (S::FORBIDDEN, "invitations_closed"),
+                    RuleError::EmailRequired => (S::FORBIDDEN, "email_required"),
+                    RuleError::ConnectionLimit => (S::FORBIDDEN, "connection_limit"),
+                    RuleError::OutstandingLimit => (S::TOO_MANY_REQUESTS, "outstanding_limit"),
+                    RuleError::QuotaExceeded {
+                        retry_at,
+                        retry_after,
+                    } => {
+                        retry = Some((*retry_at, *retry_after));
+                        (S::TOO_MANY_REQUESTS, "quota_exceeded")
+                    }
+                    RuleError::CooldownActive {
+                        retry_at,
+                        retry_after,
+                    } => {
+                        retry = Some((*retry_at, *retry_after));
+                        (S::TOO_MANY_REQUESTS, "cooldown_active")
+                    }
                 };
-                (status, code, r.to_string(), None)
+                let mut detail = r.to_string();
+                if let Some((at, _)) = retry {
+                    detail = format!("{detail} (from {})", at.to_rfc3339());
+                }
+                (status, code, detail, retry)
             }
         }
     }

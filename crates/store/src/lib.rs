@@ -17,7 +17,9 @@ pub mod sqlite;
 pub use model::*;
 
 use async_trait::async_trait;
-use rapport_domain::{Action, Email, InvitationId, MemberId, RuleError, Timestamp};
+use rapport_domain::{
+    Action, Email, InvitationId, InvitationsFrom, MemberId, RuleError, Timestamp,
+};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -60,6 +62,12 @@ pub trait Store: Send + Sync + 'static {
         id: MemberId,
         patch: ProfilePatch,
     ) -> StoreResult<Arc<MemberRecord>>;
+    /// Changes who may invite the member.
+    async fn set_invitations_from(
+        &self,
+        id: MemberId,
+        from: InvitationsFrom,
+    ) -> StoreResult<Arc<MemberRecord>>;
     /// Of the `cap` invitations the member sent last (whatever became of them), how many were sent
     /// after `since`, and the oldest of those: the weekly count, which never needs more than the
     /// limit's worth of rows.
@@ -79,6 +87,7 @@ pub trait Store: Send + Sync + 'static {
         id: InvitationId,
         actor: MemberId,
         action: Action,
+        policy: ActPolicy,
         at: Timestamp,
     ) -> StoreResult<Acted>;
     /// Pending invitations received, newest first, with ids below `before` when given.
@@ -102,6 +111,7 @@ pub trait Store: Send + Sync + 'static {
         sender: MemberId,
         created_by: Timestamp,
         dry_run: bool,
+        policy: ActPolicy,
         at: Timestamp,
     ) -> StoreResult<u64>;
     /// The pending invitation between two members, whichever way it goes.

@@ -63,7 +63,28 @@ pub struct SendInvitation {
     pub sender: MemberId,
     pub recipient: MemberId,
     pub note: Option<Note>,
+    /// The recipient's email as the sender typed it, for members who require it.
+    pub recipient_email: Option<Email>,
+    /// Sender and recipient share a connection (from the graph index).
+    pub shares_connection: bool,
+    pub policy: SendPolicy,
     pub at: Timestamp,
+}
+
+/// The configured limits a send is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct SendPolicy {
+    pub weekly_free: u32,
+    pub weekly_premium: u32,
+    pub outstanding: u32,
+    pub max_connections: u32,
+}
+
+/// What accepting and withdrawing are checked against or set.
+#[derive(Debug, Clone, Copy)]
+pub struct ActPolicy {
+    pub max_connections: u32,
+    pub reinvite_cooldown: std::time::Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

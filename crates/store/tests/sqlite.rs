@@ -34,9 +34,22 @@ fn send(sender: MemberId, recipient: MemberId) -> SendInvitation {
         sender,
         recipient,
         note: Note::parse("hi", 300).expect("note"),
+        recipient_email: None,
+        shares_connection: false,
+        policy: SendPolicy {
+            weekly_free: 1_000,
+            weekly_premium: 1_000,
+            outstanding: 1_000,
+            max_connections: 1_000,
+        },
         at: T0,
     }
 }
+
+const ACT: ActPolicy = ActPolicy {
+    max_connections: 1_000,
+    reinvite_cooldown: std::time::Duration::from_secs(86_400),
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writes_are_all_committed() {
@@ -97,7 +110,7 @@ async fn accepting_connects_both_ways_and_reports_it_to_the_hook() {
         panic!("expected a new invitation");
     };
     let acted = store
-        .act(inv.id, b, Action::Accept, T0)
+        .act(inv.id, b, Action::Accept, ACT, T0)
         .await
         .expect("accepted");
     assert_eq!(acted.connection.map(|c| c.member), Some(a));
@@ -106,7 +119,7 @@ async fn accepting_connects_both_ways_and_reports_it_to_the_hook() {
         .expect("lock")
         .contains(&Change::Connected(b, a)));
     assert_eq!(store.all_connections().await.expect("edges"), vec![(a, b)]);
-    let again = store.act(inv.id, b, Action::Accept, T0).await;
+    let again = store.act(inv.id, b, Action::Accept, ACT, T0).await;
     assert!(matches!(
         again,
         Err(StoreError::Rule(RuleError::NotPending))
@@ -188,4 +201,48 @@ async fn the_weekly_count_reads_only_the_window() {
         (capped.count, capped.oldest),
         (2, Some(Timestamp(T0.0 + 4000)))
     );
+}
+
+#[tokio::test]
+async fn counters_follow_sends_decisions_and_removals() {
+    // The pending and connection counts the rules read stay equal to what they count.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _) = open(&dir);
+    let a = store.create_member(new_member(1)).await.expect("a").id;
+    let b = store.create_member(new_member(2)).await.expect("b").id;
+    let c = store.create_member(new_member(3)).await.expect("c").id;
+    let SendOutcome::Created(ab) = store.send_invitation(send(a, b)).await.expect("sent") else {
+        panic!()
+    };
+    let SendOutcome::Created(_) = store.send_invitation(send(a, c)).await.expect("sent") else {
+        panic!()
+    };
+    store
+        .act(ab.id, b, Action::Accept, ACT, T0)
+        .await
+        .expect("accepted");
+    let n = store
+        .withdraw_older(a, T0, false, ACT, T0)
+        .await
+        .expect("withdrawn");
+    assert_eq!(n, 1);
+    store.remove_connection(a, b, T0).await.expect("removed");
+    drop(store);
+    let conn = rusqlite::Connection::open(dir.path().join("rapport.db")).expect("open");
+    let counts: Vec<(i64, i64)> = conn
+        .prepare("SELECT pending_sent, connection_count FROM members ORDER BY id")
+        .expect("prepare")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(counts, vec![(0, 0), (0, 0), (0, 0)]);
+    let cooldown: i64 = conn
+        .query_row(
+            "SELECT cooldown_until FROM pair_rules WHERE sender_id = ?1 AND recipient_id = ?2",
+            [a.0, c.0],
+            |r| r.get(0),
+        )
+        .expect("cooldown set by the bulk withdrawal");
+    assert_eq!(cooldown, T0.0 + 86_400_000);
 }

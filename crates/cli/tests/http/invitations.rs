@@ -167,6 +167,8 @@ async fn an_ignored_invitation_reads_closed_to_the_sender() {
             .is_empty()
     );
     for reason in ["dont_know", "spam"] {
+        // A fresh sender each time: after either reason, the same sender is barred.
+        let alan = app.member(&format!("Sender {reason}")).await;
         let id = app.invite_ok(&alan, &grace).await;
         assert_eq!(
             app.ignore(&grace, &id, Some(json!({"reason": reason})))

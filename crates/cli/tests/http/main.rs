@@ -12,3 +12,4 @@ mod helpers;
 mod invitations;
 mod network;
 mod races;
+mod rules;

@@ -5,7 +5,7 @@ use crate::extract::{bearer, Auth, JsonBody};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use rapport_app::views::Me;
 use rapport_app::{ProfileInput, SignupInput};
@@ -18,6 +18,7 @@ pub fn router() -> Router<AppState> {
         .route("/auth/login", post(login))
         .route("/auth/logout", post(logout))
         .route("/me", get(me).patch(update_me))
+        .route("/me/settings", patch(update_settings))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -54,6 +55,15 @@ pub struct ProfileUpdate {
     pub headline: Option<String>,
     pub company: Option<String>,
     pub location: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsUpdate {
+    /// Who may invite you: `everyone`, `second_degree` (people who share a connection with you),
+    /// `email_required` (people who know your email address) or `nobody`.
+    #[schema(example = "second_degree")]
+    pub invitations_from: Option<String>,
 }
 
 /// Create an account and sign in.
@@ -137,4 +147,24 @@ pub async fn update_me(
         location: r.location,
     };
     Ok(Json(s.app.update_me(id, input).await?))
+}
+
+/// Change your settings: who may invite you.
+#[utoipa::path(patch, path = "/api/v1/me/settings", tag = "accounts", security(("bearer" = [])), request_body = SettingsUpdate,
+    responses(
+        (status = 200, body = Me),
+        (status = 400, description = "malformed", body = Problem),
+        (status = 401, description = "unauthenticated", body = Problem),
+        (status = 422, description = "validation_failed", body = Problem),
+    ))]
+pub async fn update_settings(
+    State(s): State<AppState>,
+    Auth(id): Auth,
+    JsonBody(r): JsonBody<SettingsUpdate>,
+) -> ApiResult<Json<Me>> {
+    Ok(Json(
+        s.app
+            .update_settings(id, r.invitations_from.as_deref())
+            .await?,
+    ))
 }

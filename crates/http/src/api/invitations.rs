@@ -86,7 +86,9 @@ pub struct SentParams {
         (status = 401, description = "unauthenticated", body = Problem),
         (status = 404, description = "not_found: unknown or hidden member", body = Problem),
         (status = 409, description = "already_connected, invitation_pending", body = Problem),
+        (status = 403, description = "invitations_closed, email_required, connection_limit", body = Problem),
         (status = 422, description = "validation_failed, note_too_long, self_invitation", body = Problem),
+        (status = 429, description = "quota_exceeded, outstanding_limit, cooldown_active (with Retry-After and retry_at)", body = Problem),
     ))]
 pub async fn send(
     State(s): State<AppState>,
@@ -193,7 +195,7 @@ pub async fn show(
     responses(
         (status = 200, body = Connection),
         (status = 401, description = "unauthenticated", body = Problem),
-        (status = 403, description = "wrong_party", body = Problem),
+        (status = 403, description = "wrong_party, connection_limit", body = Problem),
         (status = 404, description = "not_found", body = Problem),
         (status = 409, description = "not_pending", body = Problem),
     ))]

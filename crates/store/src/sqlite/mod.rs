@@ -8,14 +8,20 @@ pub use writer::MAX_BATCH;
 
 use crate::member_cache::MemberCache;
 use crate::*;
-use rapport_domain::{decide_send, IgnoreReason, InvitationState, SendContext, SendDecision};
+use rapport_domain::{
+    decide_send, IgnoreReason, InvitationState, InvitationsFrom, SendContext, SendDecision,
+    SendLimits,
+};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use writer::{WriteTx, Writer};
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_core.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_core.sql"),
+    include_str!("../../migrations/sqlite/0002_send_rules.sql"),
+];
 
 /// WAL pages after which the writer checkpoints. Larger than SQLite's 1,000 so that a page written
 /// many times between checkpoints is copied into the database once (measured in BENCHMARKS.md; a
@@ -231,7 +237,7 @@ fn saved_member(tx: &mut WriteTx<'_>, id: MemberId) -> StoreResult<Arc<MemberRec
     Ok(m)
 }
 
-/// Connects two members both ways and reports it to the graph.
+/// Connects two members both ways, counts it on both, and reports it to the graph.
 fn connect(
     tx: &mut WriteTx<'_>,
     a: MemberId,
@@ -241,45 +247,132 @@ fn connect(
     let mut stmt = tx.conn.prepare_cached(
         "INSERT OR IGNORE INTO connections (member_id, other_id, created_at) VALUES (?1, ?2, ?3)",
     )?;
-    stmt.execute(params![a.0, b.0, at.0])?;
+    let new = stmt.execute(params![a.0, b.0, at.0])? > 0;
     stmt.execute(params![b.0, a.0, at.0])?;
-    tx.record(Change::Connected(a, b));
+    if new {
+        add_connection_count(tx.conn, a, b, 1)?;
+        tx.record(Change::Connected(a, b));
+    }
     Ok(ConnectionRecord {
         member: b,
         connected_at: at,
     })
 }
 
+fn add_connection_count(
+    c: &Connection,
+    a: MemberId,
+    b: MemberId,
+    delta: i64,
+) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "UPDATE members SET connection_count = connection_count + ?3 WHERE id IN (?1, ?2)",
+    )?
+    .execute(params![a.0, b.0, delta])?;
+    Ok(())
+}
+
+/// Moves a pending invitation to `state`, and takes it off its sender's pending count.
 fn set_state(
     c: &Connection,
-    id: InvitationId,
+    inv: &InvitationRecord,
     state: InvitationState,
     reason: Option<IgnoreReason>,
     at: Timestamp,
-) -> rusqlite::Result<usize> {
+) -> rusqlite::Result<()> {
+    let changed = c
+        .prepare_cached(
+            "UPDATE invitations SET state = ?2, ignore_reason = ?3, decided_at = ?4 WHERE id = ?1 AND state = 'pending'",
+        )?
+        .execute(params![inv.id.0, state.as_str(), reason.map(IgnoreReason::as_str), at.0])?;
+    if changed > 0 {
+        c.prepare_cached("UPDATE members SET pending_sent = pending_sent - 1 WHERE id = ?1")?
+            .execute([inv.sender.0])?;
+    }
+    Ok(())
+}
+
+/// Starts the re-invite cooldown of `sender` towards `recipient` after a withdrawal, and counts the
+/// withdrawal (repeated withdraw-and-resend cycles weigh on the sender's standing).
+fn note_withdrawal(
+    c: &Connection,
+    sender: MemberId,
+    recipient: MemberId,
+    until: Timestamp,
+) -> rusqlite::Result<()> {
     c.prepare_cached(
-        "UPDATE invitations SET state = ?2, ignore_reason = ?3, decided_at = ?4 WHERE id = ?1 AND state = 'pending'",
+        "INSERT INTO pair_rules (sender_id, recipient_id, cooldown_until, withdrawals) VALUES (?1, ?2, ?3, 1)
+         ON CONFLICT (sender_id, recipient_id)
+         DO UPDATE SET cooldown_until = excluded.cooldown_until, withdrawals = withdrawals + 1",
     )?
-    .execute(params![id.0, state.as_str(), reason.map(IgnoreReason::as_str), at.0])
+    .execute(params![sender.0, recipient.0, until.0])?;
+    Ok(())
 }
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 
+/// What the send rules need to know about one member.
+struct SendSide {
+    active: bool,
+    email: String,
+    tier: String,
+    invitations_from: String,
+    pending_sent: u32,
+    connection_count: u32,
+}
+
+fn send_side(c: &Connection, id: MemberId) -> rusqlite::Result<Option<SendSide>> {
+    c.prepare_cached(
+        "SELECT status = 'active', email, tier, invitations_from, pending_sent, connection_count FROM members WHERE id = ?1",
+    )?
+    .query_row([id.0], |r| {
+        Ok(SendSide {
+            active: r.get(0)?,
+            email: r.get(1)?,
+            tier: r.get(2)?,
+            invitations_from: r.get(3)?,
+            pending_sent: r.get::<_, i64>(4)?.max(0) as u32,
+            connection_count: r.get::<_, i64>(5)?.max(0) as u32,
+        })
+    })
+    .optional()
+}
+
 fn send_in_tx(tx: &mut WriteTx<'_>, cmd: SendInvitation) -> StoreResult<SendOutcome> {
     let c = tx.conn;
-    let is_self = cmd.sender == cmd.recipient;
-    let recipient_visible = !is_self
-        && c.prepare_cached("SELECT 1 FROM members WHERE id = ?1 AND status = 'active'")?
-            .exists([cmd.recipient.0])?;
+    let sender = send_side(c, cmd.sender)?.ok_or(RuleError::NotFound)?;
+    let recipient = if cmd.sender == cmd.recipient {
+        None
+    } else {
+        send_side(c, cmd.recipient)?
+    };
+    let recipient_visible = recipient.as_ref().is_some_and(|r| r.active);
     let pending = if recipient_visible {
         pending_between(c, cmd.sender, cmd.recipient)?
     } else {
         None
     };
+    let (barred, cooldown_until) = c
+        .prepare_cached("SELECT barred, cooldown_until FROM pair_rules WHERE sender_id = ?1 AND recipient_id = ?2")?
+        .query_row([cmd.sender.0, cmd.recipient.0], |r| Ok((r.get::<_, bool>(0)?, r.get::<_, Option<i64>>(1)?)))
+        .optional()?
+        .unwrap_or((false, None));
+    let weekly = if sender.tier == "premium" {
+        cmd.policy.weekly_premium
+    } else {
+        cmd.policy.weekly_free
+    };
+    let window = sent_window(
+        c,
+        cmd.sender,
+        cmd.at.minus(rapport_domain::send::WEEK),
+        weekly,
+    )?;
     let ctx = SendContext {
-        is_self,
+        now: cmd.at,
+        is_self: cmd.sender == cmd.recipient,
         recipient_visible,
         connected: recipient_visible && are_connected(c, cmd.sender, cmd.recipient)?,
         pending_sent: pending.as_ref().is_some_and(|p| p.sender == cmd.sender),
@@ -287,13 +380,40 @@ fn send_in_tx(tx: &mut WriteTx<'_>, cmd: SendInvitation) -> StoreResult<SendOutc
             .as_ref()
             .filter(|p| p.sender == cmd.recipient)
             .map(|p| p.id),
+        barred,
+        cooldown_until: cooldown_until.map(Timestamp),
+        recipient_accepts: recipient
+            .as_ref()
+            .and_then(|r| InvitationsFrom::parse(&r.invitations_from))
+            .unwrap_or_default(),
+        shares_connection: cmd.shares_connection,
+        email_matches: matches!((&cmd.recipient_email, &recipient), (Some(e), Some(r)) if e.as_str() == r.email),
+        sender_connections: sender.connection_count,
+        recipient_connections: recipient.as_ref().map_or(0, |r| r.connection_count),
+        outstanding: sender.pending_sent,
+        sent_this_week: window.count as u32,
+        oldest_this_week: window.oldest,
+        limits: SendLimits {
+            weekly,
+            outstanding: cmd.policy.outstanding,
+            max_connections: cmd.policy.max_connections,
+        },
     };
-    match decide_send(&ctx)? {
+    let decision = decide_send(&ctx)?;
+    // Inviting someone lifts the bar they may be under towards you ("unless the recipient invites first").
+    c.prepare_cached("UPDATE pair_rules SET barred = 0 WHERE sender_id = ?1 AND recipient_id = ?2 AND barred = 1")?
+        .execute([cmd.recipient.0, cmd.sender.0])?;
+    match decision {
         SendDecision::AcceptReverse(theirs) => {
-            set_state(c, theirs, InvitationState::Accepted, None, cmd.at)?;
+            let inv = invitation_by_id(c, theirs)?
+                .ok_or_else(|| StoreError::Internal("pending invitation vanished".into()))?;
+            set_state(c, &inv, InvitationState::Accepted, None, cmd.at)?;
             let connection = connect(tx, cmd.sender, cmd.recipient, cmd.at)?;
-            let accepted = invitation_by_id(tx.conn, theirs)?
-                .ok_or_else(|| StoreError::Internal("accepted invitation vanished".into()))?;
+            let accepted = InvitationRecord {
+                state: InvitationState::Accepted,
+                decided_at: Some(cmd.at),
+                ..inv
+            };
             Ok(SendOutcome::Connected {
                 accepted,
                 connection,
@@ -313,8 +433,11 @@ fn send_in_tx(tx: &mut WriteTx<'_>, cmd: SendInvitation) -> StoreResult<SendOutc
                 }
                 Err(e) => return Err(e.into()),
             }
+            let id = InvitationId(c.last_insert_rowid());
+            c.prepare_cached("UPDATE members SET pending_sent = pending_sent + 1 WHERE id = ?1")?
+                .execute([cmd.sender.0])?;
             Ok(SendOutcome::Created(InvitationRecord {
-                id: InvitationId(c.last_insert_rowid()),
+                id,
                 sender: cmd.sender,
                 recipient: cmd.recipient,
                 note,
@@ -332,9 +455,11 @@ fn act_in_tx(
     id: InvitationId,
     actor: MemberId,
     action: Action,
+    policy: ActPolicy,
     at: Timestamp,
 ) -> StoreResult<Acted> {
-    let inv = invitation_by_id(tx.conn, id)?.ok_or(RuleError::NotFound)?;
+    let c = tx.conn;
+    let inv = invitation_by_id(c, id)?.ok_or(RuleError::NotFound)?;
     let party = if actor == inv.sender {
         rapport_domain::Party::Sender
     } else if actor == inv.recipient {
@@ -343,15 +468,44 @@ fn act_in_tx(
         return Err(RuleError::NotFound.into());
     };
     let next = inv.state.next(party, action)?;
+    if next == InvitationState::Accepted {
+        let full: bool =
+            c.prepare_cached(
+                "SELECT count(*) FROM members WHERE id IN (?1, ?2) AND connection_count >= ?3",
+            )?
+            .query_row(
+                params![inv.sender.0, inv.recipient.0, policy.max_connections],
+                |r| r.get::<_, i64>(0),
+            )? > 0;
+        if full {
+            return Err(RuleError::ConnectionLimit.into());
+        }
+    }
     let reason = match action {
         Action::Ignore(r) => r,
         _ => None,
     };
-    set_state(tx.conn, id, next, reason, at)?;
+    set_state(c, &inv, next, reason, at)?;
+    match next {
+        InvitationState::Withdrawn => note_withdrawal(
+            c,
+            inv.sender,
+            inv.recipient,
+            at.plus(policy.reinvite_cooldown),
+        )?,
+        InvitationState::Ignored if reason.is_some() => {
+            c.prepare_cached(
+                "INSERT INTO pair_rules (sender_id, recipient_id, barred) VALUES (?1, ?2, 1)
+                 ON CONFLICT (sender_id, recipient_id) DO UPDATE SET barred = 1",
+            )?
+            .execute([inv.sender.0, inv.recipient.0])?;
+        }
+        _ => {}
+    }
     let connection = if next == InvitationState::Accepted {
-        let mut c = connect(tx, inv.recipient, inv.sender, at)?;
-        c.member = inv.sender;
-        Some(c)
+        let mut conn = connect(tx, inv.recipient, inv.sender, at)?;
+        conn.member = inv.sender;
+        Some(conn)
     } else {
         None
     };
@@ -363,6 +517,26 @@ fn act_in_tx(
             ..inv
         },
         connection,
+    })
+}
+
+/// Of the `cap` invitations `member` sent last, how many were sent after `since`, and the oldest.
+fn sent_window(
+    c: &Connection,
+    member: MemberId,
+    since: Timestamp,
+    cap: u32,
+) -> rusqlite::Result<SentWindow> {
+    c.prepare_cached(
+        "SELECT count(*), min(created_at) FROM
+           (SELECT created_at FROM invitations WHERE sender_id = ?1 ORDER BY id DESC LIMIT ?3)
+          WHERE created_at > ?2",
+    )?
+    .query_row(params![member.0, since.0, cap], |r| {
+        Ok(SentWindow {
+            count: r.get::<_, i64>(0)? as u64,
+            oldest: r.get::<_, Option<i64>>(1)?.map(Timestamp),
+        })
     })
 }
 
@@ -494,26 +668,27 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn set_invitations_from(
+        &self,
+        id: MemberId,
+        from: InvitationsFrom,
+    ) -> StoreResult<Arc<MemberRecord>> {
+        self.write(move |tx| {
+            tx.conn
+                .prepare_cached("UPDATE members SET invitations_from = ?2 WHERE id = ?1")?
+                .execute(params![id.0, from.as_str()])?;
+            saved_member(tx, id)
+        })
+        .await
+    }
+
     async fn sent_since(
         &self,
         member: MemberId,
         since: Timestamp,
         cap: u32,
     ) -> StoreResult<SentWindow> {
-        self.read(move |c| {
-            c.prepare_cached(
-                "SELECT count(*), min(created_at) FROM
-                   (SELECT created_at FROM invitations WHERE sender_id = ?1 ORDER BY id DESC LIMIT ?3)
-                  WHERE created_at > ?2",
-            )?
-            .query_row(params![member.0, since.0, cap], |r| {
-                Ok(SentWindow {
-                    count: r.get::<_, i64>(0)? as u64,
-                    oldest: r.get::<_, Option<i64>>(1)?.map(Timestamp),
-                })
-            })
-        })
-        .await
+        self.read(move |c| sent_window(c, member, since, cap)).await
     }
 
     async fn send_invitation(&self, cmd: SendInvitation) -> StoreResult<SendOutcome> {
@@ -529,9 +704,10 @@ impl Store for SqliteStore {
         id: InvitationId,
         actor: MemberId,
         action: Action,
+        policy: ActPolicy,
         at: Timestamp,
     ) -> StoreResult<Acted> {
-        self.write(move |tx| act_in_tx(tx, id, actor, action, at))
+        self.write(move |tx| act_in_tx(tx, id, actor, action, policy, at))
             .await
     }
 
@@ -584,6 +760,7 @@ impl Store for SqliteStore {
         sender: MemberId,
         created_by: Timestamp,
         dry_run: bool,
+        policy: ActPolicy,
         at: Timestamp,
     ) -> StoreResult<u64> {
         if dry_run {
@@ -598,14 +775,26 @@ impl Store for SqliteStore {
                 .await;
         }
         self.write(move |tx| {
-            let n = tx
+            // Each one is an ordinary withdrawal: its cooldown starts and the count drops.
+            let recipients: Vec<i64> = tx
                 .conn
                 .prepare_cached(
                     "UPDATE invitations SET state = 'withdrawn', decided_at = ?3
-                      WHERE sender_id = ?1 AND state = 'pending' AND created_at <= ?2",
+                      WHERE sender_id = ?1 AND state = 'pending' AND created_at <= ?2
+                      RETURNING recipient_id",
                 )?
-                .execute(params![sender.0, created_by.0, at.0])?;
-            Ok(n as u64)
+                .query_map(params![sender.0, created_by.0, at.0], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let until = at.plus(policy.reinvite_cooldown);
+            for r in &recipients {
+                note_withdrawal(tx.conn, sender, MemberId(*r), until)?;
+            }
+            tx.conn
+                .prepare_cached(
+                    "UPDATE members SET pending_sent = pending_sent - ?2 WHERE id = ?1",
+                )?
+                .execute(params![sender.0, recipients.len() as i64])?;
+            Ok(recipients.len() as u64)
         })
         .await
     }
@@ -666,6 +855,7 @@ impl Store for SqliteStore {
                 )?
                 .execute([a.0, b.0])?;
             if n > 0 {
+                add_connection_count(tx.conn, a, b, -1)?;
                 tx.record(Change::Disconnected(a, b));
             }
             Ok(n > 0)
