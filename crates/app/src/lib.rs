@@ -18,8 +18,9 @@ use rapport_domain::{
 use rapport_graph::Graph;
 use rapport_store::sqlite::SqliteStore;
 use rapport_store::{
-    ActPolicy, Change, CommitHook, ConnectionQuery, InvitationRecord, MemberRecord, NewMember,
-    ProfilePatch, SendInvitation, SendOutcome, SendPolicy, Store, StoreError, StoredResponse,
+    AccountStatus, ActPolicy, Change, CommitHook, ConnectionQuery, InvitationRecord, MemberRecord,
+    NewMember, ProfilePatch, SendInvitation, SendOutcome, SendPolicy, Store, StoreError,
+    StoredResponse,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,6 +40,9 @@ pub enum AppError {
         retry_at: Timestamp,
         retry_after: u64,
     },
+    /// Not allowed for this member's role.
+    #[error("you are not allowed to do that")]
+    Forbidden,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -67,6 +71,14 @@ pub struct SignupInput {
     pub headline: Option<String>,
     pub company: Option<String>,
     pub location: Option<String>,
+}
+
+/// What an admin may change about a member.
+#[derive(Debug, Clone, Default)]
+pub struct AdminUpdate {
+    pub tier: Option<String>,
+    pub role: Option<String>,
+    pub suspended: Option<bool>,
 }
 
 /// A member made by a seeding tool rather than by a person signing up.
@@ -319,6 +331,15 @@ impl App {
             return Err(RuleError::InvalidCredentials.into());
         };
         self.inner.logins.succeeded(&key);
+        // Signing in brings a deactivated account back, connections and all.
+        let member = if member.status == "deactivated" {
+            tracing::info!(member = %member.id, "account reactivated");
+            self.store()
+                .set_status(member.id, AccountStatus::Active, now)
+                .await?
+        } else {
+            member
+        };
         let token = self.issue_token(member.id).await?;
         Ok((self.me_view(member).await?, token))
     }
@@ -467,12 +488,50 @@ impl App {
         })
     }
 
+    /// A member `viewer` may see: unknown, deactivated, suspended, closed and blocked (either way)
+    /// members all read as not found, byte for byte.
     async fn visible_member(&self, viewer: MemberId, id: MemberId) -> AppResult<Arc<MemberRecord>> {
-        self.store()
+        let m = self
+            .store()
             .member(id)
             .await?
-            .filter(|m| m.is_active() || m.id == viewer)
-            .ok_or_else(|| RuleError::NotFound.into())
+            .filter(|m| m.is_active() || m.id == viewer);
+        match m {
+            Some(m) if m.id == viewer || !self.hidden(viewer).await?.contains(&id) => Ok(m),
+            _ => Err(RuleError::NotFound.into()),
+        }
+    }
+
+    /// Members hidden from `viewer` by a block either way, sorted.
+    async fn hidden(&self, viewer: MemberId) -> AppResult<Vec<MemberId>> {
+        let mut h = self.store().hidden_from(viewer).await?;
+        h.sort_unstable();
+        Ok(h)
+    }
+
+    /// Mutual connections of `a` and `b` as a viewer with `hidden` members may see them: the count,
+    /// and up to `preview` of them. (The graph index holds active members only.)
+    fn mutual_for(
+        &self,
+        hidden: &[MemberId],
+        a: MemberId,
+        b: MemberId,
+        preview: usize,
+    ) -> (u32, Vec<MemberId>) {
+        let g = self.graph();
+        let all = g.mutual_count(node(a), node(b));
+        let hidden_common = hidden
+            .iter()
+            .filter(|h| g.are_connected(node(a), node(**h)) && g.are_connected(node(b), node(**h)))
+            .count();
+        let shown = g
+            .mutual(node(a), node(b), 0, preview + hidden_common)
+            .into_iter()
+            .map(member_id)
+            .filter(|m| hidden.binary_search(m).is_err())
+            .take(preview)
+            .collect();
+        ((all - hidden_common) as u32, shown)
     }
 
     async fn relationship(&self, viewer: MemberId, other: MemberId) -> AppResult<Relationship> {
@@ -486,7 +545,8 @@ impl App {
         }
         let g = self.graph();
         let degree = g.degree(node(viewer), node(other)).as_number();
-        let mutual_connections = g.mutual_count(node(viewer), node(other)) as u32;
+        let (mutual_connections, _) =
+            self.mutual_for(&self.hidden(viewer).await?, viewer, other, 0);
         let (state, invitation_id) = if degree == Some(1) {
             ("connected", None)
         } else {
@@ -577,6 +637,14 @@ impl App {
             .and_then(|p| inv.state.seen_by(p))
             .is_none()
         {
+            return Err(RuleError::NotFound.into());
+        }
+        let other = if inv.sender == viewer {
+            inv.recipient
+        } else {
+            inv.sender
+        };
+        if self.hidden(viewer).await?.contains(&other) {
             return Err(RuleError::NotFound.into());
         }
         let mut views = self.invitation_views(viewer, vec![inv]).await?;
@@ -703,21 +771,16 @@ impl App {
         viewer: MemberId,
         records: Vec<InvitationRecord>,
     ) -> AppResult<Vec<Invitation>> {
-        let g = self.graph();
-        let previews: Vec<Vec<MemberId>> = records
+        let hidden = self.hidden(viewer).await?;
+        let mutuals: Vec<(u32, Vec<MemberId>)> = records
             .iter()
-            .map(|r| {
-                g.mutual(node(r.sender), node(r.recipient), 0, 3)
-                    .into_iter()
-                    .map(member_id)
-                    .collect()
-            })
+            .map(|r| self.mutual_for(&hidden, r.sender, r.recipient, 3))
             .collect();
         let mut wanted: Vec<MemberId> = records
             .iter()
             .flat_map(|r| [r.sender, r.recipient])
             .collect();
-        wanted.extend(previews.iter().flatten());
+        wanted.extend(mutuals.iter().flat_map(|(_, p)| p));
         wanted.sort_unstable();
         wanted.dedup();
         let members: HashMap<MemberId, Arc<MemberRecord>> = self
@@ -728,7 +791,7 @@ impl App {
             .map(|m| (m.id, m))
             .collect();
         let mut out = Vec::with_capacity(records.len());
-        for (r, preview) in records.into_iter().zip(previews) {
+        for (r, (mutual_connections, preview)) in records.into_iter().zip(mutuals) {
             let (Some(sender), Some(recipient)) =
                 (members.get(&r.sender), members.get(&r.recipient))
             else {
@@ -745,7 +808,7 @@ impl App {
                 state: state.as_str(),
                 created_at: r.created_at.to_rfc3339(),
                 decided_at: r.decided_at.map(Timestamp::to_rfc3339),
-                mutual_connections: g.mutual_count(node(r.sender), node(r.recipient)) as u32,
+                mutual_connections,
                 mutual_preview: preview
                     .iter()
                     .filter_map(|id| {
@@ -838,6 +901,192 @@ impl App {
             member: summary(&m),
             connected_at: at.to_rfc3339(),
         })
+    }
+
+    // ----- blocks -------------------------------------------------------------------------------
+
+    /// Blocks a member: pending invitations between the two are cancelled, their connection is
+    /// removed, and from now on each is not found to the other.
+    pub async fn block(&self, viewer: MemberId, other: &str) -> AppResult<()> {
+        let other: MemberId = other.parse().map_err(|_| RuleError::NotFound)?;
+        if other == viewer {
+            return Err(RuleError::validation("member_id", "you cannot block yourself").into());
+        }
+        if self
+            .store()
+            .blocked_by(viewer)
+            .await?
+            .iter()
+            .any(|b| b.id == other)
+        {
+            return Ok(()); // already blocked: blocking again changes nothing
+        }
+        // Someone who blocked the viewer, or is hidden for any other reason, reads as unknown.
+        self.visible_member(viewer, other).await?;
+        self.store().block(viewer, other, self.now()).await?;
+        tracing::info!("member blocked");
+        Ok(())
+    }
+
+    pub async fn unblock(&self, viewer: MemberId, other: &str) -> AppResult<()> {
+        let other: MemberId = other.parse().map_err(|_| RuleError::NotFound)?;
+        if !self.store().unblock(viewer, other).await? {
+            return Err(RuleError::NotFound.into());
+        }
+        Ok(())
+    }
+
+    pub async fn blocks(&self, viewer: MemberId) -> AppResult<Page<MemberSummary>> {
+        let items: Vec<MemberSummary> = self
+            .store()
+            .blocked_by(viewer)
+            .await?
+            .iter()
+            .map(|m| summary(m))
+            .collect();
+        let total = Some(items.len() as u64);
+        Ok(Page {
+            items,
+            next_cursor: None,
+            total,
+        })
+    }
+
+    // ----- account life cycle -----------------------------------------------------------------
+
+    /// Hides the member: pending invitations both ways are cancelled silently, connections are kept
+    /// for their return, tokens stop working. Signing in again reactivates.
+    pub async fn deactivate(&self, id: MemberId) -> AppResult<()> {
+        self.store()
+            .set_status(id, AccountStatus::Deactivated, self.now())
+            .await?;
+        self.inner.tokens.forget_member(id);
+        tracing::info!(member = %id, "account deactivated");
+        Ok(())
+    }
+
+    /// Closes the account for good, once the password confirms it.
+    pub async fn close(&self, id: MemberId, password: &str) -> AppResult<()> {
+        let m = self
+            .store()
+            .member(id)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        let email = Email::parse(&m.email)?;
+        let (_, hash) = self
+            .store()
+            .login_lookup(&email)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        let password = password.to_owned();
+        if !blocking(move || auth::verify_password(&password, &hash)).await? {
+            return Err(RuleError::InvalidCredentials.into());
+        }
+        self.store().close_member(id, self.now()).await?;
+        self.inner.tokens.forget_member(id);
+        tracing::info!(member = %id, "account closed");
+        Ok(())
+    }
+
+    // ----- administration ---------------------------------------------------------------------
+
+    async fn require_admin(&self, viewer: MemberId) -> AppResult<()> {
+        match self.store().member(viewer).await? {
+            Some(m) if m.role == "admin" && m.is_active() => Ok(()),
+            _ => Err(AppError::Forbidden),
+        }
+    }
+
+    /// An admin changes a member's tier, role or suspension.
+    pub async fn admin_update_member(
+        &self,
+        admin: MemberId,
+        id: &str,
+        update: AdminUpdate,
+    ) -> AppResult<Me> {
+        self.require_admin(admin).await?;
+        let id: MemberId = id.parse().map_err(|_| RuleError::NotFound)?;
+        self.store()
+            .member(id)
+            .await?
+            .filter(|m| m.status != "closed")
+            .ok_or(RuleError::NotFound)?;
+        self.apply_admin_update(id, update).await
+    }
+
+    /// The same, from the command line (`rapport admin ...`), by email.
+    pub async fn admin_update_by_email(&self, email: &str, update: AdminUpdate) -> AppResult<Me> {
+        let email = Email::parse(email)?;
+        let m = self
+            .store()
+            .member_by_email(&email)
+            .await?
+            .ok_or(RuleError::NotFound)?;
+        self.apply_admin_update(m.id, update).await
+    }
+
+    async fn apply_admin_update(&self, id: MemberId, u: AdminUpdate) -> AppResult<Me> {
+        if let Some(t) = u.tier.as_deref() {
+            if !matches!(t, "free" | "premium") {
+                return Err(RuleError::validation("tier", "must be free or premium").into());
+            }
+        }
+        if let Some(r) = u.role.as_deref() {
+            if !matches!(r, "member" | "admin") {
+                return Err(RuleError::validation("role", "must be member or admin").into());
+            }
+        }
+        let mut m = self.store().set_tier_role(id, u.tier, u.role).await?;
+        if let Some(suspend) = u.suspended {
+            let status = if suspend {
+                AccountStatus::Suspended
+            } else {
+                AccountStatus::Active
+            };
+            m = self.store().set_status(id, status, self.now()).await?;
+            if suspend {
+                self.inner.tokens.forget_member(id);
+            }
+        }
+        tracing::info!(member = %id, "member updated by an admin");
+        self.me_view(m).await
+    }
+
+    // ----- background work --------------------------------------------------------------------
+
+    /// One pass of the sweeper: expires invitations pending for longer than the expiry, silently.
+    /// Idempotent, so a pass interrupted by a restart is simply done again.
+    pub async fn sweep(&self) -> AppResult<u64> {
+        let cutoff = self.now().minus(self.inner.config.invitation_expiry);
+        let mut expired = 0;
+        loop {
+            let n = self.store().expire_pending(cutoff, self.now()).await?;
+            expired += n;
+            if n == 0 {
+                break;
+            }
+        }
+        if expired > 0 {
+            tracing::info!(expired, "invitations expired");
+        }
+        Ok(expired)
+    }
+
+    /// Runs [`App::sweep`] every `sweep_interval` until `stop` completes.
+    pub async fn run_sweeper(self, stop: impl std::future::Future<Output = ()>) {
+        let mut tick = tokio::time::interval(self.inner.config.sweep_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = tick.tick() => {
+                    if let Err(e) = self.sweep().await {
+                        tracing::warn!(error = %e, "sweep failed; will try again");
+                    }
+                }
+            }
+        }
     }
 
     // ----- idempotency ------------------------------------------------------------------------

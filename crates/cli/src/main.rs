@@ -35,6 +35,27 @@ enum Command {
     Migrate,
     /// Drive a server over HTTP and report throughput and latency per operation.
     Bench(bench::Args),
+    /// Administrative tasks on the store this configuration names.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Make a member an administrator, or a member again.
+    SetRole {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ["member", "admin"])]
+        role: String,
+    },
+    /// Set a member's tier, which decides their weekly invitation limit.
+    SetTier {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ["free", "premium"])]
+        tier: String,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -62,6 +83,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(config),
             Command::Bench(args) => bench::run(args).await,
+            Command::Admin(task) => admin(config, task).await,
         }
     });
     match result {
@@ -95,7 +117,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen} (set RAPPORT_LISTEN)"))?;
     tracing::info!(address = %listener.local_addr()?, "rapport is listening");
+    let (stop_sweeper, sweeper_stopped) = tokio::sync::oneshot::channel::<()>();
+    let sweeper = tokio::spawn(app.clone().run_sweeper(async {
+        let _ = sweeper_stopped.await;
+    }));
     rapport_http::serve(listener, app, shutdown_signal()).await?;
+    let _ = stop_sweeper.send(());
+    let _ = sweeper.await;
     tracing::info!("stopped cleanly");
     Ok(())
 }
@@ -121,6 +149,42 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn admin(config: Config, task: AdminCommand) -> anyhow::Result<()> {
+    let app = App::open(config, Arc::new(rapport_domain::SystemClock))
+        .await
+        .context("opening the store")?;
+    let (email, update) = match task {
+        AdminCommand::SetRole { email, role } => (
+            email,
+            rapport_app::AdminUpdate {
+                role: Some(role),
+                ..Default::default()
+            },
+        ),
+        AdminCommand::SetTier { email, tier } => (
+            email,
+            rapport_app::AdminUpdate {
+                tier: Some(tier),
+                ..Default::default()
+            },
+        ),
+    };
+    let me = app
+        .admin_update_by_email(&email, update)
+        .await
+        .map_err(|e| match e {
+            rapport_app::AppError::Rule(rapport_domain::RuleError::NotFound) => {
+                anyhow::anyhow!("no member has the email {email}")
+            }
+            other => anyhow::anyhow!("{other}"),
+        })?;
+    println!(
+        "{} ({}): role {}, tier {}",
+        me.name, me.email, me.role, me.tier
+    );
+    Ok(())
 }
 
 fn migrate(config: Config) -> anyhow::Result<()> {

@@ -61,10 +61,10 @@ impl ApiError {
                 "the request body is larger than 64 KiB".into(),
                 None,
             ),
-            ApiError::Forbidden => (
+            ApiError::Forbidden | ApiError::App(AppError::Forbidden) => (
                 S::FORBIDDEN,
                 "forbidden",
-                "you are not allowed to do that".into(),
+                "you are not allowed to do that: it needs an administrator".into(),
                 None,
             ),
             ApiError::IdempotencyKeyReused => (

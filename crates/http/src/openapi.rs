@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations so it cannot drift from them.
 
-use crate::api::{accounts, invitations, network};
+use crate::api::{accounts, admin, invitations, network};
 use crate::error::Problem;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -9,10 +9,11 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "Rapport API", description = "Connections and invitations for a professional network."),
     paths(
-        accounts::signup, accounts::login, accounts::logout, accounts::me, accounts::update_me, accounts::update_settings,
+        accounts::signup, accounts::login, accounts::logout, accounts::me, accounts::update_me, accounts::update_settings, accounts::deactivate, accounts::close,
         invitations::send, invitations::received, invitations::sent, invitations::bulk_withdraw,
         invitations::show, invitations::accept, invitations::ignore, invitations::withdraw,
         network::member, network::connections, network::remove_connection,
+        network::blocks, network::block, network::unblock, admin::update_member,
         crate::ops::healthz, crate::ops::readyz,
     ),
     components(schemas(Problem)),
@@ -21,6 +22,7 @@ use utoipa::{Modify, OpenApi};
         (name = "accounts", description = "Sign up, sign in, your profile"),
         (name = "invitations", description = "Send, accept, ignore and withdraw invitations"),
         (name = "network", description = "Members, degrees, mutual connections, connections"),
+        (name = "admin", description = "Administrators: members' tier, role, suspension"),
         (name = "operations", description = "Health"),
     )
 )]

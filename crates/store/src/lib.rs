@@ -54,8 +54,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     async fn token_member(&self, hash: TokenHash) -> StoreResult<Option<MemberId>>;
     async fn delete_token(&self, hash: TokenHash) -> StoreResult<()>;
+    /// One member as the store holds it now (not from a cache: roles and states may be changed by
+    /// another process).
     async fn member(&self, id: MemberId) -> StoreResult<Option<Arc<MemberRecord>>>;
-    /// The members of `ids` that exist, in no particular order.
+    /// The members of `ids` that exist, in no particular order, from the member cache where
+    /// possible: for building views, where names and headlines are what matter.
     async fn members(&self, ids: &[MemberId]) -> StoreResult<Vec<Arc<MemberRecord>>>;
     async fn update_profile(
         &self,
@@ -139,6 +142,38 @@ pub trait Store: Send + Sync + 'static {
         pairs: Vec<(MemberId, MemberId)>,
         at: Timestamp,
     ) -> StoreResult<u64>;
+
+    // Blocks and account states
+    /// `blocker` blocks `blocked`: every pending invitation between them is cancelled and their
+    /// connection removed. Blocking twice is harmless.
+    async fn block(&self, blocker: MemberId, blocked: MemberId, at: Timestamp) -> StoreResult<()>;
+    /// Lifts a block; `false` when there was none.
+    async fn unblock(&self, blocker: MemberId, blocked: MemberId) -> StoreResult<bool>;
+    /// The members `blocker` has blocked, most recent first.
+    async fn blocked_by(&self, blocker: MemberId) -> StoreResult<Vec<Arc<MemberRecord>>>;
+    /// Members hidden from `viewer` by a block, either way.
+    async fn hidden_from(&self, viewer: MemberId) -> StoreResult<Vec<MemberId>>;
+    /// Moves a member to `status` (`active`, `deactivated` or `suspended`). Leaving `active`
+    /// cancels every pending invitation they sent or received, revokes their tokens and hides their
+    /// connections from the graph (kept in the store); coming back shows them again.
+    async fn set_status(
+        &self,
+        id: MemberId,
+        status: AccountStatus,
+        at: Timestamp,
+    ) -> StoreResult<Arc<MemberRecord>>;
+    /// Closes an account: pending invitations cancelled, connections, blocks and tokens removed,
+    /// personal data erased (the email may sign up again).
+    async fn close_member(&self, id: MemberId, at: Timestamp) -> StoreResult<()>;
+    async fn set_tier_role(
+        &self,
+        id: MemberId,
+        tier: Option<String>,
+        role: Option<String>,
+    ) -> StoreResult<Arc<MemberRecord>>;
+    async fn member_by_email(&self, email: &Email) -> StoreResult<Option<Arc<MemberRecord>>>;
+    /// Expires every invitation pending since `created_by`; returns how many.
+    async fn expire_pending(&self, created_by: Timestamp, at: Timestamp) -> StoreResult<u64>;
 
     // Idempotency-Key replays
     async fn idempotent_get(

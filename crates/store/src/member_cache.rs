@@ -16,14 +16,6 @@ pub struct MemberCache {
 }
 
 impl MemberCache {
-    pub fn get(&self, id: MemberId) -> Option<Arc<MemberRecord>> {
-        self.map
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&id)
-            .cloned()
-    }
-
     /// The cached members of `ids`, and the ids that were not cached.
     pub fn get_many(&self, ids: &[MemberId]) -> (Vec<Arc<MemberRecord>>, Vec<MemberId>) {
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());

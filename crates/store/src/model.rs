@@ -150,3 +150,21 @@ pub struct StoredResponse {
     pub body: Vec<u8>,
     pub created_at: Timestamp,
 }
+
+/// The states an account moves between, other than closing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountStatus {
+    Active,
+    Deactivated,
+    Suspended,
+}
+
+impl AccountStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Deactivated => "deactivated",
+            Self::Suspended => "suspended",
+        }
+    }
+}

@@ -18,6 +18,13 @@ const MEMBER_ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/members/1"),
     ("GET", "/api/v1/connections"),
     ("DELETE", "/api/v1/connections/1"),
+    ("PATCH", "/api/v1/me/settings"),
+    ("POST", "/api/v1/me/deactivate"),
+    ("DELETE", "/api/v1/me"),
+    ("GET", "/api/v1/blocks"),
+    ("PUT", "/api/v1/blocks/1"),
+    ("DELETE", "/api/v1/blocks/1"),
+    ("PATCH", "/api/v1/admin/members/1"),
 ];
 
 #[tokio::test]

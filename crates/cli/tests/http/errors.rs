@@ -59,7 +59,7 @@ async fn unknown_routes_and_methods_answer_in_problem_json() {
     )
     .await;
     assert_problem(
-        app.raw(Method::DELETE, "/api/v1/me", Some(&ada.token), None)
+        app.raw(Method::PUT, "/api/v1/me", Some(&ada.token), None)
             .await,
         405,
         "method_not_allowed",
@@ -99,6 +99,11 @@ async fn the_openapi_document_covers_every_route() {
         "/api/v1/connections/{member_id}",
         "/healthz",
         "/readyz",
+        "/api/v1/me/settings",
+        "/api/v1/me/deactivate",
+        "/api/v1/blocks",
+        "/api/v1/blocks/{member_id}",
+        "/api/v1/admin/members/{id}",
     ] {
         assert!(
             doc["paths"].get(path).is_some(),

@@ -14,8 +14,9 @@ pub struct TestApp {
     pub base: String,
     pub client: Client,
     pub clock: Arc<ManualClock>,
+    pub app: App,
     /// Kept so the store outlives the server.
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -45,16 +46,21 @@ impl TestApp {
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(rapport_http::serve(listener, app, async {
+        tokio::spawn(rapport_http::serve(listener, app.clone(), async {
             let _ = rx.await;
         }));
         TestApp {
             base,
             client: Client::new(),
             clock,
-            _dir: dir,
+            app,
+            dir,
             shutdown: Some(tx),
         }
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     pub fn advance(&self, d: Duration) {

@@ -10,6 +10,7 @@ mod crash;
 mod errors;
 mod helpers;
 mod invitations;
+mod lifecycle;
 mod network;
 mod races;
 mod rules;

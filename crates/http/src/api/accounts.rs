@@ -17,7 +17,8 @@ pub fn router() -> Router<AppState> {
         .route("/auth/signup", post(signup))
         .route("/auth/login", post(login))
         .route("/auth/logout", post(logout))
-        .route("/me", get(me).patch(update_me))
+        .route("/me", get(me).patch(update_me).delete(close))
+        .route("/me/deactivate", post(deactivate))
         .route("/me/settings", patch(update_settings))
 }
 
@@ -167,4 +168,35 @@ pub async fn update_settings(
             .update_settings(id, r.invitations_from.as_deref())
             .await?,
     ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseRequest {
+    pub password: String,
+}
+
+/// Deactivate your account: you are hidden and your pending invitations end; your connections wait
+/// for you. Signing in again reactivates it.
+#[utoipa::path(post, path = "/api/v1/me/deactivate", tag = "accounts", security(("bearer" = [])),
+    responses((status = 204), (status = 401, description = "unauthenticated", body = Problem)))]
+pub async fn deactivate(State(s): State<AppState>, Auth(id): Auth) -> ApiResult<StatusCode> {
+    s.app.deactivate(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Close your account for good: invitations end, connections are removed, your data is erased.
+#[utoipa::path(delete, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])), request_body = CloseRequest,
+    responses(
+        (status = 204),
+        (status = 400, description = "malformed", body = Problem),
+        (status = 401, description = "unauthenticated, invalid_credentials", body = Problem),
+    ))]
+pub async fn close(
+    State(s): State<AppState>,
+    Auth(id): Auth,
+    JsonBody(r): JsonBody<CloseRequest>,
+) -> ApiResult<StatusCode> {
+    s.app.close(id, &r.password).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`. Each module exposes its own `router()`; they are merged here.
 
 pub mod accounts;
+pub mod admin;
 pub mod invitations;
 pub mod network;
 
@@ -12,4 +13,5 @@ pub fn router() -> Router<AppState> {
         .merge(accounts::router())
         .merge(invitations::router())
         .merge(network::router())
+        .merge(admin::router())
 }

@@ -5,9 +5,9 @@ use crate::extract::{Auth, QueryParams};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, put};
 use axum::{Json, Router};
-use rapport_app::views::{Connection, Member, Page};
+use rapport_app::views::{Connection, Member, MemberSummary, Page};
 use rapport_app::PageRequest;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -17,6 +17,8 @@ pub fn router() -> Router<AppState> {
         .route("/members/{id}", get(member))
         .route("/connections", get(connections))
         .route("/connections/{member_id}", delete(remove_connection))
+        .route("/blocks", get(blocks))
+        .route("/blocks/{member_id}", put(block).delete(unblock))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -78,5 +80,51 @@ pub async fn remove_connection(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     s.app.remove_connection(me, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The members you blocked.
+#[utoipa::path(get, path = "/api/v1/blocks", tag = "network", security(("bearer" = [])),
+    responses((status = 200, body = Page<MemberSummary>), (status = 401, description = "unauthenticated", body = Problem)))]
+pub async fn blocks(
+    State(s): State<AppState>,
+    Auth(me): Auth,
+) -> ApiResult<Json<Page<MemberSummary>>> {
+    Ok(Json(s.app.blocks(me).await?))
+}
+
+/// Block a member: pending invitations between you end, your connection is removed, and each of
+/// you is not found to the other.
+#[utoipa::path(put, path = "/api/v1/blocks/{member_id}", tag = "network", security(("bearer" = [])),
+    params(("member_id" = String, Path, description = "member id")),
+    responses(
+        (status = 204),
+        (status = 401, description = "unauthenticated", body = Problem),
+        (status = 404, description = "not_found", body = Problem),
+        (status = 422, description = "validation_failed: yourself", body = Problem),
+    ))]
+pub async fn block(
+    State(s): State<AppState>,
+    Auth(me): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.app.block(me, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lift a block. Nothing that the block ended comes back.
+#[utoipa::path(delete, path = "/api/v1/blocks/{member_id}", tag = "network", security(("bearer" = [])),
+    params(("member_id" = String, Path, description = "member id")),
+    responses(
+        (status = 204),
+        (status = 401, description = "unauthenticated", body = Problem),
+        (status = 404, description = "not_found: no such block", body = Problem),
+    ))]
+pub async fn unblock(
+    State(s): State<AppState>,
+    Auth(me): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.app.unblock(me, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

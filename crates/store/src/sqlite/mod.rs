@@ -21,6 +21,7 @@ use writer::{WriteTx, Writer};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_core.sql"),
     include_str!("../../migrations/sqlite/0002_send_rules.sql"),
+    include_str!("../../migrations/sqlite/0003_blocks.sql"),
 ];
 
 /// WAL pages after which the writer checkpoints. Larger than SQLite's 1,000 so that a page written
@@ -348,7 +349,8 @@ fn send_in_tx(tx: &mut WriteTx<'_>, cmd: SendInvitation) -> StoreResult<SendOutc
     } else {
         send_side(c, cmd.recipient)?
     };
-    let recipient_visible = recipient.as_ref().is_some_and(|r| r.active);
+    let recipient_visible = recipient.as_ref().is_some_and(|r| r.active)
+        && !blocked_either_way(c, cmd.sender, cmd.recipient)?;
     let pending = if recipient_visible {
         pending_between(c, cmd.sender, cmd.recipient)?
     } else {
@@ -520,6 +522,56 @@ fn act_in_tx(
     })
 }
 
+fn blocked_either_way(c: &Connection, a: MemberId, b: MemberId) -> rusqlite::Result<bool> {
+    c.prepare_cached(
+        "SELECT 1 FROM blocks WHERE (blocker_id = ?1 AND blocked_id = ?2) OR (blocker_id = ?2 AND blocked_id = ?1)",
+    )?
+    .exists([a.0, b.0])
+}
+
+/// Cancels every pending invitation `id` sent or received (a block, a closed, deactivated or
+/// suspended account): silently, and off each sender's pending count.
+fn cancel_pending_of(c: &Connection, id: MemberId, at: Timestamp) -> rusqlite::Result<()> {
+    let senders: Vec<i64> = c
+        .prepare_cached(
+            "UPDATE invitations SET state = 'cancelled', decided_at = ?2
+              WHERE state = 'pending' AND (sender_id = ?1 OR recipient_id = ?1) RETURNING sender_id",
+        )?
+        .query_map(params![id.0, at.0], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut dec =
+        c.prepare_cached("UPDATE members SET pending_sent = pending_sent - 1 WHERE id = ?1")?;
+    for s in senders {
+        dec.execute([s])?;
+    }
+    Ok(())
+}
+
+/// The members `id` is connected to who are active (the ones the graph index shows).
+fn active_connections_of(c: &Connection, id: MemberId) -> rusqlite::Result<Vec<MemberId>> {
+    c.prepare_cached(
+        "SELECT c.other_id FROM connections c JOIN members m ON m.id = c.other_id
+          WHERE c.member_id = ?1 AND m.status = 'active'",
+    )?
+    .query_map([id.0], |r| Ok(MemberId(r.get(0)?)))?
+    .collect()
+}
+
+/// Removes the connection between two members, if any, from the store, the counts and the graph.
+fn disconnect(tx: &mut WriteTx<'_>, a: MemberId, b: MemberId) -> rusqlite::Result<bool> {
+    let n = tx
+        .conn
+        .prepare_cached(
+            "DELETE FROM connections WHERE (member_id = ?1 AND other_id = ?2) OR (member_id = ?2 AND other_id = ?1)",
+        )?
+        .execute([a.0, b.0])?;
+    if n > 0 {
+        add_connection_count(tx.conn, a, b, -1)?;
+        tx.record(Change::Disconnected(a, b));
+    }
+    Ok(n > 0)
+}
+
 /// Of the `cap` invitations `member` sent last, how many were sent after `since`, and the oldest.
 fn sent_window(
     c: &Connection,
@@ -627,11 +679,8 @@ impl Store for SqliteStore {
     }
 
     async fn member(&self, id: MemberId) -> StoreResult<Option<Arc<MemberRecord>>> {
-        if let Some(m) = self.members.get(id) {
-            return Ok(Some(m));
-        }
-        let found = self.read(move |c| member_by_id(c, id)).await?;
-        Ok(found.map(|m| self.members.fill(m)))
+        // Read fresh: role, tier and status may be changed by another process (`rapport admin`).
+        Ok(self.read(move |c| member_by_id(c, id)).await?.map(Arc::new))
     }
 
     async fn members(&self, ids: &[MemberId]) -> StoreResult<Vec<Arc<MemberRecord>>> {
@@ -847,20 +896,7 @@ impl Store for SqliteStore {
         b: MemberId,
         _at: Timestamp,
     ) -> StoreResult<bool> {
-        self.write(move |tx| {
-            let n = tx
-                .conn
-                .prepare_cached(
-                    "DELETE FROM connections WHERE (member_id = ?1 AND other_id = ?2) OR (member_id = ?2 AND other_id = ?1)",
-                )?
-                .execute([a.0, b.0])?;
-            if n > 0 {
-                add_connection_count(tx.conn, a, b, -1)?;
-                tx.record(Change::Disconnected(a, b));
-            }
-            Ok(n > 0)
-        })
-        .await
+        self.write(move |tx| Ok(disconnect(tx, a, b)?)).await
     }
 
     async fn seed_connections(
@@ -883,9 +919,186 @@ impl Store for SqliteStore {
 
     async fn all_connections(&self) -> StoreResult<Vec<(MemberId, MemberId)>> {
         self.read(|c| {
-            c.prepare("SELECT member_id, other_id FROM connections WHERE member_id < other_id")?
-                .query_map([], |r| Ok((MemberId(r.get(0)?), MemberId(r.get(1)?))))?
+            c.prepare(
+                "SELECT c.member_id, c.other_id FROM connections c
+                   JOIN members a ON a.id = c.member_id JOIN members b ON b.id = c.other_id
+                  WHERE c.member_id < c.other_id AND a.status = 'active' AND b.status = 'active'",
+            )?
+            .query_map([], |r| Ok((MemberId(r.get(0)?), MemberId(r.get(1)?))))?
+            .collect()
+        })
+        .await
+    }
+
+    async fn block(&self, blocker: MemberId, blocked: MemberId, at: Timestamp) -> StoreResult<()> {
+        self.write(move |tx| {
+            tx.conn
+                .prepare_cached("INSERT OR IGNORE INTO blocks (blocker_id, blocked_id, created_at) VALUES (?1, ?2, ?3)")?
+                .execute(params![blocker.0, blocked.0, at.0])?;
+            if let Some(p) = pending_between(tx.conn, blocker, blocked)? {
+                set_state(tx.conn, &p, InvitationState::Cancelled, None, at)?;
+            }
+            disconnect(tx, blocker, blocked)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn unblock(&self, blocker: MemberId, blocked: MemberId) -> StoreResult<bool> {
+        self.write(move |tx| {
+            let n = tx
+                .conn
+                .prepare_cached("DELETE FROM blocks WHERE blocker_id = ?1 AND blocked_id = ?2")?
+                .execute([blocker.0, blocked.0])?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn blocked_by(&self, blocker: MemberId) -> StoreResult<Vec<Arc<MemberRecord>>> {
+        let sql = format!(
+            "SELECT {} FROM blocks b JOIN members m ON m.id = b.blocked_id
+              WHERE b.blocker_id = ?1 AND m.status <> 'closed' ORDER BY b.created_at DESC",
+            MEMBER_COLS
+                .split(", ")
+                .map(|col| format!("m.{col}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        self.read(move |c| {
+            c.prepare_cached(&sql)?
+                .query_map([blocker.0], |r| member_row(r).map(Arc::new))?
                 .collect()
+        })
+        .await
+    }
+
+    async fn hidden_from(&self, viewer: MemberId) -> StoreResult<Vec<MemberId>> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT blocked_id FROM blocks WHERE blocker_id = ?1
+                 UNION SELECT blocker_id FROM blocks WHERE blocked_id = ?1",
+            )?
+            .query_map([viewer.0], |r| Ok(MemberId(r.get(0)?)))?
+            .collect()
+        })
+        .await
+    }
+
+    async fn set_status(
+        &self,
+        id: MemberId,
+        status: AccountStatus,
+        at: Timestamp,
+    ) -> StoreResult<Arc<MemberRecord>> {
+        self.write(move |tx| {
+            let before = member_by_id(tx.conn, id)?.ok_or(RuleError::NotFound)?;
+            if before.status == "closed" {
+                return Err(RuleError::NotFound.into());
+            }
+            if before.status == status.as_str() {
+                return Ok(Arc::new(before));
+            }
+            let was_active = before.is_active();
+            let others = active_connections_of(tx.conn, id)?;
+            tx.conn
+                .prepare_cached("UPDATE members SET status = ?2 WHERE id = ?1")?
+                .execute(params![id.0, status.as_str()])?;
+            if status == AccountStatus::Active {
+                for other in others {
+                    tx.record(Change::Connected(id, other));
+                }
+            } else {
+                cancel_pending_of(tx.conn, id, at)?;
+                tx.conn
+                    .prepare_cached("DELETE FROM tokens WHERE member_id = ?1")?
+                    .execute([id.0])?;
+                if was_active {
+                    for other in others {
+                        tx.record(Change::Disconnected(id, other));
+                    }
+                }
+            }
+            saved_member(tx, id)
+        })
+        .await
+    }
+
+    async fn close_member(&self, id: MemberId, at: Timestamp) -> StoreResult<()> {
+        self.write(move |tx| {
+            let c = tx.conn;
+            member_by_id(c, id)?.filter(|m| m.status != "closed").ok_or(RuleError::NotFound)?;
+            cancel_pending_of(c, id, at)?;
+            let others: Vec<MemberId> = c
+                .prepare_cached("SELECT other_id FROM connections WHERE member_id = ?1")?
+                .query_map([id.0], |r| Ok(MemberId(r.get(0)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for other in others {
+                disconnect(tx, id, other)?;
+            }
+            let c = tx.conn;
+            c.prepare_cached("DELETE FROM tokens WHERE member_id = ?1")?.execute([id.0])?;
+            c.prepare_cached("DELETE FROM blocks WHERE blocker_id = ?1 OR blocked_id = ?1")?.execute([id.0])?;
+            c.prepare_cached("DELETE FROM idempotency_keys WHERE member_id = ?1")?.execute([id.0])?;
+            c.prepare_cached(
+                "UPDATE members SET status = 'closed', email = 'closed-' || id || '@closed.invalid', password_hash = '',
+                        name = 'Former member', headline = '', company = '', location = '', pending_sent = 0
+                  WHERE id = ?1",
+            )?
+            .execute([id.0])?;
+            // Notes they wrote are personal data too.
+            c.prepare_cached("UPDATE invitations SET note = NULL WHERE sender_id = ?1")?.execute([id.0])?;
+            saved_member(tx, id)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_tier_role(
+        &self,
+        id: MemberId,
+        tier: Option<String>,
+        role: Option<String>,
+    ) -> StoreResult<Arc<MemberRecord>> {
+        self.write(move |tx| {
+            member_by_id(tx.conn, id)?.filter(|m| m.status != "closed").ok_or(RuleError::NotFound)?;
+            tx.conn
+                .prepare_cached("UPDATE members SET tier = coalesce(?2, tier), role = coalesce(?3, role) WHERE id = ?1")?
+                .execute(params![id.0, tier, role])?;
+            saved_member(tx, id)
+        })
+        .await
+    }
+
+    async fn member_by_email(&self, email: &Email) -> StoreResult<Option<Arc<MemberRecord>>> {
+        let email = email.as_str().to_owned();
+        let sql = format!("SELECT {MEMBER_COLS} FROM members WHERE email = ?1");
+        self.read(move |c| {
+            c.prepare_cached(&sql)?
+                .query_row([email], member_row)
+                .optional()
+        })
+        .await
+        .map(|m| m.map(Arc::new))
+    }
+
+    async fn expire_pending(&self, created_by: Timestamp, at: Timestamp) -> StoreResult<u64> {
+        self.write(move |tx| {
+            // At most a thousand per transaction, so a long backlog never holds the writer for long.
+            let senders: Vec<i64> = tx
+                .conn
+                .prepare_cached(
+                    "UPDATE invitations SET state = 'expired', decided_at = ?2
+                      WHERE id IN (SELECT id FROM invitations WHERE state = 'pending' AND created_at <= ?1 LIMIT 1000)
+                      RETURNING sender_id",
+                )?
+                .query_map(params![created_by.0, at.0], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut dec = tx.conn.prepare_cached("UPDATE members SET pending_sent = pending_sent - 1 WHERE id = ?1")?;
+            for s in &senders {
+                dec.execute([s])?;
+            }
+            Ok(senders.len() as u64)
         })
         .await
     }
