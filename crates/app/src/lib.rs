@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod cursor;
 mod login_limit;
+mod stats;
 pub mod views;
 
 pub use config::{Config, ConfigError, Database, RawConfig, WithdrawalNotice};
@@ -900,6 +901,45 @@ impl App {
         Ok(Connection {
             member: summary(&m),
             connected_at: at.to_rfc3339(),
+        })
+    }
+
+    // ----- stats and export ---------------------------------------------------------------------
+
+    /// The member's own invitation history: totals and the last twelve weeks.
+    pub async fn stats(&self, id: MemberId) -> AppResult<Stats> {
+        let sent = self.store().all_sent(id).await?;
+        Ok(stats::compute(&sent, self.now()))
+    }
+
+    /// Everything about the member, as they may see it.
+    pub async fn export(&self, id: MemberId) -> AppResult<Export> {
+        let profile = self.me(id).await?;
+        let sent = self.store().all_sent(id).await?;
+        let received = self.store().all_received(id).await?;
+        let invitations_sent = self.invitation_views(id, sent).await?;
+        let invitations_received = self.invitation_views(id, received).await?;
+        let mut connections = Vec::new();
+        let mut page = PageRequest {
+            cursor: None,
+            limit: Some(100),
+        };
+        loop {
+            let p = self.connections(id, None, page.clone()).await?;
+            connections.extend(p.items);
+            match p.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => break,
+            }
+        }
+        let blocks = self.blocks(id).await?.items;
+        Ok(Export {
+            exported_at: self.now().to_rfc3339(),
+            profile,
+            invitations_sent,
+            invitations_received,
+            connections,
+            blocks,
         })
     }
 

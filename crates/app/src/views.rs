@@ -121,3 +121,40 @@ pub enum Sent {
     /// The recipient had already invited the sender: they are now connected.
     Connected(Connection),
 }
+
+/// One week of a member's invitation history (weeks start on Monday, UTC).
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct WeekStats {
+    pub week_start: String,
+    pub sent: u32,
+    pub accepted: u32,
+    /// Ignored, expired or cancelled: never told apart.
+    pub closed: u32,
+    pub withdrawn: u32,
+}
+
+/// A member's own invitation history.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Stats {
+    /// Every invitation sent, whatever became of it.
+    pub sent: u32,
+    pub accepted: u32,
+    pub closed: u32,
+    pub withdrawn: u32,
+    pub pending: u32,
+    /// Accepted out of those decided (accepted or closed); null before any was decided.
+    pub acceptance_rate: Option<f64>,
+    /// The last twelve weeks, oldest first.
+    pub weeks: Vec<WeekStats>,
+}
+
+/// Everything Rapport keeps about a member, for them to download.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Export {
+    pub exported_at: String,
+    pub profile: Me,
+    pub invitations_sent: Vec<Invitation>,
+    pub invitations_received: Vec<Invitation>,
+    pub connections: Vec<Connection>,
+    pub blocks: Vec<MemberSummary>,
+}

@@ -143,6 +143,11 @@ pub trait Store: Send + Sync + 'static {
         at: Timestamp,
     ) -> StoreResult<u64>;
 
+    /// Every invitation the member sent, whatever became of it, oldest first: stats and export.
+    async fn all_sent(&self, member: MemberId) -> StoreResult<Vec<InvitationRecord>>;
+    /// Every invitation the member received, oldest first: export.
+    async fn all_received(&self, member: MemberId) -> StoreResult<Vec<InvitationRecord>>;
+
     // Blocks and account states
     /// `blocker` blocks `blocked`: every pending invitation between them is cancelled and their
     /// connection removed. Blocking twice is harmless.

@@ -25,6 +25,8 @@ const MEMBER_ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/v1/blocks/1"),
     ("DELETE", "/api/v1/blocks/1"),
     ("PATCH", "/api/v1/admin/members/1"),
+    ("GET", "/api/v1/me/stats"),
+    ("GET", "/api/v1/me/export"),
 ];
 
 #[tokio::test]

@@ -104,6 +104,8 @@ async fn the_openapi_document_covers_every_route() {
         "/api/v1/blocks",
         "/api/v1/blocks/{member_id}",
         "/api/v1/admin/members/{id}",
+        "/api/v1/me/stats",
+        "/api/v1/me/export",
     ] {
         assert!(
             doc["paths"].get(path).is_some(),

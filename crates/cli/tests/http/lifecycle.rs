@@ -403,3 +403,71 @@ async fn pending_invitations_expire_silently_after_the_expiry() {
     );
     assert_eq!(app.invite(&ada, &alan, None).await.status(), 201);
 }
+
+#[tokio::test]
+async fn a_member_sees_their_history_and_can_download_everything() {
+    // Stats count what the sender may know (ignored reads closed); the export holds the profile,
+    // both directions of invitations, connections and blocks, and nobody else's email.
+    let app = TestApp::spawn().await;
+    let (ada, bob, cleo, dan, eve) = (
+        app.member("Ada").await,
+        app.member("Bob").await,
+        app.member("Cleo").await,
+        app.member("Dan").await,
+        app.member("Eve").await,
+    );
+    let to_bob = app.invite_ok(&ada, &bob).await;
+    app.accept(&bob, &to_bob).await;
+    let to_cleo = app.invite_ok(&ada, &cleo).await;
+    app.ignore(&cleo, &to_cleo, None).await;
+    let to_dan = app.invite_ok(&ada, &dan).await;
+    app.withdraw(&ada, &to_dan).await;
+    app.invite_ok(&eve, &ada).await;
+    app.raw(
+        Method::PUT,
+        &format!("/api/v1/blocks/{}", dan.id),
+        Some(&ada.token),
+        None,
+    )
+    .await;
+
+    let s: Value = app
+        .get("/api/v1/me/stats", &ada.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            s["sent"].as_u64(),
+            s["accepted"].as_u64(),
+            s["closed"].as_u64(),
+            s["withdrawn"].as_u64()
+        ),
+        (Some(3), Some(1), Some(1), Some(1))
+    );
+    assert_eq!(s["acceptance_rate"], 0.5);
+    assert_eq!(s["weeks"].as_array().unwrap().len(), 12);
+    assert_eq!(s["weeks"][11]["sent"], 3);
+
+    let r = app.get("/api/v1/me/export", &ada.token).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
+    let text = r.text().await.unwrap();
+    let e: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(e["profile"]["email"], ada.email.as_str());
+    assert_eq!(e["invitations_sent"].as_array().unwrap().len(), 3);
+    assert_eq!(e["invitations_received"].as_array().unwrap().len(), 1);
+    assert_eq!(e["connections"][0]["member"]["id"], bob.id.as_str());
+    assert_eq!(e["blocks"][0]["id"], dan.id.as_str());
+    for other in [&bob, &cleo, &dan, &eve] {
+        assert!(
+            !text.contains(other.email.as_str()),
+            "{} leaked into the export",
+            other.email
+        );
+    }
+}

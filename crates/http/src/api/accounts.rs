@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
-use rapport_app::views::Me;
+use rapport_app::views::{Export, Me, Stats};
 use rapport_app::{ProfileInput, SignupInput};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -19,6 +19,8 @@ pub fn router() -> Router<AppState> {
         .route("/auth/logout", post(logout))
         .route("/me", get(me).patch(update_me).delete(close))
         .route("/me/deactivate", post(deactivate))
+        .route("/me/stats", get(stats))
+        .route("/me/export", get(export))
         .route("/me/settings", patch(update_settings))
 }
 
@@ -199,4 +201,28 @@ pub async fn close(
 ) -> ApiResult<StatusCode> {
     s.app.close(id, &r.password).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Your invitation history: totals, acceptance rate and the last twelve weeks.
+#[utoipa::path(get, path = "/api/v1/me/stats", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = Stats), (status = 401, description = "unauthenticated", body = Problem)))]
+pub async fn stats(State(s): State<AppState>, Auth(id): Auth) -> ApiResult<Json<Stats>> {
+    Ok(Json(s.app.stats(id).await?))
+}
+
+/// Download everything Rapport keeps about you, as a JSON file.
+#[utoipa::path(get, path = "/api/v1/me/export", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = Export, description = "a JSON attachment"), (status = 401, description = "unauthenticated", body = Problem)))]
+pub async fn export(
+    State(s): State<AppState>,
+    Auth(id): Auth,
+) -> ApiResult<impl axum::response::IntoResponse> {
+    let export = s.app.export(id).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_DISPOSITION,
+            "attachment; filename=\"rapport-export.json\"",
+        )],
+        Json(export),
+    ))
 }

@@ -9,3 +9,6 @@ CREATE INDEX blocks_by_blocked ON blocks (blocked_id, blocker_id);
 
 -- Expiry walks pending invitations by age.
 CREATE INDEX invitations_pending_by_age ON invitations (created_at) WHERE state = 'pending';
+
+-- Everything a member received, for their export and the erasure of a closed account.
+CREATE INDEX invitations_by_recipient ON invitations (recipient_id);

@@ -930,6 +930,29 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn all_sent(&self, member: MemberId) -> StoreResult<Vec<InvitationRecord>> {
+        let sql =
+            format!("SELECT {INVITATION_COLS} FROM invitations WHERE sender_id = ?1 ORDER BY id");
+        self.read(move |c| {
+            c.prepare_cached(&sql)?
+                .query_map([member.0], invitation_row)?
+                .collect()
+        })
+        .await
+    }
+
+    async fn all_received(&self, member: MemberId) -> StoreResult<Vec<InvitationRecord>> {
+        let sql = format!(
+            "SELECT {INVITATION_COLS} FROM invitations WHERE recipient_id = ?1 ORDER BY id"
+        );
+        self.read(move |c| {
+            c.prepare_cached(&sql)?
+                .query_map([member.0], invitation_row)?
+                .collect()
+        })
+        .await
+    }
+
     async fn block(&self, blocker: MemberId, blocked: MemberId, at: Timestamp) -> StoreResult<()> {
         self.write(move |tx| {
             tx.conn

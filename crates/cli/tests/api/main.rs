@@ -1,0 +1,15 @@
+//! End-to-end tests of Rapport's HTTP API: a real server on 127.0.0.1:0 over a real temporary
+//! SQLite store, driven through `helpers::TestApp` with a clock the tests move by hand; and the real
+//! `rapport` binary, killed with SIGKILL, for the crash test. One binary, so the suite links once.
+
+#![allow(clippy::unwrap_used)]
+
+mod accounts;
+mod authz;
+mod connections;
+mod crash;
+mod errors;
+mod helpers;
+mod idempotency;
+mod invitations;
+mod races;
