@@ -20,8 +20,8 @@ use rapport_graph::Graph;
 use rapport_store::sqlite::SqliteStore;
 use rapport_store::{
     AccountStatus, ActPolicy, Change, CommitHook, ConnectionQuery, InvitationRecord, MemberRecord,
-    NewMember, ProfilePatch, SendInvitation, SendOutcome, SendPolicy, Store, StoreError,
-    StoredResponse,
+    NewMember, ProfilePatch, Resolution, SendInvitation, SendOutcome, SendPolicy, Store,
+    StoreError, StoredResponse,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -463,7 +463,15 @@ impl App {
                 remaining: limit.saturating_sub(used),
                 next_available_at,
             },
-            restriction: None,
+            restriction: self
+                .store()
+                .active_restriction(m.id, now)
+                .await?
+                .map(|r| Restriction {
+                    reason: r.reason.explain().to_owned(),
+                    until: r.until.to_rfc3339(),
+                    level: r.level,
+                }),
             created_at: m.created_at.to_rfc3339(),
             name: m.name.clone(),
             headline: m.headline.clone(),
@@ -1090,6 +1098,95 @@ impl App {
         }
         tracing::info!(member = %id, "member updated by an admin");
         self.me_view(m).await
+    }
+
+    /// A moderator restricts a member's invitations until a time.
+    pub async fn admin_restrict(&self, admin: MemberId, id: &str, until: &str) -> AppResult<()> {
+        self.require_admin(admin).await?;
+        let id: MemberId = id.parse().map_err(|_| RuleError::NotFound)?;
+        let until = Timestamp::parse_rfc3339(until).ok_or_else(|| {
+            RuleError::validation(
+                "until",
+                "must be an RFC 3339 time such as 2027-01-31T00:00:00Z",
+            )
+        })?;
+        if until <= self.now() {
+            return Err(RuleError::validation("until", "must be in the future").into());
+        }
+        self.store().restrict(id, until, self.now()).await?;
+        tracing::info!(member = %id, "restricted by a moderator");
+        Ok(())
+    }
+
+    pub async fn admin_lift_restriction(&self, admin: MemberId, id: &str) -> AppResult<()> {
+        self.require_admin(admin).await?;
+        let id: MemberId = id.parse().map_err(|_| RuleError::NotFound)?;
+        if !self.store().lift_restriction(id, self.now()).await? {
+            return Err(RuleError::NotFound.into());
+        }
+        Ok(())
+    }
+
+    /// Open spam reports, oldest first, with who reported whom and the note.
+    pub async fn admin_reports(&self, admin: MemberId) -> AppResult<Page<Report>> {
+        self.require_admin(admin).await?;
+        let reports = self.store().open_reports(100).await?;
+        let mut ids: Vec<MemberId> = reports
+            .iter()
+            .flat_map(|r| [r.reporter, r.reported])
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let members: HashMap<MemberId, Arc<MemberRecord>> = self
+            .store()
+            .members(&ids)
+            .await?
+            .into_iter()
+            .map(|m| (m.id, m))
+            .collect();
+        let items = reports
+            .into_iter()
+            .filter_map(|r| {
+                Some(Report {
+                    id: r.id.to_string(),
+                    invitation_id: r.invitation.to_string(),
+                    reporter: summary(members.get(&r.reporter)?),
+                    reported: summary(members.get(&r.reported)?),
+                    note: r.note,
+                    created_at: r.created_at.to_rfc3339(),
+                })
+            })
+            .collect();
+        Ok(Page {
+            items,
+            next_cursor: None,
+            total: None,
+        })
+    }
+
+    /// Resolves a report: `dismiss`, `restrict` (the next restriction level) or `suspend`.
+    pub async fn admin_resolve_report(
+        &self,
+        admin: MemberId,
+        id: &str,
+        action: &str,
+    ) -> AppResult<()> {
+        self.require_admin(admin).await?;
+        let id: i64 = id.parse().map_err(|_| RuleError::NotFound)?;
+        let action = match action {
+            "dismiss" => Resolution::Dismiss,
+            "restrict" => Resolution::Restrict,
+            "suspend" => Resolution::Suspend,
+            _ => {
+                return Err(
+                    RuleError::validation("action", "must be dismiss, restrict or suspend").into(),
+                )
+            }
+        };
+        self.store()
+            .resolve_report(id, action, admin, self.now())
+            .await?;
+        Ok(())
     }
 
     // ----- background work --------------------------------------------------------------------

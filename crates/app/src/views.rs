@@ -158,3 +158,15 @@ pub struct Export {
     pub connections: Vec<Connection>,
     pub blocks: Vec<MemberSummary>,
 }
+
+/// An open spam report, for moderators.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Report {
+    pub id: String,
+    pub invitation_id: String,
+    pub reporter: MemberSummary,
+    pub reported: MemberSummary,
+    /// The note of the reported invitation.
+    pub note: Option<String>,
+    pub created_at: String,
+}

@@ -38,6 +38,9 @@ pub enum RuleError {
         retry_at: crate::Timestamp,
         retry_after: u64,
     },
+    /// The sender is restricted; they may still invite someone whose email they supply.
+    #[error("your invitations are restricted for now; you can still invite someone whose email address you know")]
+    Restricted { until: crate::Timestamp },
     #[error("you have too many pending invitations; withdraw some before sending more")]
     OutstandingLimit,
     #[error("you withdrew an invitation to this member recently; you can invite them again later")]

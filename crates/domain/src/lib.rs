@@ -9,6 +9,7 @@ pub mod error;
 pub mod ids;
 pub mod invitation;
 pub mod send;
+pub mod standing;
 pub mod values;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
@@ -16,4 +17,5 @@ pub use error::RuleError;
 pub use ids::{InvitationId, MemberId};
 pub use invitation::{Action, IgnoreReason, InvitationState, Party, SeenState};
 pub use send::{decide_send, InvitationsFrom, SendContext, SendDecision, SendLimits};
+pub use standing::{RestrictionReason, Standing};
 pub use values::{Email, Note, Password, ProfileField};

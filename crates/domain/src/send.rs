@@ -70,6 +70,8 @@ pub struct SendContext {
     pub shares_connection: bool,
     /// The sender supplied the recipient's email address, and it is theirs.
     pub email_matches: bool,
+    /// The sender is restricted from sending until then (unless they supply the email).
+    pub restricted_until: Option<Timestamp>,
     pub sender_connections: u32,
     pub recipient_connections: u32,
     /// The sender's pending sent invitations.
@@ -96,6 +98,7 @@ impl SendContext {
             recipient_accepts: InvitationsFrom::Everyone,
             shares_connection: false,
             email_matches: false,
+            restricted_until: None,
             sender_connections: 0,
             recipient_connections: 0,
             outstanding: 0,
@@ -158,6 +161,11 @@ pub fn decide_send(c: &SendContext) -> Result<SendDecision, RuleError> {
         InvitationsFrom::SecondDegree => {}
         InvitationsFrom::EmailRequired if !c.email_matches => return Err(RuleError::EmailRequired),
         InvitationsFrom::EmailRequired => {}
+    }
+    if let Some(until) = c.restricted_until.filter(|u| *u > c.now) {
+        if !c.email_matches {
+            return Err(RuleError::Restricted { until });
+        }
     }
     if at_cap {
         return Err(RuleError::ConnectionLimit);
@@ -339,6 +347,23 @@ mod tests {
             ..c
         };
         assert_eq!(decide_send(&under), Ok(SendDecision::Create));
+    }
+
+    #[test]
+    fn a_restricted_sender_may_still_invite_someone_whose_email_they_know() {
+        let until = NOW.plus(Duration::from_secs(86_400));
+        let c = SendContext {
+            restricted_until: Some(until),
+            ..ctx()
+        };
+        assert_eq!(decide_send(&c), Err(RuleError::Restricted { until }));
+        let known = SendContext {
+            email_matches: true,
+            ..c.clone()
+        };
+        assert_eq!(decide_send(&known), Ok(SendDecision::Create));
+        let over = SendContext { now: until, ..c };
+        assert_eq!(decide_send(&over), Ok(SendDecision::Create));
     }
 
     #[test]

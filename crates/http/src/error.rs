@@ -48,6 +48,9 @@ pub struct Problem {
     /// For `429`: when to try again (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_at: Option<String>,
+    /// For `403 restricted`: when the restriction ends (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
 }
 
 impl ApiError {
@@ -123,6 +126,7 @@ impl ApiError {
                     RuleError::EmailTaken => (S::CONFLICT, "email_taken"),
                     RuleError::InvalidCredentials => (S::UNAUTHORIZED, "invalid_credentials"),
                     RuleError::InvitationsClosed => (S::FORBIDDEN, "invitations_closed"),
+                    RuleError::Restricted { .. } => (S::FORBIDDEN, "restricted"),
                     RuleError::EmailRequired => (S::FORBIDDEN, "email_required"),
                     RuleError::ConnectionLimit => (S::FORBIDDEN, "connection_limit"),
                     RuleError::OutstandingLimit => (S::TOO_MANY_REQUESTS, "outstanding_limit"),
@@ -161,6 +165,12 @@ impl IntoResponse for ApiError {
             detail,
             code,
             retry_at: retry_at.map(|(at, _)| at.to_rfc3339()),
+            until: match &self {
+                ApiError::App(AppError::Rule(RuleError::Restricted { until })) => {
+                    Some(until.to_rfc3339())
+                }
+                _ => None,
+            },
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut resp = (status, body).into_response();

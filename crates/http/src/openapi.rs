@@ -13,7 +13,7 @@ use utoipa::{Modify, OpenApi};
         invitations::send, invitations::received, invitations::sent, invitations::bulk_withdraw,
         invitations::show, invitations::accept, invitations::ignore, invitations::withdraw,
         network::member, network::connections, network::remove_connection,
-        network::blocks, network::block, network::unblock, admin::update_member,
+        network::blocks, network::block, network::unblock, admin::update_member, admin::restrict, admin::lift_restriction, admin::reports, admin::resolve_report,
         crate::ops::healthz, crate::ops::readyz,
     ),
     components(schemas(Problem)),

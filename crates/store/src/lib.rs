@@ -180,6 +180,28 @@ pub trait Store: Send + Sync + 'static {
     /// Expires every invitation pending since `created_by`; returns how many.
     async fn expire_pending(&self, created_by: Timestamp, at: Timestamp) -> StoreResult<u64>;
 
+    // Standing and moderation
+    /// The member's restriction in force at `now`, if any.
+    async fn active_restriction(
+        &self,
+        member: MemberId,
+        now: Timestamp,
+    ) -> StoreResult<Option<RestrictionRecord>>;
+    /// A moderator restricts a member until a time.
+    async fn restrict(&self, member: MemberId, until: Timestamp, at: Timestamp) -> StoreResult<()>;
+    /// Lifts the member's restrictions in force; `false` when there was none.
+    async fn lift_restriction(&self, member: MemberId, at: Timestamp) -> StoreResult<bool>;
+    /// Open spam reports, oldest first.
+    async fn open_reports(&self, limit: u32) -> StoreResult<Vec<ReportRecord>>;
+    /// Resolves an open report; `NotFound` when it is not open.
+    async fn resolve_report(
+        &self,
+        id: i64,
+        action: Resolution,
+        by: MemberId,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+
     // Idempotency-Key replays
     async fn idempotent_get(
         &self,

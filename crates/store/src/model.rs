@@ -168,3 +168,31 @@ impl AccountStatus {
         }
     }
 }
+
+/// A restriction on sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestrictionRecord {
+    pub member: MemberId,
+    pub level: u8,
+    pub reason: rapport_domain::RestrictionReason,
+    pub until: Timestamp,
+}
+
+/// A spam report filed by ignoring an invitation as spam.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRecord {
+    pub id: i64,
+    pub invitation: InvitationId,
+    pub reporter: MemberId,
+    pub reported: MemberId,
+    pub note: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// What a moderator does with a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    Dismiss,
+    Restrict,
+    Suspend,
+}

@@ -26,6 +26,10 @@ const MEMBER_ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/blocks/1"),
     ("PATCH", "/api/v1/admin/members/1"),
     ("GET", "/api/v1/me/stats"),
+    ("PUT", "/api/v1/admin/members/1/restriction"),
+    ("DELETE", "/api/v1/admin/members/1/restriction"),
+    ("GET", "/api/v1/admin/reports"),
+    ("POST", "/api/v1/admin/reports/1/resolve"),
     ("GET", "/api/v1/me/export"),
 ];
 

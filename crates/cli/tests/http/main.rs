@@ -14,3 +14,4 @@ mod lifecycle;
 mod network;
 mod races;
 mod rules;
+mod standing;

@@ -4,15 +4,120 @@ use crate::error::{ApiResult, Problem};
 use crate::extract::{Auth, JsonBody};
 use crate::AppState;
 use axum::extract::{Path, State};
-use axum::routing::patch;
+use axum::http::StatusCode;
+use axum::routing::{get, patch, post, put};
 use axum::{Json, Router};
-use rapport_app::views::Me;
+use rapport_app::views::{Me, Page, Report};
 use rapport_app::AdminUpdate;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/admin/members/{id}", patch(update_member))
+    Router::new()
+        .route("/admin/members/{id}", patch(update_member))
+        .route(
+            "/admin/members/{id}/restriction",
+            put(restrict).delete(lift_restriction),
+        )
+        .route("/admin/reports", get(reports))
+        .route("/admin/reports/{id}/resolve", post(resolve_report))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestrictionRequest {
+    /// When the restriction ends (RFC 3339).
+    #[schema(example = "2027-02-01T00:00:00Z")]
+    pub until: String,
+    /// Why, for the moderators' log; the member is told that a moderator restricted them.
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveRequest {
+    /// `dismiss`, `restrict` (the reported sender's next restriction level) or `suspend`.
+    #[schema(example = "restrict")]
+    pub action: String,
+}
+
+/// Restrict a member's invitations until a time (administrators only).
+#[utoipa::path(put, path = "/api/v1/admin/members/{id}/restriction", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "member id")),
+    request_body = RestrictionRequest,
+    responses(
+        (status = 204),
+        (status = 400, description = "malformed", body = Problem),
+        (status = 401, description = "unauthenticated", body = Problem),
+        (status = 403, description = "forbidden", body = Problem),
+        (status = 404, description = "not_found", body = Problem),
+        (status = 422, description = "validation_failed", body = Problem),
+    ))]
+pub async fn restrict(
+    State(s): State<AppState>,
+    Auth(admin): Auth,
+    Path(id): Path<String>,
+    JsonBody(r): JsonBody<RestrictionRequest>,
+) -> ApiResult<StatusCode> {
+    if let Some(reason) = r.reason.as_deref() {
+        tracing::info!(reason, "moderator's reason");
+    }
+    s.app.admin_restrict(admin, &id, &r.until).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lift a member's restriction (administrators only).
+#[utoipa::path(delete, path = "/api/v1/admin/members/{id}/restriction", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "member id")),
+    responses(
+        (status = 204),
+        (status = 401, description = "unauthenticated", body = Problem),
+        (status = 403, description = "forbidden", body = Problem),
+        (status = 404, description = "not_found: no restriction in force", body = Problem),
+    ))]
+pub async fn lift_restriction(
+    State(s): State<AppState>,
+    Auth(admin): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.app.admin_lift_restriction(admin, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Open spam reports, oldest first (administrators only).
+#[utoipa::path(get, path = "/api/v1/admin/reports", tag = "admin", security(("bearer" = [])),
+    responses(
+        (status = 200, body = Page<Report>),
+        (status = 401, description = "unauthenticated", body = Problem),
+        (status = 403, description = "forbidden", body = Problem),
+    ))]
+pub async fn reports(
+    State(s): State<AppState>,
+    Auth(admin): Auth,
+) -> ApiResult<Json<Page<Report>>> {
+    Ok(Json(s.app.admin_reports(admin).await?))
+}
+
+/// Resolve a spam report (administrators only).
+#[utoipa::path(post, path = "/api/v1/admin/reports/{id}/resolve", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "report id")),
+    request_body = ResolveRequest,
+    responses(
+        (status = 204),
+        (status = 400, description = "malformed", body = Problem),
+        (status = 401, description = "unauthenticated", body = Problem),
+        (status = 403, description = "forbidden", body = Problem),
+        (status = 404, description = "not_found: no such open report", body = Problem),
+        (status = 422, description = "validation_failed", body = Problem),
+    ))]
+pub async fn resolve_report(
+    State(s): State<AppState>,
+    Auth(admin): Auth,
+    Path(id): Path<String>,
+    JsonBody(r): JsonBody<ResolveRequest>,
+) -> ApiResult<StatusCode> {
+    s.app.admin_resolve_report(admin, &id, &r.action).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

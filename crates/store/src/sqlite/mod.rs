@@ -8,6 +8,7 @@ pub use writer::MAX_BATCH;
 
 use crate::member_cache::MemberCache;
 use crate::*;
+use rapport_domain::standing::{self, RestrictionReason, Standing};
 use rapport_domain::{
     decide_send, IgnoreReason, InvitationState, InvitationsFrom, SendContext, SendDecision,
     SendLimits,
@@ -22,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_core.sql"),
     include_str!("../../migrations/sqlite/0002_send_rules.sql"),
     include_str!("../../migrations/sqlite/0003_blocks.sql"),
+    include_str!("../../migrations/sqlite/0004_standing.sql"),
 ];
 
 /// WAL pages after which the writer checkpoints. Larger than SQLite's 1,000 so that a page written
@@ -356,11 +358,15 @@ fn send_in_tx(tx: &mut WriteTx<'_>, cmd: SendInvitation) -> StoreResult<SendOutc
     } else {
         None
     };
-    let (barred, cooldown_until) = c
-        .prepare_cached("SELECT barred, cooldown_until FROM pair_rules WHERE sender_id = ?1 AND recipient_id = ?2")?
-        .query_row([cmd.sender.0, cmd.recipient.0], |r| Ok((r.get::<_, bool>(0)?, r.get::<_, Option<i64>>(1)?)))
+    let (barred, cooldown_until, withdrawals) = c
+        .prepare_cached(
+            "SELECT barred, cooldown_until, withdrawals FROM pair_rules WHERE sender_id = ?1 AND recipient_id = ?2",
+        )?
+        .query_row([cmd.sender.0, cmd.recipient.0], |r| {
+            Ok((r.get::<_, bool>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, i64>(2)?))
+        })
         .optional()?
-        .unwrap_or((false, None));
+        .unwrap_or((false, None, 0));
     let weekly = if sender.tier == "premium" {
         cmd.policy.weekly_premium
     } else {
@@ -390,6 +396,7 @@ fn send_in_tx(tx: &mut WriteTx<'_>, cmd: SendInvitation) -> StoreResult<SendOutc
             .unwrap_or_default(),
         shares_connection: cmd.shares_connection,
         email_matches: matches!((&cmd.recipient_email, &recipient), (Some(e), Some(r)) if e.as_str() == r.email),
+        restricted_until: active_restriction(c, cmd.sender, cmd.at)?.map(|r| r.until),
         sender_connections: sender.connection_count,
         recipient_connections: recipient.as_ref().map_or(0, |r| r.connection_count),
         outstanding: sender.pending_sent,
@@ -438,6 +445,16 @@ fn send_in_tx(tx: &mut WriteTx<'_>, cmd: SendInvitation) -> StoreResult<SendOutc
             let id = InvitationId(c.last_insert_rowid());
             c.prepare_cached("UPDATE members SET pending_sent = pending_sent + 1 WHERE id = ?1")?
                 .execute([cmd.sender.0])?;
+            if withdrawals >= 3 {
+                // A re-send after several withdrawals: count the cycles of the last 90 days.
+                let recent: i64 = c
+                    .prepare_cached(
+                        "SELECT count(*) FROM invitations
+                          WHERE recipient_id = ?2 AND sender_id = ?1 AND state = 'withdrawn' AND decided_at > ?3",
+                    )?
+                    .query_row(params![cmd.sender.0, cmd.recipient.0, cmd.at.minus(standing::WINDOW).0], |r| r.get(0))?;
+                review_standing(c, cmd.sender, recent as u32, cmd.at)?;
+            }
             Ok(SendOutcome::Created(InvitationRecord {
                 id,
                 sender: cmd.sender,
@@ -495,12 +512,21 @@ fn act_in_tx(
             inv.recipient,
             at.plus(policy.reinvite_cooldown),
         )?,
-        InvitationState::Ignored if reason.is_some() => {
-            c.prepare_cached(
-                "INSERT INTO pair_rules (sender_id, recipient_id, barred) VALUES (?1, ?2, 1)
-                 ON CONFLICT (sender_id, recipient_id) DO UPDATE SET barred = 1",
-            )?
-            .execute([inv.sender.0, inv.recipient.0])?;
+        InvitationState::Ignored => {
+            if reason.is_some() {
+                c.prepare_cached(
+                    "INSERT INTO pair_rules (sender_id, recipient_id, barred) VALUES (?1, ?2, 1)
+                     ON CONFLICT (sender_id, recipient_id) DO UPDATE SET barred = 1",
+                )?
+                .execute([inv.sender.0, inv.recipient.0])?;
+            }
+            if reason == Some(IgnoreReason::Spam) {
+                c.prepare_cached(
+                    "INSERT INTO reports (invitation_id, reporter_id, reported_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![inv.id.0, inv.recipient.0, inv.sender.0, at.0])?;
+            }
+            review_standing(c, inv.sender, 0, at)?;
         }
         _ => {}
     }
@@ -570,6 +596,124 @@ fn disconnect(tx: &mut WriteTx<'_>, a: MemberId, b: MemberId) -> rusqlite::Resul
         tx.record(Change::Disconnected(a, b));
     }
     Ok(n > 0)
+}
+
+fn active_restriction(
+    c: &Connection,
+    member: MemberId,
+    now: Timestamp,
+) -> rusqlite::Result<Option<RestrictionRecord>> {
+    c.prepare_cached(
+        "SELECT level, reason, until FROM restrictions
+          WHERE member_id = ?1 AND until > ?2 AND lifted_at IS NULL ORDER BY until DESC LIMIT 1",
+    )?
+    .query_row(params![member.0, now.0], |r| {
+        let reason: String = r.get(1)?;
+        Ok(RestrictionRecord {
+            member,
+            level: r.get::<_, i64>(0)?.clamp(0, 255) as u8,
+            reason: RestrictionReason::parse(&reason).unwrap_or(RestrictionReason::Moderation),
+            until: Timestamp(r.get(2)?),
+        })
+    })
+    .optional()
+}
+
+/// The sender's last 90 days, as the standing rules read them.
+fn standing_of(c: &Connection, sender: MemberId, now: Timestamp) -> rusqlite::Result<Standing> {
+    c.prepare_cached(
+        "SELECT coalesce(sum(ignore_reason IS NOT NULL), 0),
+                coalesce(sum(state IN ('accepted', 'ignored', 'expired')), 0),
+                coalesce(sum(state = 'accepted'), 0)
+           FROM invitations WHERE sender_id = ?1 AND created_at > ?2",
+    )?
+    .query_row(params![sender.0, now.minus(standing::WINDOW).0], |r| {
+        Ok(Standing {
+            ignored_with_reason: r.get::<_, i64>(0)? as u32,
+            decided: r.get::<_, i64>(1)? as u32,
+            accepted: r.get::<_, i64>(2)? as u32,
+            withdrawals_to_one_person: 0,
+        })
+    })
+}
+
+/// Restricts `member` for `reason` at the next level, unless a restriction is already in force.
+fn apply_restriction(
+    c: &Connection,
+    member: MemberId,
+    reason: RestrictionReason,
+    at: Timestamp,
+) -> rusqlite::Result<()> {
+    if active_restriction(c, member, at)?.is_some() {
+        return Ok(());
+    }
+    let previous: i64 = c
+        .prepare_cached("SELECT count(*) FROM restrictions WHERE member_id = ?1")?
+        .query_row([member.0], |r| r.get(0))?;
+    let (level, length) = standing::next_restriction(previous as u32);
+    let source = if reason == RestrictionReason::Moderation {
+        "moderator"
+    } else {
+        "automatic"
+    };
+    c.prepare_cached(
+        "INSERT INTO restrictions (member_id, level, reason, source, starts_at, until) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![member.0, level, reason.as_str(), source, at.0, at.plus(length).0])?;
+    tracing::info!(member = %member, reason = reason.as_str(), level, "sender restricted");
+    Ok(())
+}
+
+/// Re-evaluates the sender's standing after something that can only make it worse.
+fn review_standing(
+    c: &Connection,
+    sender: MemberId,
+    withdrawals_to_one_person: u32,
+    at: Timestamp,
+) -> rusqlite::Result<()> {
+    let mut s = standing_of(c, sender, at)?;
+    s.withdrawals_to_one_person = withdrawals_to_one_person;
+    if let Some(reason) = standing::assess(&s) {
+        apply_restriction(c, sender, reason, at)?;
+    }
+    Ok(())
+}
+
+/// Moves a member between active, deactivated and suspended, with everything that goes with it.
+fn change_status(
+    tx: &mut WriteTx<'_>,
+    id: MemberId,
+    status: AccountStatus,
+    at: Timestamp,
+) -> StoreResult<Arc<MemberRecord>> {
+    let before = member_by_id(tx.conn, id)?.ok_or(RuleError::NotFound)?;
+    if before.status == "closed" {
+        return Err(RuleError::NotFound.into());
+    }
+    if before.status == status.as_str() {
+        return Ok(Arc::new(before));
+    }
+    let was_active = before.is_active();
+    let others = active_connections_of(tx.conn, id)?;
+    tx.conn
+        .prepare_cached("UPDATE members SET status = ?2 WHERE id = ?1")?
+        .execute(params![id.0, status.as_str()])?;
+    if status == AccountStatus::Active {
+        for other in others {
+            tx.record(Change::Connected(id, other));
+        }
+    } else {
+        cancel_pending_of(tx.conn, id, at)?;
+        tx.conn
+            .prepare_cached("DELETE FROM tokens WHERE member_id = ?1")?
+            .execute([id.0])?;
+        if was_active {
+            for other in others {
+                tx.record(Change::Disconnected(id, other));
+            }
+        }
+    }
+    saved_member(tx, id)
 }
 
 /// Of the `cap` invitations `member` sent last, how many were sent after `since`, and the oldest.
@@ -1014,37 +1158,8 @@ impl Store for SqliteStore {
         status: AccountStatus,
         at: Timestamp,
     ) -> StoreResult<Arc<MemberRecord>> {
-        self.write(move |tx| {
-            let before = member_by_id(tx.conn, id)?.ok_or(RuleError::NotFound)?;
-            if before.status == "closed" {
-                return Err(RuleError::NotFound.into());
-            }
-            if before.status == status.as_str() {
-                return Ok(Arc::new(before));
-            }
-            let was_active = before.is_active();
-            let others = active_connections_of(tx.conn, id)?;
-            tx.conn
-                .prepare_cached("UPDATE members SET status = ?2 WHERE id = ?1")?
-                .execute(params![id.0, status.as_str()])?;
-            if status == AccountStatus::Active {
-                for other in others {
-                    tx.record(Change::Connected(id, other));
-                }
-            } else {
-                cancel_pending_of(tx.conn, id, at)?;
-                tx.conn
-                    .prepare_cached("DELETE FROM tokens WHERE member_id = ?1")?
-                    .execute([id.0])?;
-                if was_active {
-                    for other in others {
-                        tx.record(Change::Disconnected(id, other));
-                    }
-                }
-            }
-            saved_member(tx, id)
-        })
-        .await
+        self.write(move |tx| change_status(tx, id, status, at))
+            .await
     }
 
     async fn close_member(&self, id: MemberId, at: Timestamp) -> StoreResult<()> {
@@ -1122,6 +1237,101 @@ impl Store for SqliteStore {
                 dec.execute([s])?;
             }
             Ok(senders.len() as u64)
+        })
+        .await
+    }
+
+    async fn active_restriction(
+        &self,
+        member: MemberId,
+        now: Timestamp,
+    ) -> StoreResult<Option<RestrictionRecord>> {
+        self.read(move |c| active_restriction(c, member, now)).await
+    }
+
+    async fn restrict(&self, member: MemberId, until: Timestamp, at: Timestamp) -> StoreResult<()> {
+        self.write(move |tx| {
+            member_by_id(tx.conn, member)?.filter(|m| m.status != "closed").ok_or(RuleError::NotFound)?;
+            tx.conn
+                .prepare_cached("UPDATE restrictions SET lifted_at = ?2 WHERE member_id = ?1 AND until > ?2 AND lifted_at IS NULL")?
+                .execute(params![member.0, at.0])?;
+            let previous: i64 = tx
+                .conn
+                .prepare_cached("SELECT count(*) FROM restrictions WHERE member_id = ?1")?
+                .query_row([member.0], |r| r.get(0))?;
+            tx.conn
+                .prepare_cached(
+                    "INSERT INTO restrictions (member_id, level, reason, source, starts_at, until)
+                     VALUES (?1, ?2, 'moderation', 'moderator', ?3, ?4)",
+                )?
+                .execute(params![member.0, (previous + 1).min(3), at.0, until.0])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn lift_restriction(&self, member: MemberId, at: Timestamp) -> StoreResult<bool> {
+        self.write(move |tx| {
+            let n = tx
+                .conn
+                .prepare_cached("UPDATE restrictions SET lifted_at = ?2 WHERE member_id = ?1 AND until > ?2 AND lifted_at IS NULL")?
+                .execute(params![member.0, at.0])?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn open_reports(&self, limit: u32) -> StoreResult<Vec<ReportRecord>> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT r.id, r.invitation_id, r.reporter_id, r.reported_id, i.note, r.created_at
+                   FROM reports r JOIN invitations i ON i.id = r.invitation_id
+                  WHERE r.status = 'open' ORDER BY r.id LIMIT ?1",
+            )?
+            .query_map([limit], |r| {
+                Ok(ReportRecord {
+                    id: r.get(0)?,
+                    invitation: InvitationId(r.get(1)?),
+                    reporter: MemberId(r.get(2)?),
+                    reported: MemberId(r.get(3)?),
+                    note: r.get(4)?,
+                    created_at: Timestamp(r.get(5)?),
+                })
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    async fn resolve_report(
+        &self,
+        id: i64,
+        action: Resolution,
+        by: MemberId,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        self.write(move |tx| {
+            let reported: MemberId = tx
+                .conn
+                .prepare_cached("SELECT reported_id FROM reports WHERE id = ?1 AND status = 'open'")?
+                .query_row([id], |r| Ok(MemberId(r.get(0)?)))
+                .optional()?
+                .ok_or(RuleError::NotFound)?;
+            let status = match action {
+                Resolution::Dismiss => "dismissed",
+                Resolution::Restrict => {
+                    apply_restriction(tx.conn, reported, RestrictionReason::Moderation, at)?;
+                    "restricted"
+                }
+                Resolution::Suspend => {
+                    change_status(tx, reported, AccountStatus::Suspended, at)?;
+                    "suspended"
+                }
+            };
+            tx.conn
+                .prepare_cached("UPDATE reports SET status = ?2, resolved_at = ?3, resolved_by = ?4 WHERE id = ?1")?
+                .execute(params![id, status, at.0, by.0])?;
+            Ok(())
         })
         .await
     }
