@@ -45,7 +45,7 @@ pub struct TestApp {
     api: Api,
     pub clock: Arc<ManualClock>,
     /// Kept so that the store outlives the server.
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -79,13 +79,18 @@ impl TestApp {
         TestApp {
             api: Api::new(address),
             clock,
-            _dir: dir,
+            dir,
             shutdown: Some(tx),
         }
     }
 
     pub fn advance(&self, d: Duration) {
         self.clock.advance(d);
+    }
+
+    /// The SQLite file the server writes.
+    pub fn db_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("rapport.db")
     }
 }
 
@@ -221,6 +226,33 @@ impl Api {
             .await
     }
 
+    pub async fn update_settings(&self, token: &str, body: Value) -> Response {
+        self.request(Method::PATCH, "/api/v1/me/settings", token, Some(body))
+            .await
+    }
+
+    /// Signs in with an `Idempotency-Key`.
+    pub async fn login_with_key(&self, key: &str, email: &str, password: &str) -> Response {
+        self.client
+            .post(format!("{}/api/v1/auth/login", self.address))
+            .header("idempotency-key", key)
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("the request was answered")
+    }
+
+    /// Signs up with an `Idempotency-Key`.
+    pub async fn signup_with_key(&self, key: &str, body: Value) -> Response {
+        self.client
+            .post(format!("{}/api/v1/auth/signup", self.address))
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+            .await
+            .expect("the request was answered")
+    }
+
     /// Signs up a member called `name` with a unique email, and returns them signed in.
     pub async fn signup_member(&self, name: &str) -> TestMember {
         let n = self.next_email.fetch_add(1, Ordering::SeqCst);
@@ -320,7 +352,11 @@ impl Api {
     }
 
     /// Sends an invitation whose body is exactly `body`, JSON or not.
-    pub async fn send_invitation_raw(&self, token: &str, body: impl Into<reqwest::Body>) -> Response {
+    pub async fn send_invitation_raw(
+        &self,
+        token: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
         self.request_raw(Method::POST, "/api/v1/invitations", token, body)
             .await
     }
