@@ -14,7 +14,7 @@ pub use config::{Config, ConfigError, Database, RawConfig, WithdrawalNotice};
 use auth::TokenCache;
 use rapport_domain::{
     Action, Clock, Email, IgnoreReason, InvitationId, InvitationsFrom, MemberId, Note, Party,
-    Password, ProfileField, RuleError, Timestamp,
+    Password, ProfileField, RuleError, SeenState, Timestamp,
 };
 use rapport_graph::Graph;
 use rapport_store::sqlite::SqliteStore;
@@ -816,7 +816,12 @@ impl App {
                 note: r.note,
                 state: state.as_str(),
                 created_at: r.created_at.to_rfc3339(),
-                decided_at: r.decided_at.map(Timestamp::to_rfc3339),
+                // When a "closed" invitation was closed would tell the sender when the recipient
+                // acted: ignored, expired and cancelled must read the same, so it has no date.
+                decided_at: r
+                    .decided_at
+                    .filter(|_| state != SeenState::Closed)
+                    .map(Timestamp::to_rfc3339),
                 mutual_connections,
                 mutual_preview: preview
                     .iter()

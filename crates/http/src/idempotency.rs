@@ -1,7 +1,12 @@
 //! `Idempotency-Key` on POST: the same key with the same request within 24 hours replays the first
-//! answer (with `Idempotent-Replayed: true`); the same key with another request is
-//! `422 idempotency_key_reused`. Keys belong to the member who used them (or to nobody, before
-//! sign-in). Two requests with one key at once run one after the other, never both.
+//! successful answer (with `Idempotent-Replayed: true`); the same key with another request is
+//! `422 idempotency_key_reused`. Keys belong to the member who used them. Two requests with one key
+//! at once run one after the other, never both.
+//!
+//! Only answers that did something (2xx) are kept, as Stripe does: a refusal changed nothing, so a
+//! retry with the same key is simply evaluated again, and a client that waited for `Retry-After`
+//! is not handed the stale refusal for a day. Sign-up and sign-in are left out: their answers carry
+//! a bearer token, and only a token's hash may ever be stored.
 
 use crate::error::ApiError;
 use crate::extract::bearer;
@@ -37,7 +42,7 @@ impl KeyLocks {
 }
 
 pub async fn layer(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    if req.method() != Method::POST {
+    if req.method() != Method::POST || req.uri().path().contains("/auth/") {
         return next.run(req).await;
     }
     let Some(raw_key) = req.headers().get("idempotency-key") else {
@@ -69,7 +74,8 @@ async fn handle(
             .authenticate(token)
             .await
             .map_err(|e| ApiError::from(e).into_response())?,
-        None => MemberId(0),
+        // Without a member there is nothing to do once: the route answers 401 itself.
+        None => return Ok(next.run(req).await),
     };
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, BODY_LIMIT)
@@ -100,7 +106,7 @@ async fn handle(
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
-    if response.status().is_server_error() {
+    if !response.status().is_success() {
         return Ok(response);
     }
     let (resp_parts, resp_body) = response.into_parts();

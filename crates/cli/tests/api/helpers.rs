@@ -60,10 +60,16 @@ impl Deref for TestApp {
 impl TestApp {
     /// Opens an app over a fresh temporary store with the default settings and serves it.
     pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// The same, with settings adjusted first.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let mut config = Config::defaults();
         config.data_dir = dir.path().to_owned();
         config.database = Database::Sqlite(dir.path().join("rapport.db"));
+        adjust(&mut config);
         let clock = Arc::new(ManualClock::new(START));
         let app = App::open(config, clock.clone())
             .await

@@ -158,6 +158,11 @@ async fn an_ignored_invitation_reads_closed_to_the_sender() {
     assert_eq!(app.ignore(&grace, &plain, None).await.status(), 204);
     let seen: Value = app.invitation(&ada, &plain).await.json().await.unwrap();
     assert_eq!(seen["state"], "closed");
+    assert_eq!(
+        seen["decided_at"],
+        Value::Null,
+        "when it was ignored would say it was ignored"
+    );
     let own: Value = app.invitation(&grace, &plain).await.json().await.unwrap();
     assert_eq!(own["state"], "ignored");
     assert!(
