@@ -251,6 +251,8 @@ async fn an_ignored_invitation_reads_closed_to_the_sender_and_ignored_to_the_rec
         let to_sender = expect_json(app.invitation(&sender.token, &id).await, 200).await;
         assert_eq!(to_sender["state"], "closed", "{body:?}");
         assert!(!to_sender.to_string().contains("ignored"), "{to_sender}");
+        // When it was closed would tell the sender when the recipient acted.
+        assert_eq!(to_sender["decided_at"], Value::Null, "{to_sender}");
         let to_bob = expect_json(app.invitation(&bob.token, &id).await, 200).await;
         assert_eq!(to_bob["state"], "ignored", "{body:?}");
         assert!(app.sent_ids(&sender.token).await.is_empty());

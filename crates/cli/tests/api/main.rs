@@ -1,15 +1,24 @@
 //! End-to-end tests of Rapport's HTTP API: a real server on 127.0.0.1:0 over a real temporary
 //! SQLite store, driven through `helpers::TestApp` with a clock the tests move by hand; and the real
 //! `rapport` binary, killed with SIGKILL, for the crash test. One binary, so the suite links once.
+//!
+//! The platform-rule modules (`rules`, `standing`, `lifecycle`) and `cli` predate `helpers` and use
+//! `fixtures`, a second `TestApp` that hands out members as values; moving them onto `helpers` is
+//! the next clean-up.
 
 #![allow(clippy::unwrap_used)]
 
 mod accounts;
 mod authz;
+mod cli;
 mod connections;
 mod crash;
 mod errors;
+mod fixtures;
 mod helpers;
 mod idempotency;
 mod invitations;
+mod lifecycle;
 mod races;
+mod rules;
+mod standing;

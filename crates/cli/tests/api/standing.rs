@@ -1,6 +1,6 @@
 //! Restrictions for abusive senders, explained to them, and the moderation queue.
 
-use crate::helpers::*;
+use crate::fixtures::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! Blocking, deactivating, closing, suspending, administrators, and expiry.
 
-use crate::helpers::*;
+use crate::fixtures::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! outstanding and connection caps, the re-invite cooldown, the bar after "I don't know this
 //! person", and who may invite whom.
 
-use crate::helpers::*;
+use crate::fixtures::*;
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -1,5 +1,5 @@
-//! `TestApp`: a real server on 127.0.0.1:0 over a temporary store, with a clock the test drives,
-//! and one method per endpoint. The only place that knows the API's paths.
+//! A second `TestApp` for the platform-rule tests: a real server on 127.0.0.1:0 over a temporary
+//! store, with a clock the test drives, handing out members as values (see main.rs).
 
 use rapport_app::{App, Config, Database};
 use rapport_domain::{ManualClock, Timestamp};
@@ -109,18 +109,8 @@ impl TestApp {
         .await
     }
 
-    pub async fn logout(&self, token: &str) -> Response {
-        self.raw(Method::POST, "/api/v1/auth/logout", Some(token), None)
-            .await
-    }
-
     pub async fn me(&self, token: &str) -> Response {
         self.get("/api/v1/me", token).await
-    }
-
-    pub async fn patch_me(&self, token: &str, body: Value) -> Response {
-        self.raw(Method::PATCH, "/api/v1/me", Some(token), Some(body))
-            .await
     }
 
     /// Signs up a member named `name` (email derived from it) and returns it.
@@ -195,16 +185,6 @@ impl TestApp {
 
     pub async fn received(&self, who: &Member, query: &str) -> Response {
         self.get(&format!("/api/v1/invitations/received{query}"), &who.token)
-            .await
-    }
-
-    pub async fn sent(&self, who: &Member, query: &str) -> Response {
-        self.get(&format!("/api/v1/invitations/sent{query}"), &who.token)
-            .await
-    }
-
-    pub async fn bulk_withdraw(&self, who: &Member, body: Value) -> Response {
-        self.post("/api/v1/invitations/sent/withdraw", &who.token, body)
             .await
     }
 
