@@ -358,19 +358,7 @@ async fn one(world: &World, c: &mut Conn, op: Op, rng: &mut StdRng) -> Option<u1
         Op::Noop => request(world, c, Method::GET, "/healthz", None, None)
             .await
             .map(|(s, _)| s),
-        Op::Inbox => {
-            let m = rng.gen_range(0..n);
-            request(
-                world,
-                c,
-                Method::GET,
-                "/api/v1/invitations/received?limit=20",
-                Some(m),
-                None,
-            )
-            .await
-            .map(|(s, _)| s)
-        }
+        Op::Inbox => read_inbox(world, c, rng).await,
         Op::Send => {
             let a = rng.gen_range(0..n);
             let mut b = rng.gen_range(0..n - 1);
@@ -410,17 +398,7 @@ async fn one(world: &World, c: &mut Conn, op: Op, rng: &mut StdRng) -> Option<u1
             });
             let Some((id, sender, recipient)) = taken else {
                 // Nothing to act on yet: read the inbox instead of spinning.
-                let m = rng.gen_range(0..n);
-                return request(
-                    world,
-                    c,
-                    Method::GET,
-                    "/api/v1/invitations/received?limit=20",
-                    Some(m),
-                    None,
-                )
-                .await
-                .map(|(s, _)| s);
+                return read_inbox(world, c, rng).await;
             };
             let (who, verb) = if matches!(op, Op::Accept) {
                 (recipient, "accept")
@@ -439,6 +417,15 @@ async fn one(world: &World, c: &mut Conn, op: Op, rng: &mut StdRng) -> Option<u1
             .map(|(s, _)| s)
         }
     }
+}
+
+/// The first page of a random member's received invitations.
+async fn read_inbox(world: &World, c: &mut Conn, rng: &mut StdRng) -> Option<u16> {
+    let m = rng.gen_range(0..world.tokens.len());
+    let path = "/api/v1/invitations/received?limit=20";
+    request(world, c, Method::GET, path, Some(m), None)
+        .await
+        .map(|(s, _)| s)
 }
 
 async fn request(

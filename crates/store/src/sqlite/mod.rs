@@ -296,8 +296,17 @@ fn set_state(
         )?
         .execute(params![inv.id.0, state.as_str(), reason.map(IgnoreReason::as_str), at.0])?;
     if changed > 0 {
-        c.prepare_cached("UPDATE members SET pending_sent = pending_sent - 1 WHERE id = ?1")?
-            .execute([inv.sender.0])?;
+        no_longer_pending(c, &[inv.sender.0])?;
+    }
+    Ok(())
+}
+
+/// Takes invitations that left `pending` off their senders' pending counts (one id per invitation).
+fn no_longer_pending(c: &Connection, senders: &[i64]) -> rusqlite::Result<()> {
+    let mut dec =
+        c.prepare_cached("UPDATE members SET pending_sent = pending_sent - 1 WHERE id = ?1")?;
+    for s in senders {
+        dec.execute([s])?;
     }
     Ok(())
 }
@@ -575,12 +584,7 @@ fn cancel_pending_of(c: &Connection, id: MemberId, at: Timestamp) -> rusqlite::R
         )?
         .query_map(params![id.0, at.0], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    let mut dec =
-        c.prepare_cached("UPDATE members SET pending_sent = pending_sent - 1 WHERE id = ?1")?;
-    for s in senders {
-        dec.execute([s])?;
-    }
-    Ok(())
+    no_longer_pending(c, &senders)
 }
 
 /// The members `id` is connected to who are active (the ones the graph index shows).
@@ -1242,10 +1246,7 @@ impl Store for SqliteStore {
                 )?
                 .query_map(params![created_by.0, at.0], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
-            let mut dec = tx.conn.prepare_cached("UPDATE members SET pending_sent = pending_sent - 1 WHERE id = ?1")?;
-            for s in &senders {
-                dec.execute([s])?;
-            }
+            no_longer_pending(tx.conn, &senders)?;
             Ok(senders.len() as u64)
         })
         .await
