@@ -28,6 +28,8 @@ pub struct RawConfig {
     pub withdrawal_notice: String,
     pub sweep_interval: String,
     pub smtp_url: Option<String>,
+    pub mail_from: String,
+    pub webhook_retries: String,
     pub base_url: Option<String>,
     pub log: String,
     pub log_format: String,
@@ -50,6 +52,8 @@ impl Default for RawConfig {
             withdrawal_notice: "silent".into(),
             sweep_interval: "1m".into(),
             smtp_url: None,
+            mail_from: "Rapport <rapport@localhost>".into(),
+            webhook_retries: "0s,5s,5m,30m,2h,5h,10h".into(),
             base_url: None,
             log: "info".into(),
             log_format: "text".into(),
@@ -57,12 +61,7 @@ impl Default for RawConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WithdrawalNotice {
-    Silent,
-    Notify,
-    Digest,
-}
+pub use rapport_domain::WithdrawalNotice;
 
 /// Where the data lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +87,11 @@ pub struct Config {
     pub withdrawal_notice: WithdrawalNotice,
     pub sweep_interval: Duration,
     pub smtp_url: Option<String>,
+    /// The `From` of every mail.
+    pub mail_from: String,
+    /// When each webhook delivery attempt is made, after the event (first) or after the previous
+    /// failure (the others); after the last, the delivery is given up and the endpoint disabled.
+    pub webhook_retries: Vec<Duration>,
     pub base_url: String,
     pub log: String,
     pub log_json: bool,
@@ -166,17 +170,29 @@ impl RawConfig {
             reminders.push(duration("reminders", part)?);
         }
         reminders.sort();
-        let withdrawal_notice = match self.withdrawal_notice.as_str() {
-            "silent" => WithdrawalNotice::Silent,
-            "notify" => WithdrawalNotice::Notify,
-            "digest" => WithdrawalNotice::Digest,
-            other => {
-                return Err(setting_err(
+        let withdrawal_notice =
+            WithdrawalNotice::parse(&self.withdrawal_notice).ok_or_else(|| {
+                setting_err(
                     "withdrawal_notice",
-                    format!("{other:?} must be silent, notify or digest"),
-                ))
-            }
-        };
+                    format!(
+                        "{:?} must be silent, notify or digest",
+                        self.withdrawal_notice
+                    ),
+                )
+            })?;
+        let mut webhook_retries = Vec::new();
+        for part in self.webhook_retries.split(',').map(str::trim) {
+            webhook_retries.push(duration("webhook_retries", part)?);
+        }
+        if self.mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(setting_err(
+                "mail_from",
+                format!(
+                    "{:?} is not a mailbox such as Rapport <rapport@example.com>",
+                    self.mail_from
+                ),
+            ));
+        }
         let sweep_interval = duration("sweep_interval", &self.sweep_interval)?;
         if sweep_interval.is_zero() {
             return Err(setting_err("sweep_interval", "must be longer than zero"));
@@ -222,6 +238,8 @@ impl RawConfig {
             withdrawal_notice,
             sweep_interval,
             smtp_url: self.smtp_url.filter(|s| !s.is_empty()),
+            mail_from: self.mail_from,
+            webhook_retries,
             base_url: base_url.trim_end_matches('/').to_owned(),
             log: self.log,
             log_json,

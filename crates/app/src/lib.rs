@@ -5,11 +5,16 @@
 pub mod auth;
 pub mod config;
 pub mod cursor;
+mod live;
 mod login_limit;
+mod mail;
+pub mod notifications;
 mod stats;
 pub mod views;
+pub mod webhooks;
 
 pub use config::{Config, ConfigError, Database, RawConfig, WithdrawalNotice};
+pub use live::{LiveEvent, Subscription};
 
 use auth::TokenCache;
 use rapport_domain::{
@@ -107,6 +112,14 @@ pub struct SendInput {
     pub recipient_email: Option<String>,
 }
 
+/// What one pass of the sweeper did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub expired: u64,
+    pub reminded: u64,
+    pub restrictions_ended: u64,
+}
+
 /// A list request: at most `limit` items after `cursor`.
 #[derive(Debug, Clone, Default)]
 pub struct PageRequest {
@@ -135,6 +148,11 @@ struct Inner {
     logins: login_limit::LoginLimiter,
     /// A real argon2id hash, checked when the email is unknown so that login takes the same time.
     dummy_hash: String,
+    /// This process's live streams.
+    hub: Arc<live::Hub>,
+    mail: mail::Transport,
+    /// For webhook deliveries.
+    http: reqwest::Client,
 }
 
 fn node(id: MemberId) -> rapport_graph::Node {
@@ -155,16 +173,25 @@ impl App {
     /// Opens the configured store, loads the graph index from it and returns a ready app.
     pub async fn open(config: Config, clock: Arc<dyn Clock>) -> AppResult<App> {
         let graph = Arc::new(Graph::new());
+        let hub = Arc::new(live::Hub::default());
         let hook_graph = graph.clone();
+        let hook_hub = hub.clone();
         let hook: CommitHook = Arc::new(move |changes: &[Change]| {
             for change in changes {
                 match *change {
                     Change::Connected(a, b) => hook_graph.connect(node(a), node(b)),
                     Change::Disconnected(a, b) => hook_graph.disconnect(node(a), node(b)),
+                    Change::Event => hook_hub.wake.notify_one(),
                     Change::MemberSaved(_) => {}
                 }
             }
         });
+        let mail = mail::Transport::from_config(&config)?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| AppError::Internal(e.to_string()))?;
         let store: Arc<dyn Store> = match &config.database {
             Database::Sqlite(path) => Arc::new(SqliteStore::open(path, hook)?),
             Database::Postgres(_) => {
@@ -193,6 +220,9 @@ impl App {
                 tokens: TokenCache::default(),
                 logins: login_limit::LoginLimiter::default(),
                 dummy_hash,
+                hub,
+                mail,
+                http,
             }),
         })
     }
@@ -386,20 +416,43 @@ impl App {
         self.me_view(record).await
     }
 
-    /// Changes the member's settings: who may invite them.
+    /// Changes the member's settings: who may invite them, and how they are notified. Every part
+    /// is checked before anything is written.
     pub async fn update_settings(
         &self,
         id: MemberId,
         invitations_from: Option<&str>,
+        notifications: Option<&std::collections::BTreeMap<String, notifications::ChannelsInput>>,
     ) -> AppResult<Me> {
-        if let Some(raw) = invitations_from {
-            let from = InvitationsFrom::parse(raw).ok_or_else(|| {
-                RuleError::validation(
-                    "invitations_from",
-                    "must be everyone, second_degree, email_required or nobody",
-                )
-            })?;
+        let from = invitations_from
+            .map(|raw| {
+                InvitationsFrom::parse(raw).ok_or_else(|| {
+                    RuleError::validation(
+                        "invitations_from",
+                        "must be everyone, second_degree, email_required or nobody",
+                    )
+                })
+            })
+            .transpose()?;
+        let prefs = match notifications {
+            Some(changes) => {
+                let current = self
+                    .store()
+                    .member(id)
+                    .await?
+                    .ok_or(AppError::Unauthenticated)?;
+                Some(notifications::apply_changes(
+                    current.notification_prefs,
+                    changes,
+                )?)
+            }
+            None => None,
+        };
+        if let Some(from) = from {
             self.store().set_invitations_from(id, from).await?;
+        }
+        if let Some(prefs) = prefs {
+            self.store().set_notification_prefs(id, prefs).await?;
         }
         self.me(id).await
     }
@@ -408,6 +461,7 @@ impl App {
         ActPolicy {
             max_connections: self.inner.config.max_connections,
             reinvite_cooldown: self.inner.config.reinvite_cooldown,
+            withdrawal_notice: self.inner.config.withdrawal_notice,
         }
     }
 
@@ -456,6 +510,7 @@ impl App {
             status: m.status.clone(),
             settings: Settings {
                 invitations_from: m.invitations_from.clone(),
+                notifications: notifications::settings_view(&m.notification_prefs),
             },
             quota: Quota {
                 weekly_limit: limit,
@@ -608,6 +663,7 @@ impl App {
                     weekly_premium: c.premium_weekly_invitation_limit,
                     outstanding: c.outstanding_limit,
                     max_connections: c.max_connections,
+                    first_reminder: c.reminders.first().copied(),
                 },
                 at: self.now(),
             })
@@ -1196,9 +1252,10 @@ impl App {
 
     // ----- background work --------------------------------------------------------------------
 
-    /// One pass of the sweeper: expires invitations pending for longer than the expiry, silently.
+    /// One pass of the sweeper: expires invitations pending for longer than the expiry (silently),
+    /// sends the reminders that are due, tells members whose restriction ended, prunes the outbox.
     /// Idempotent, so a pass interrupted by a restart is simply done again.
-    pub async fn sweep(&self) -> AppResult<u64> {
+    pub async fn sweep(&self) -> AppResult<Swept> {
         let cutoff = self.now().minus(self.inner.config.invitation_expiry);
         let mut expired = 0;
         loop {
@@ -1211,7 +1268,64 @@ impl App {
         if expired > 0 {
             tracing::info!(expired, "invitations expired");
         }
-        Ok(expired)
+        let now = self.now();
+        let reminders = self.inner.config.reminders.clone();
+        let mut reminded = 0;
+        loop {
+            let n = self.store().send_reminders(reminders.clone(), now).await?;
+            reminded += n;
+            if n == 0 {
+                break;
+            }
+        }
+        if reminded > 0 {
+            tracing::info!(reminded, "reminders sent");
+        }
+        let ended = self.store().end_restrictions(now).await?;
+        if ended > 0 {
+            tracing::info!(ended, "restrictions ended");
+        }
+        // The outbox keeps a week of events, for streams that reconnect and consumers that lag.
+        self.store()
+            .prune_events(now.minus(Duration::from_secs(7 * 86_400)))
+            .await?;
+        Ok(Swept {
+            expired,
+            reminded,
+            restrictions_ended: ended,
+        })
+    }
+
+    /// Runs every background worker (sweeper, live feed, mailer, webhooks) until `stop` turns
+    /// true; live streams end as soon as it does.
+    pub async fn run_workers(self, stop: tokio::sync::watch::Receiver<bool>) {
+        let mut closer = stop.clone();
+        let hub = self.inner.hub.clone();
+        let close_streams = async move {
+            while !*closer.borrow() {
+                if closer.changed().await.is_err() {
+                    break;
+                }
+            }
+            hub.close_all();
+        };
+        let sweeper = self.clone().run_sweeper({
+            let mut stop = stop.clone();
+            async move {
+                while !*stop.borrow() {
+                    if stop.changed().await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        tokio::join!(
+            close_streams,
+            sweeper,
+            self.run_feed(stop.clone()),
+            self.run_mailer(stop.clone()),
+            self.run_webhooks(stop),
+        );
     }
 
     /// Runs [`App::sweep`] every `sweep_interval` until `stop` completes.

@@ -54,6 +54,8 @@ pub struct Restriction {
 pub struct Settings {
     /// `everyone`, `second_degree`, `email_required` or `nobody`.
     pub invitations_from: String,
+    /// Per notification kind: in-app on or off, and email off, at once or in a digest.
+    pub notifications: std::collections::BTreeMap<&'static str, ChannelSettings>,
 }
 
 /// The signed-in member, with what only they may see.
@@ -169,4 +171,34 @@ pub struct Report {
     /// The note of the reported invitation.
     pub note: Option<String>,
     pub created_at: String,
+}
+
+/// One kind's channels, as a member sets them.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct ChannelSettings {
+    pub in_app: bool,
+    /// `off`, `immediate`, `daily` or `weekly`.
+    #[schema(example = "immediate")]
+    pub email: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Notification {
+    pub id: String,
+    /// `invitation_received`, `invitation_accepted`, `invitation_reminder`,
+    /// `invitation_withdrawn`, `restriction_applied` or `restriction_lifted`.
+    #[schema(example = "invitation_received")]
+    pub kind: &'static str,
+    pub created_at: String,
+    pub read: bool,
+    pub actor: Option<MemberSummary>,
+    pub invitation_id: Option<String>,
+}
+
+/// A page of notifications and how many are unread.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NotificationPage {
+    pub items: Vec<Notification>,
+    pub next_cursor: Option<String>,
+    pub unread: u64,
 }

@@ -117,13 +117,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen} (set RAPPORT_LISTEN)"))?;
     tracing::info!(address = %listener.local_addr()?, "rapport is listening");
-    let (stop_sweeper, sweeper_stopped) = tokio::sync::oneshot::channel::<()>();
-    let sweeper = tokio::spawn(app.clone().run_sweeper(async {
-        let _ = sweeper_stopped.await;
-    }));
-    rapport_http::serve(listener, app, shutdown_signal()).await?;
-    let _ = stop_sweeper.send(());
-    let _ = sweeper.await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let workers = tokio::spawn(app.clone().run_workers(stopped));
+    // On a signal the workers stop and every live stream ends, so that the server's drain of the
+    // requests in flight is not held up by streams that would never finish.
+    let signalled = async move {
+        shutdown_signal().await;
+        tracing::info!("stopping");
+        let _ = stop.send(true);
+    };
+    rapport_http::serve(listener, app, signalled).await?;
+    let _ = workers.await;
     tracing::info!("stopped cleanly");
     Ok(())
 }

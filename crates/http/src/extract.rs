@@ -78,7 +78,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
     }
 }
 
-/// The signed-in member, from `Authorization: Bearer <token>`.
+/// The signed-in member, from `Authorization: Bearer <token>` or the web pages' session cookie.
 #[derive(Debug, Clone, Copy)]
 pub struct Auth(pub MemberId);
 
@@ -89,6 +89,22 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// The cookie the web pages sign in with.
+pub const SESSION_COOKIE: &str = "rapport_session";
+
+/// The session token of a request's cookie, if it carries one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim())
         .filter(|t| !t.is_empty())
 }
 
@@ -103,7 +119,9 @@ where
             return Ok(*auth);
         }
         let state = AppState::from_ref(state);
-        let token = bearer(&parts.headers).ok_or(rapport_app::AppError::Unauthenticated)?;
+        let token = bearer(&parts.headers)
+            .or_else(|| session_cookie(&parts.headers))
+            .ok_or(rapport_app::AppError::Unauthenticated)?;
         let member = state.app.authenticate(token).await?;
         parts.extensions.insert(Auth(member));
         Ok(Auth(member))

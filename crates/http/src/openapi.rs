@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations so it cannot drift from them.
 
-use crate::api::{accounts, admin, invitations, network};
+use crate::api::{accounts, admin, invitations, network, notifications};
 use crate::error::Problem;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -14,6 +14,8 @@ use utoipa::{Modify, OpenApi};
         invitations::show, invitations::accept, invitations::ignore, invitations::withdraw,
         network::member, network::connections, network::remove_connection,
         network::blocks, network::block, network::unblock, admin::update_member, admin::restrict, admin::lift_restriction, admin::reports, admin::resolve_report,
+        admin::create_webhook, admin::webhooks, admin::delete_webhook, admin::deliveries,
+        notifications::list, notifications::mark_read, notifications::events,
         crate::ops::healthz, crate::ops::readyz,
     ),
     components(schemas(Problem)),
@@ -22,7 +24,8 @@ use utoipa::{Modify, OpenApi};
         (name = "accounts", description = "Sign up, sign in, your profile"),
         (name = "invitations", description = "Send, accept, ignore and withdraw invitations"),
         (name = "network", description = "Members, degrees, mutual connections, connections"),
-        (name = "admin", description = "Administrators: members' tier, role, suspension"),
+        (name = "notifications", description = "Notifications and live updates"),
+        (name = "admin", description = "Administrators: members, moderation, webhooks"),
         (name = "operations", description = "Health"),
     )
 )]

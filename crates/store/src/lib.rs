@@ -18,7 +18,7 @@ pub use model::*;
 
 use async_trait::async_trait;
 use rapport_domain::{
-    Action, Email, InvitationId, InvitationsFrom, MemberId, RuleError, Timestamp,
+    Action, Email, InvitationId, InvitationsFrom, MemberId, NotificationPrefs, RuleError, Timestamp,
 };
 use std::sync::Arc;
 
@@ -201,6 +201,93 @@ pub trait Store: Send + Sync + 'static {
         by: MemberId,
         at: Timestamp,
     ) -> StoreResult<()>;
+
+    // Notifications
+    /// The member's notifications, newest first, with ids below `before` when given.
+    async fn notifications(
+        &self,
+        member: MemberId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<NotificationRecord>>;
+    async fn notification(&self, id: i64) -> StoreResult<Option<NotificationRecord>>;
+    async fn unread_count(&self, member: MemberId) -> StoreResult<u64>;
+    /// Marks the member's notifications read: those of `ids` (others' ids are ignored), or all.
+    async fn mark_read(
+        &self,
+        member: MemberId,
+        ids: Option<Vec<i64>>,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+    async fn set_notification_prefs(
+        &self,
+        member: MemberId,
+        prefs: NotificationPrefs,
+    ) -> StoreResult<Arc<MemberRecord>>;
+    /// Reminds recipients of invitations pending since the next of `offsets` (after sending);
+    /// returns how many reminders went out.
+    async fn send_reminders(
+        &self,
+        offsets: Vec<std::time::Duration>,
+        now: Timestamp,
+    ) -> StoreResult<u64>;
+    /// Tells members whose restriction ran out; returns how many.
+    async fn end_restrictions(&self, now: Timestamp) -> StoreResult<u64>;
+
+    // The outbox
+    /// Events after `seq`, oldest first.
+    async fn events_after(&self, seq: i64, limit: u32) -> StoreResult<Vec<EventRecord>>;
+    /// The newest event's number (0 when there is none).
+    async fn last_event_seq(&self) -> StoreResult<i64>;
+    /// How far a consumer has got (0 when it never ran).
+    async fn consumer_position(&self, name: &str) -> StoreResult<i64>;
+    /// Deletes events older than `before` that every consumer has passed; returns how many.
+    async fn prune_events(&self, before: Timestamp) -> StoreResult<u64>;
+
+    // Mail
+    /// Mail due at `now`: every immediate item due, and for each member with a digest item due,
+    /// all their items of that cadence (a digest takes everything waiting).
+    async fn due_mail(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<MailItem>>;
+    /// Removes items whose mail went out (or that no longer need one).
+    async fn mail_done(&self, ids: Vec<i64>) -> StoreResult<()>;
+    /// Queued mail items, for metrics.
+    async fn mail_queue_depth(&self) -> StoreResult<u64>;
+
+    // Webhooks
+    async fn create_webhook(
+        &self,
+        url: String,
+        events: Vec<String>,
+        secret: String,
+        at: Timestamp,
+    ) -> StoreResult<WebhookRecord>;
+    /// Registered webhooks (deleted ones left out), oldest first.
+    async fn webhooks(&self) -> StoreResult<Vec<WebhookRecord>>;
+    async fn webhook(&self, id: i64) -> StoreResult<Option<WebhookRecord>>;
+    /// `false` when there was none.
+    async fn delete_webhook(&self, id: i64, at: Timestamp) -> StoreResult<bool>;
+    /// The webhook's deliveries, newest first, with ids below `before` when given.
+    async fn deliveries(
+        &self,
+        webhook: i64,
+        before: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryRecord>>;
+    /// Queues deliveries and moves `consumer` to `seq`, in one transaction: each event is queued
+    /// exactly once, whatever crashes.
+    async fn queue_deliveries(
+        &self,
+        consumer: String,
+        seq: i64,
+        deliveries: Vec<NewDelivery>,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+    /// For each enabled webhook, its oldest pending delivery: deliveries go out one at a time per
+    /// endpoint, in order.
+    async fn delivery_heads(&self) -> StoreResult<Vec<DeliveryRecord>>;
+    async fn record_attempt(&self, id: i64, attempt: Attempt, at: Timestamp) -> StoreResult<()>;
+    /// Pending deliveries, for metrics.
+    async fn pending_deliveries(&self) -> StoreResult<u64>;
 
     // Idempotency-Key replays
     async fn idempotent_get(

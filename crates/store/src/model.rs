@@ -19,6 +19,7 @@ pub struct MemberRecord {
     pub status: String,
     pub invitations_from: String,
     pub created_at: Timestamp,
+    pub notification_prefs: rapport_domain::NotificationPrefs,
 }
 
 impl MemberRecord {
@@ -78,6 +79,8 @@ pub struct SendPolicy {
     pub weekly_premium: u32,
     pub outstanding: u32,
     pub max_connections: u32,
+    /// How long after sending the recipient is first reminded (none: no reminders).
+    pub first_reminder: Option<std::time::Duration>,
 }
 
 /// What accepting and withdrawing are checked against or set.
@@ -85,6 +88,7 @@ pub struct SendPolicy {
 pub struct ActPolicy {
     pub max_connections: u32,
     pub reinvite_cooldown: std::time::Duration,
+    pub withdrawal_notice: rapport_domain::WithdrawalNotice,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +144,8 @@ pub enum Change {
     Disconnected(MemberId, MemberId),
     /// A member's row was written; this is what it holds now.
     MemberSaved(std::sync::Arc<MemberRecord>),
+    /// Events were appended to the outbox.
+    Event,
 }
 
 /// A response kept for `Idempotency-Key` replays.
@@ -195,4 +201,105 @@ pub enum Resolution {
     Dismiss,
     Restrict,
     Suspend,
+}
+
+/// An in-app notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationRecord {
+    pub id: i64,
+    pub member: MemberId,
+    pub kind: rapport_domain::NotificationKind,
+    pub actor: Option<MemberId>,
+    pub invitation: Option<InvitationId>,
+    pub created_at: Timestamp,
+    pub read: bool,
+}
+
+/// One event of the transactional outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    pub seq: i64,
+    /// `invitation.sent`, `connection.created`, … (the webhook event names), or one of the internal
+    /// `invitation.reminder` and `member.unrestricted`.
+    pub kind: String,
+    pub invitation: Option<InvitationId>,
+    /// Sender (invitation events), first member (connection events) or the member (member events).
+    pub a: Option<MemberId>,
+    /// Recipient (invitation events) or second member (connection events).
+    pub b: Option<MemberId>,
+    /// The notification the event created, and whose it is.
+    pub notification: Option<(i64, MemberId)>,
+    pub data: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// One queued mail item: a mail of its own (`immediate`) or a line of a digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailItem {
+    pub id: i64,
+    pub member: MemberId,
+    pub kind: rapport_domain::NotificationKind,
+    pub cadence: rapport_domain::EmailCadence,
+    pub actor: Option<MemberId>,
+    pub invitation: Option<InvitationId>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRecord {
+    pub id: i64,
+    pub url: String,
+    pub events: Vec<String>,
+    pub secret: String,
+    pub created_at: Timestamp,
+    pub disabled_at: Option<Timestamp>,
+    pub disabled_reason: Option<String>,
+}
+
+/// A delivery to be queued for a webhook.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub webhook: i64,
+    pub event_seq: i64,
+    pub msg_id: String,
+    pub kind: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    pub id: i64,
+    pub webhook: i64,
+    pub event_seq: i64,
+    pub msg_id: String,
+    pub kind: String,
+    pub body: String,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    pub attempts: u32,
+    pub next_attempt_at: Timestamp,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+}
+
+/// What came of one delivery attempt.
+#[derive(Debug, Clone)]
+pub enum Attempt {
+    Delivered {
+        status: u16,
+    },
+    /// Failed; tried again at `retry_at`.
+    Retry {
+        status: Option<u16>,
+        error: String,
+        retry_at: Timestamp,
+    },
+    /// Failed for the last time: the delivery is given up and the endpoint disabled.
+    GiveUp {
+        status: Option<u16>,
+        error: String,
+        disable_reason: String,
+    },
 }

@@ -41,6 +41,7 @@ fn send(sender: MemberId, recipient: MemberId) -> SendInvitation {
             weekly_premium: 1_000,
             outstanding: 1_000,
             max_connections: 1_000,
+            first_reminder: Some(std::time::Duration::from_secs(7 * 86_400)),
         },
         at: T0,
     }
@@ -49,6 +50,7 @@ fn send(sender: MemberId, recipient: MemberId) -> SendInvitation {
 const ACT: ActPolicy = ActPolicy {
     max_connections: 1_000,
     reinvite_cooldown: std::time::Duration::from_secs(86_400),
+    withdrawal_notice: rapport_domain::WithdrawalNotice::Silent,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -18,6 +18,8 @@ pub struct TestApp {
     /// Kept so the store outlives the server.
     dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Stops the live feed when the test ends (the other workers are run by the tests, by hand).
+    _stop_feed: tokio::sync::watch::Sender<bool>,
 }
 
 /// A member signed up through the API.
@@ -49,6 +51,9 @@ impl TestApp {
         tokio::spawn(rapport_http::serve(listener, app.clone(), async {
             let _ = rx.await;
         }));
+        let (stop_feed, feed_stopped) = tokio::sync::watch::channel(false);
+        let feed = app.clone();
+        tokio::spawn(async move { feed.run_feed(feed_stopped).await });
         TestApp {
             base,
             client: Client::new(),
@@ -56,6 +61,7 @@ impl TestApp {
             app,
             dir,
             shutdown: Some(tx),
+            _stop_feed: stop_feed,
         }
     }
 

@@ -386,11 +386,11 @@ async fn pending_invitations_expire_silently_after_the_expiry() {
     );
     let id = app.invite_ok(&ada, &grace).await;
     app.advance(179 * DAY);
-    assert_eq!(app.app.sweep().await.unwrap(), 0);
+    assert_eq!(app.app.sweep().await.unwrap().expired, 0);
     assert_eq!(app.inbox_ids(&grace).await, vec![id.clone()]);
     app.advance(2 * DAY);
-    assert_eq!(app.app.sweep().await.unwrap(), 1);
-    assert_eq!(app.app.sweep().await.unwrap(), 0);
+    assert_eq!(app.app.sweep().await.unwrap().expired, 1);
+    assert_eq!(app.app.sweep().await.unwrap().expired, 0);
     assert!(app.inbox_ids(&grace).await.is_empty());
     assert_problem(app.invitation(&grace, &id).await, 404, "not_found").await;
     assert_eq!(

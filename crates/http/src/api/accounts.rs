@@ -67,6 +67,19 @@ pub struct SettingsUpdate {
     /// `email_required` (people who know your email address) or `nobody`.
     #[schema(example = "second_degree")]
     pub invitations_from: Option<String>,
+    /// Per notification kind (`invitation_received`, `invitation_accepted`,
+    /// `invitation_reminder`, `invitation_withdrawn`, `restriction_applied`,
+    /// `restriction_lifted`): what to change of its channels.
+    pub notifications: Option<std::collections::BTreeMap<String, ChannelsUpdate>>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelsUpdate {
+    pub in_app: Option<bool>,
+    /// `off`, `immediate`, `daily` or `weekly`.
+    #[schema(example = "daily")]
+    pub email: Option<String>,
 }
 
 /// Create an account and sign in.
@@ -152,7 +165,7 @@ pub async fn update_me(
     Ok(Json(s.app.update_me(id, input).await?))
 }
 
-/// Change your settings: who may invite you.
+/// Change your settings: who may invite you, and how you are notified.
 #[utoipa::path(patch, path = "/api/v1/me/settings", tag = "accounts", security(("bearer" = [])), request_body = SettingsUpdate,
     responses(
         (status = 200, body = Me),
@@ -165,9 +178,22 @@ pub async fn update_settings(
     Auth(id): Auth,
     JsonBody(r): JsonBody<SettingsUpdate>,
 ) -> ApiResult<Json<Me>> {
+    let notifications = r.notifications.map(|n| {
+        n.into_iter()
+            .map(|(kind, c)| {
+                (
+                    kind,
+                    rapport_app::notifications::ChannelsInput {
+                        in_app: c.in_app,
+                        email: c.email,
+                    },
+                )
+            })
+            .collect()
+    });
     Ok(Json(
         s.app
-            .update_settings(id, r.invitations_from.as_deref())
+            .update_settings(id, r.invitations_from.as_deref(), notifications.as_ref())
             .await?,
     ))
 }

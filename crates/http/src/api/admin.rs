@@ -1,14 +1,16 @@
 //! What administrators do: members' tier, role and suspension.
 
+use crate::api::invitations::ListParams;
 use crate::error::{ApiResult, Problem};
-use crate::extract::{Auth, JsonBody};
+use crate::extract::{Auth, JsonBody, QueryParams};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, patch, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use axum::{Json, Router};
 use rapport_app::views::{Me, Page, Report};
-use rapport_app::AdminUpdate;
+use rapport_app::webhooks::{Delivery, Webhook};
+use rapport_app::{AdminUpdate, PageRequest};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -21,6 +23,97 @@ pub fn router() -> Router<AppState> {
         )
         .route("/admin/reports", get(reports))
         .route("/admin/reports/{id}/resolve", post(resolve_report))
+        .route("/admin/webhooks", post(create_webhook).get(webhooks))
+        .route("/admin/webhooks/{id}", delete(delete_webhook))
+        .route("/admin/webhooks/{id}/deliveries", get(deliveries))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookRequest {
+    /// Where events are POSTed: any http:// or https:// URL.
+    #[schema(example = "https://hooks.example.com/rapport")]
+    pub url: String,
+    /// The events wanted, e.g. `["invitation.sent", "invitation.accepted"]`.
+    pub events: Vec<String>,
+}
+
+/// Register a webhook endpoint (administrators only). The answer holds the signing secret; it is
+/// never shown again.
+#[utoipa::path(post, path = "/api/v1/admin/webhooks", tag = "admin", security(("bearer" = [])),
+    request_body = WebhookRequest,
+    responses(
+        (status = 201, body = Webhook),
+        (status = 400, description = "malformed", body = Problem),
+        (status = 401, description = "unauthenticated", body = Problem),
+        (status = 403, description = "forbidden", body = Problem),
+        (status = 422, description = "validation_failed: bad URL or unknown event", body = Problem),
+    ))]
+pub async fn create_webhook(
+    State(s): State<AppState>,
+    Auth(admin): Auth,
+    JsonBody(r): JsonBody<WebhookRequest>,
+) -> ApiResult<(StatusCode, Json<Webhook>)> {
+    let w = s.app.admin_create_webhook(admin, &r.url, &r.events).await?;
+    Ok((StatusCode::CREATED, Json(w)))
+}
+
+/// Registered webhook endpoints (administrators only).
+#[utoipa::path(get, path = "/api/v1/admin/webhooks", tag = "admin", security(("bearer" = [])),
+    responses(
+        (status = 200, body = Page<Webhook>),
+        (status = 401, description = "unauthenticated", body = Problem),
+        (status = 403, description = "forbidden", body = Problem),
+    ))]
+pub async fn webhooks(
+    State(s): State<AppState>,
+    Auth(admin): Auth,
+) -> ApiResult<Json<Page<Webhook>>> {
+    Ok(Json(Page {
+        items: s.app.admin_webhooks(admin).await?,
+        next_cursor: None,
+        total: None,
+    }))
+}
+
+/// Remove a webhook endpoint; its pending deliveries are dropped (administrators only).
+#[utoipa::path(delete, path = "/api/v1/admin/webhooks/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "webhook id")),
+    responses(
+        (status = 204),
+        (status = 401, description = "unauthenticated", body = Problem),
+        (status = 403, description = "forbidden", body = Problem),
+        (status = 404, description = "not_found", body = Problem),
+    ))]
+pub async fn delete_webhook(
+    State(s): State<AppState>,
+    Auth(admin): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.app.admin_delete_webhook(admin, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An endpoint's delivery log, newest first (administrators only).
+#[utoipa::path(get, path = "/api/v1/admin/webhooks/{id}/deliveries", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "webhook id"), ListParams),
+    responses(
+        (status = 200, body = Page<Delivery>),
+        (status = 401, description = "unauthenticated", body = Problem),
+        (status = 403, description = "forbidden", body = Problem),
+        (status = 404, description = "not_found", body = Problem),
+    ))]
+pub async fn deliveries(
+    State(s): State<AppState>,
+    Auth(admin): Auth,
+    Path(id): Path<String>,
+    QueryParams(p): QueryParams<ListParams>,
+) -> ApiResult<Json<Page<Delivery>>> {
+    let page = PageRequest {
+        cursor: p.cursor,
+        limit: p.limit,
+    };
+    Ok(Json(s.app.admin_deliveries(admin, &id, page).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod admin;
 pub mod invitations;
 pub mod network;
+pub mod notifications;
 
 use crate::AppState;
 use axum::Router;
@@ -13,5 +14,6 @@ pub fn router() -> Router<AppState> {
         .merge(accounts::router())
         .merge(invitations::router())
         .merge(network::router())
+        .merge(notifications::router())
         .merge(admin::router())
 }

@@ -2,6 +2,7 @@
 //! commits a syncer thread makes durable before any request is answered ([`writer`]), and a pool of
 //! reader connections that run in parallel.
 
+mod outbox;
 mod writer;
 
 pub use writer::MAX_BATCH;
@@ -10,8 +11,8 @@ use crate::member_cache::MemberCache;
 use crate::*;
 use rapport_domain::standing::{self, RestrictionReason, Standing};
 use rapport_domain::{
-    decide_send, IgnoreReason, InvitationState, InvitationsFrom, SendContext, SendDecision,
-    SendLimits,
+    decide_send, IgnoreReason, InvitationState, InvitationsFrom, NotificationPrefs, SendContext,
+    SendDecision, SendLimits, WithdrawalNotice,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_send_rules.sql"),
     include_str!("../../migrations/sqlite/0003_blocks.sql"),
     include_str!("../../migrations/sqlite/0004_standing.sql"),
+    include_str!("../../migrations/sqlite/0005_events.sql"),
 ];
 
 /// WAL pages after which the writer checkpoints. Larger than SQLite's 1,000 so that a page written
@@ -174,7 +176,7 @@ impl SqliteStore {
 }
 
 const MEMBER_COLS: &str =
-    "id, email, name, headline, company, location, tier, role, status, invitations_from, created_at";
+    "id, email, name, headline, company, location, tier, role, status, invitations_from, created_at, notification_prefs";
 
 fn member_row(r: &Row<'_>) -> rusqlite::Result<MemberRecord> {
     member_row_offset(r, 0)
@@ -247,12 +249,14 @@ fn saved_member(tx: &mut WriteTx<'_>, id: MemberId) -> StoreResult<Arc<MemberRec
     Ok(m)
 }
 
-/// Connects two members both ways, counts it on both, and reports it to the graph.
+/// Connects two members both ways, counts it on both, reports it to the graph and, unless
+/// `quiet` (seeding), appends `connection.created`.
 fn connect(
     tx: &mut WriteTx<'_>,
     a: MemberId,
     b: MemberId,
     at: Timestamp,
+    quiet: bool,
 ) -> rusqlite::Result<ConnectionRecord> {
     let mut stmt = tx.conn.prepare_cached(
         "INSERT OR IGNORE INTO connections (member_id, other_id, created_at) VALUES (?1, ?2, ?3)",
@@ -262,6 +266,13 @@ fn connect(
     if new {
         add_connection_count(tx.conn, a, b, 1)?;
         tx.record(Change::Connected(a, b));
+        if !quiet {
+            outbox::emit(
+                tx,
+                outbox::Event::members("connection.created", a, Some(b)),
+                at,
+            )?;
+        }
     }
     Ok(ConnectionRecord {
         member: b,
@@ -282,23 +293,32 @@ fn add_connection_count(
     Ok(())
 }
 
-/// Moves a pending invitation to `state`, and takes it off its sender's pending count.
+/// Moves a pending invitation to `state`, takes it off its sender's pending count, and writes
+/// what follows (notifications, traces removed, the outbox event).
 fn set_state(
-    c: &Connection,
+    tx: &mut WriteTx<'_>,
     inv: &InvitationRecord,
     state: InvitationState,
     reason: Option<IgnoreReason>,
+    notice: WithdrawalNotice,
     at: Timestamp,
 ) -> rusqlite::Result<()> {
-    let changed = c
+    let changed = tx
+        .conn
         .prepare_cached(
-            "UPDATE invitations SET state = ?2, ignore_reason = ?3, decided_at = ?4 WHERE id = ?1 AND state = 'pending'",
+            "UPDATE invitations SET state = ?2, ignore_reason = ?3, decided_at = ?4, next_reminder_at = NULL
+              WHERE id = ?1 AND state = 'pending'",
         )?
         .execute(params![inv.id.0, state.as_str(), reason.map(IgnoreReason::as_str), at.0])?;
-    if changed > 0 {
-        no_longer_pending(c, &[inv.sender.0])?;
+    if changed == 0 {
+        return Ok(());
     }
-    Ok(())
+    no_longer_pending(tx.conn, &[inv.sender.0])?;
+    if state == InvitationState::Accepted {
+        outbox::invitation_accepted(tx, inv.id, inv.sender, inv.recipient, at)
+    } else {
+        outbox::invitation_closed(tx, inv.id, inv.sender, inv.recipient, state, notice, at)
+    }
 }
 
 /// Takes invitations that left `pending` off their senders' pending counts (one id per invitation).
@@ -435,8 +455,15 @@ fn send_in_tx(tx: &mut WriteTx<'_>, cmd: SendInvitation) -> StoreResult<SendOutc
         SendDecision::AcceptReverse(theirs) => {
             let inv = invitation_by_id(c, theirs)?
                 .ok_or_else(|| StoreError::Internal("pending invitation vanished".into()))?;
-            set_state(c, &inv, InvitationState::Accepted, None, cmd.at)?;
-            let connection = connect(tx, cmd.sender, cmd.recipient, cmd.at)?;
+            set_state(
+                tx,
+                &inv,
+                InvitationState::Accepted,
+                None,
+                WithdrawalNotice::Silent,
+                cmd.at,
+            )?;
+            let connection = connect(tx, cmd.sender, cmd.recipient, cmd.at, false)?;
             let accepted = InvitationRecord {
                 state: InvitationState::Accepted,
                 decided_at: Some(cmd.at),
@@ -472,8 +499,10 @@ fn send_in_tx(tx: &mut WriteTx<'_>, cmd: SendInvitation) -> StoreResult<SendOutc
                           WHERE recipient_id = ?2 AND sender_id = ?1 AND state = 'withdrawn' AND decided_at > ?3",
                     )?
                     .query_row(params![cmd.sender.0, cmd.recipient.0, cmd.at.minus(standing::WINDOW).0], |r| r.get(0))?;
-                review_standing(c, cmd.sender, recent as u32, cmd.at)?;
+                review_standing(tx, cmd.sender, recent as u32, cmd.at)?;
             }
+            let first_reminder = cmd.policy.first_reminder.map(|d| cmd.at.plus(d));
+            outbox::invitation_sent(tx, id, cmd.sender, cmd.recipient, first_reminder, cmd.at)?;
             Ok(SendOutcome::Created(InvitationRecord {
                 id,
                 sender: cmd.sender,
@@ -523,7 +552,8 @@ fn act_in_tx(
         Action::Ignore(r) => r,
         _ => None,
     };
-    set_state(c, &inv, next, reason, at)?;
+    set_state(tx, &inv, next, reason, policy.withdrawal_notice, at)?;
+    let c = tx.conn;
     match next {
         InvitationState::Withdrawn => note_withdrawal(
             c,
@@ -545,12 +575,12 @@ fn act_in_tx(
                 )?
                 .execute(params![inv.id.0, inv.recipient.0, inv.sender.0, at.0])?;
             }
-            review_standing(c, inv.sender, 0, at)?;
+            review_standing(tx, inv.sender, 0, at)?;
         }
         _ => {}
     }
     let connection = if next == InvitationState::Accepted {
-        let mut conn = connect(tx, inv.recipient, inv.sender, at)?;
+        let mut conn = connect(tx, inv.recipient, inv.sender, at, false)?;
         conn.member = inv.sender;
         Some(conn)
     } else {
@@ -576,15 +606,48 @@ fn blocked_either_way(c: &Connection, a: MemberId, b: MemberId) -> rusqlite::Res
 
 /// Cancels every pending invitation `id` sent or received (a block, a closed, deactivated or
 /// suspended account): silently, and off each sender's pending count.
-fn cancel_pending_of(c: &Connection, id: MemberId, at: Timestamp) -> rusqlite::Result<()> {
-    let senders: Vec<i64> = c
+fn cancel_pending_of(tx: &mut WriteTx<'_>, id: MemberId, at: Timestamp) -> rusqlite::Result<()> {
+    let ended = tx
+        .conn
         .prepare_cached(
-            "UPDATE invitations SET state = 'cancelled', decided_at = ?2
-              WHERE state = 'pending' AND (sender_id = ?1 OR recipient_id = ?1) RETURNING sender_id",
+            "UPDATE invitations SET state = 'cancelled', decided_at = ?2, next_reminder_at = NULL
+              WHERE state = 'pending' AND (sender_id = ?1 OR recipient_id = ?1)
+              RETURNING id, sender_id, recipient_id",
         )?
-        .query_map(params![id.0, at.0], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    no_longer_pending(c, &senders)
+        .query_map(params![id.0, at.0], ended_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    closed_in_bulk(
+        tx,
+        &ended,
+        InvitationState::Cancelled,
+        WithdrawalNotice::Silent,
+        at,
+    )
+}
+
+/// `(id, sender, recipient)` of an invitation a bulk update ended.
+fn ended_row(r: &Row<'_>) -> rusqlite::Result<(InvitationId, MemberId, MemberId)> {
+    Ok((
+        InvitationId(r.get(0)?),
+        MemberId(r.get(1)?),
+        MemberId(r.get(2)?),
+    ))
+}
+
+/// What follows each invitation a bulk update moved out of `pending`.
+fn closed_in_bulk(
+    tx: &mut WriteTx<'_>,
+    ended: &[(InvitationId, MemberId, MemberId)],
+    state: InvitationState,
+    notice: WithdrawalNotice,
+    at: Timestamp,
+) -> rusqlite::Result<()> {
+    let senders: Vec<i64> = ended.iter().map(|e| e.1 .0).collect();
+    no_longer_pending(tx.conn, &senders)?;
+    for &(id, sender, recipient) in ended {
+        outbox::invitation_closed(tx, id, sender, recipient, state, notice, at)?;
+    }
+    Ok(())
 }
 
 /// The members `id` is connected to who are active (the ones the graph index shows).
@@ -598,7 +661,12 @@ fn active_connections_of(c: &Connection, id: MemberId) -> rusqlite::Result<Vec<M
 }
 
 /// Removes the connection between two members, if any, from the store, the counts and the graph.
-fn disconnect(tx: &mut WriteTx<'_>, a: MemberId, b: MemberId) -> rusqlite::Result<bool> {
+fn disconnect(
+    tx: &mut WriteTx<'_>,
+    a: MemberId,
+    b: MemberId,
+    at: Timestamp,
+) -> rusqlite::Result<bool> {
     let n = tx
         .conn
         .prepare_cached(
@@ -608,6 +676,11 @@ fn disconnect(tx: &mut WriteTx<'_>, a: MemberId, b: MemberId) -> rusqlite::Resul
     if n > 0 {
         add_connection_count(tx.conn, a, b, -1)?;
         tx.record(Change::Disconnected(a, b));
+        outbox::emit(
+            tx,
+            outbox::Event::members("connection.removed", a, Some(b)),
+            at,
+        )?;
     }
     Ok(n > 0)
 }
@@ -653,11 +726,12 @@ fn standing_of(c: &Connection, sender: MemberId, now: Timestamp) -> rusqlite::Re
 
 /// Restricts `member` for `reason` at the next level, unless a restriction is already in force.
 fn apply_restriction(
-    c: &Connection,
+    tx: &mut WriteTx<'_>,
     member: MemberId,
     reason: RestrictionReason,
     at: Timestamp,
 ) -> rusqlite::Result<()> {
+    let c = tx.conn;
     if active_restriction(c, member, at)?.is_some() {
         return Ok(());
     }
@@ -675,20 +749,20 @@ fn apply_restriction(
     )?
     .execute(params![member.0, level, reason.as_str(), source, at.0, at.plus(length).0])?;
     tracing::info!(member = %member, reason = reason.as_str(), level, "sender restricted");
-    Ok(())
+    outbox::restriction_applied(tx, member, reason.as_str(), at.plus(length), at)
 }
 
 /// Re-evaluates the sender's standing after something that can only make it worse.
 fn review_standing(
-    c: &Connection,
+    tx: &mut WriteTx<'_>,
     sender: MemberId,
     withdrawals_to_one_person: u32,
     at: Timestamp,
 ) -> rusqlite::Result<()> {
-    let mut s = standing_of(c, sender, at)?;
+    let mut s = standing_of(tx.conn, sender, at)?;
     s.withdrawals_to_one_person = withdrawals_to_one_person;
     if let Some(reason) = standing::assess(&s) {
-        apply_restriction(c, sender, reason, at)?;
+        apply_restriction(tx, sender, reason, at)?;
     }
     Ok(())
 }
@@ -717,7 +791,7 @@ fn change_status(
             tx.record(Change::Connected(id, other));
         }
     } else {
-        cancel_pending_of(tx.conn, id, at)?;
+        cancel_pending_of(tx, id, at)?;
         tx.conn
             .prepare_cached("DELETE FROM tokens WHERE member_id = ?1")?
             .execute([id.0])?;
@@ -983,25 +1057,21 @@ impl Store for SqliteStore {
         }
         self.write(move |tx| {
             // Each one is an ordinary withdrawal: its cooldown starts and the count drops.
-            let recipients: Vec<i64> = tx
+            let ended = tx
                 .conn
                 .prepare_cached(
-                    "UPDATE invitations SET state = 'withdrawn', decided_at = ?3
+                    "UPDATE invitations SET state = 'withdrawn', decided_at = ?3, next_reminder_at = NULL
                       WHERE sender_id = ?1 AND state = 'pending' AND created_at <= ?2
-                      RETURNING recipient_id",
+                      RETURNING id, sender_id, recipient_id",
                 )?
-                .query_map(params![sender.0, created_by.0, at.0], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+                .query_map(params![sender.0, created_by.0, at.0], ended_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
             let until = at.plus(policy.reinvite_cooldown);
-            for r in &recipients {
-                note_withdrawal(tx.conn, sender, MemberId(*r), until)?;
+            for &(_, _, recipient) in &ended {
+                note_withdrawal(tx.conn, sender, recipient, until)?;
             }
-            tx.conn
-                .prepare_cached(
-                    "UPDATE members SET pending_sent = pending_sent - ?2 WHERE id = ?1",
-                )?
-                .execute(params![sender.0, recipients.len() as i64])?;
-            Ok(recipients.len() as u64)
+            closed_in_bulk(tx, &ended, InvitationState::Withdrawn, policy.withdrawal_notice, at)?;
+            Ok(ended.len() as u64)
         })
         .await
     }
@@ -1052,9 +1122,9 @@ impl Store for SqliteStore {
         &self,
         a: MemberId,
         b: MemberId,
-        _at: Timestamp,
+        at: Timestamp,
     ) -> StoreResult<bool> {
-        self.write(move |tx| Ok(disconnect(tx, a, b)?)).await
+        self.write(move |tx| Ok(disconnect(tx, a, b, at)?)).await
     }
 
     async fn seed_connections(
@@ -1066,7 +1136,7 @@ impl Store for SqliteStore {
             let mut added = 0;
             for (a, b) in pairs {
                 if a != b && !are_connected(tx.conn, a, b)? {
-                    connect(tx, a, b, at)?;
+                    connect(tx, a, b, at, true)?;
                     added += 1;
                 }
             }
@@ -1117,9 +1187,9 @@ impl Store for SqliteStore {
                 .prepare_cached("INSERT OR IGNORE INTO blocks (blocker_id, blocked_id, created_at) VALUES (?1, ?2, ?3)")?
                 .execute(params![blocker.0, blocked.0, at.0])?;
             if let Some(p) = pending_between(tx.conn, blocker, blocked)? {
-                set_state(tx.conn, &p, InvitationState::Cancelled, None, at)?;
+                set_state(tx, &p, InvitationState::Cancelled, None, WithdrawalNotice::Silent, at)?;
             }
-            disconnect(tx, blocker, blocked)?;
+            disconnect(tx, blocker, blocked, at)?;
             Ok(())
         })
         .await
@@ -1180,13 +1250,13 @@ impl Store for SqliteStore {
         self.write(move |tx| {
             let c = tx.conn;
             member_by_id(c, id)?.filter(|m| m.status != "closed").ok_or(RuleError::NotFound)?;
-            cancel_pending_of(c, id, at)?;
-            let others: Vec<MemberId> = c
+            cancel_pending_of(tx, id, at)?;
+            let others: Vec<MemberId> = tx.conn
                 .prepare_cached("SELECT other_id FROM connections WHERE member_id = ?1")?
                 .query_map([id.0], |r| Ok(MemberId(r.get(0)?)))?
                 .collect::<rusqlite::Result<_>>()?;
             for other in others {
-                disconnect(tx, id, other)?;
+                disconnect(tx, id, other, at)?;
             }
             let c = tx.conn;
             c.prepare_cached("DELETE FROM tokens WHERE member_id = ?1")?.execute([id.0])?;
@@ -1237,17 +1307,17 @@ impl Store for SqliteStore {
     async fn expire_pending(&self, created_by: Timestamp, at: Timestamp) -> StoreResult<u64> {
         self.write(move |tx| {
             // At most a thousand per transaction, so a long backlog never holds the writer for long.
-            let senders: Vec<i64> = tx
+            let ended = tx
                 .conn
                 .prepare_cached(
-                    "UPDATE invitations SET state = 'expired', decided_at = ?2
+                    "UPDATE invitations SET state = 'expired', decided_at = ?2, next_reminder_at = NULL
                       WHERE id IN (SELECT id FROM invitations WHERE state = 'pending' AND created_at <= ?1 LIMIT 1000)
-                      RETURNING sender_id",
+                      RETURNING id, sender_id, recipient_id",
                 )?
-                .query_map(params![created_by.0, at.0], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            no_longer_pending(tx.conn, &senders)?;
-            Ok(senders.len() as u64)
+                .query_map(params![created_by.0, at.0], ended_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            closed_in_bulk(tx, &ended, InvitationState::Expired, WithdrawalNotice::Silent, at)?;
+            Ok(ended.len() as u64)
         })
         .await
     }
@@ -1264,7 +1334,7 @@ impl Store for SqliteStore {
         self.write(move |tx| {
             member_by_id(tx.conn, member)?.filter(|m| m.status != "closed").ok_or(RuleError::NotFound)?;
             tx.conn
-                .prepare_cached("UPDATE restrictions SET lifted_at = ?2 WHERE member_id = ?1 AND until > ?2 AND lifted_at IS NULL")?
+                .prepare_cached("UPDATE restrictions SET lifted_at = ?2, end_noticed = 1 WHERE member_id = ?1 AND until > ?2 AND lifted_at IS NULL")?
                 .execute(params![member.0, at.0])?;
             let previous: i64 = tx
                 .conn
@@ -1276,6 +1346,7 @@ impl Store for SqliteStore {
                      VALUES (?1, ?2, 'moderation', 'moderator', ?3, ?4)",
                 )?
                 .execute(params![member.0, (previous + 1).min(3), at.0, until.0])?;
+            outbox::restriction_applied(tx, member, "moderation", until, at)?;
             Ok(())
         })
         .await
@@ -1285,8 +1356,11 @@ impl Store for SqliteStore {
         self.write(move |tx| {
             let n = tx
                 .conn
-                .prepare_cached("UPDATE restrictions SET lifted_at = ?2 WHERE member_id = ?1 AND until > ?2 AND lifted_at IS NULL")?
+                .prepare_cached("UPDATE restrictions SET lifted_at = ?2, end_noticed = 1 WHERE member_id = ?1 AND until > ?2 AND lifted_at IS NULL")?
                 .execute(params![member.0, at.0])?;
+            if n > 0 {
+                outbox::restriction_ended(tx, member, at)?;
+            }
             Ok(n > 0)
         })
         .await
@@ -1331,7 +1405,7 @@ impl Store for SqliteStore {
             let status = match action {
                 Resolution::Dismiss => "dismissed",
                 Resolution::Restrict => {
-                    apply_restriction(tx.conn, reported, RestrictionReason::Moderation, at)?;
+                    apply_restriction(tx, reported, RestrictionReason::Moderation, at)?;
                     "restricted"
                 }
                 Resolution::Suspend => {
@@ -1343,6 +1417,413 @@ impl Store for SqliteStore {
                 .prepare_cached("UPDATE reports SET status = ?2, resolved_at = ?3, resolved_by = ?4 WHERE id = ?1")?
                 .execute(params![id, status, at.0, by.0])?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn notifications(
+        &self,
+        member: MemberId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<NotificationRecord>> {
+        let sql = format!(
+            "SELECT {} FROM notifications WHERE member_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+            outbox::NOTIFICATION_COLS
+        );
+        self.read(move |c| {
+            c.prepare_cached(&sql)?
+                .query_map(
+                    params![member.0, before.unwrap_or(i64::MAX), limit],
+                    outbox::notification_row,
+                )?
+                .collect()
+        })
+        .await
+    }
+
+    async fn notification(&self, id: i64) -> StoreResult<Option<NotificationRecord>> {
+        let sql = format!(
+            "SELECT {} FROM notifications WHERE id = ?1",
+            outbox::NOTIFICATION_COLS
+        );
+        self.read(move |c| {
+            c.prepare_cached(&sql)?
+                .query_row([id], outbox::notification_row)
+                .optional()
+        })
+        .await
+    }
+
+    async fn unread_count(&self, member: MemberId) -> StoreResult<u64> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT count(*) FROM notifications WHERE member_id = ?1 AND read_at IS NULL",
+            )?
+            .query_row([member.0], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+        })
+        .await
+    }
+
+    async fn mark_read(
+        &self,
+        member: MemberId,
+        ids: Option<Vec<i64>>,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        self.write(move |tx| {
+            match ids {
+                None => {
+                    tx.conn
+                        .prepare_cached(
+                            "UPDATE notifications SET read_at = ?2 WHERE member_id = ?1 AND read_at IS NULL",
+                        )?
+                        .execute(params![member.0, at.0])?;
+                }
+                Some(ids) => {
+                    let mut stmt = tx.conn.prepare_cached(
+                        "UPDATE notifications SET read_at = ?3 WHERE id = ?2 AND member_id = ?1 AND read_at IS NULL",
+                    )?;
+                    for id in ids {
+                        stmt.execute(params![member.0, id, at.0])?;
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_notification_prefs(
+        &self,
+        member: MemberId,
+        prefs: NotificationPrefs,
+    ) -> StoreResult<Arc<MemberRecord>> {
+        self.write(move |tx| {
+            member_by_id(tx.conn, member)?
+                .filter(|m| m.status != "closed")
+                .ok_or(RuleError::NotFound)?;
+            tx.conn
+                .prepare_cached("UPDATE members SET notification_prefs = ?2 WHERE id = ?1")?
+                .execute(params![member.0, prefs.encode()])?;
+            saved_member(tx, member)
+        })
+        .await
+    }
+
+    async fn send_reminders(
+        &self,
+        offsets: Vec<std::time::Duration>,
+        now: Timestamp,
+    ) -> StoreResult<u64> {
+        self.write(move |tx| Ok(outbox::send_reminders(tx, &offsets, now, 1000)?))
+            .await
+    }
+
+    async fn end_restrictions(&self, now: Timestamp) -> StoreResult<u64> {
+        self.write(move |tx| Ok(outbox::end_restrictions(tx, now)?))
+            .await
+    }
+
+    async fn events_after(&self, seq: i64, limit: u32) -> StoreResult<Vec<EventRecord>> {
+        let sql = format!(
+            "SELECT {} FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            outbox::EVENT_COLS
+        );
+        self.read(move |c| {
+            c.prepare_cached(&sql)?
+                .query_map(params![seq, limit], outbox::event_row)?
+                .collect()
+        })
+        .await
+    }
+
+    async fn last_event_seq(&self) -> StoreResult<i64> {
+        self.read(|c| {
+            c.prepare_cached("SELECT coalesce(max(seq), 0) FROM events")?
+                .query_row([], |r| r.get(0))
+        })
+        .await
+    }
+
+    async fn consumer_position(&self, name: &str) -> StoreResult<i64> {
+        let name = name.to_owned();
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT seq FROM consumers WHERE name = ?1")?
+                    .query_row([name], |r| r.get(0))
+                    .optional()?
+                    .unwrap_or(0),
+            )
+        })
+        .await
+    }
+
+    async fn prune_events(&self, before: Timestamp) -> StoreResult<u64> {
+        self.write(move |tx| {
+            let n = tx
+                .conn
+                .prepare_cached(
+                    "DELETE FROM events WHERE seq IN (
+                        SELECT seq FROM events
+                         WHERE created_at < ?1 AND seq <= (SELECT coalesce(min(seq), 0) FROM consumers)
+                         ORDER BY seq LIMIT 10000)",
+                )?
+                .execute([before.0])?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn due_mail(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<MailItem>> {
+        let due_sql = format!(
+            "SELECT {} FROM mail_queue WHERE due_at <= ?1 ORDER BY due_at LIMIT ?2",
+            outbox::MAIL_COLS
+        );
+        let digest_sql = format!(
+            "SELECT {} FROM mail_queue WHERE member_id = ?1 AND cadence = ?2 ORDER BY id",
+            outbox::MAIL_COLS
+        );
+        self.read(move |c| {
+            let due: Vec<MailItem> = c
+                .prepare_cached(&due_sql)?
+                .query_map(params![now.0, limit], outbox::mail_row)?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut out = Vec::new();
+            let mut digests = std::collections::BTreeSet::new();
+            for item in due {
+                if item.cadence == rapport_domain::EmailCadence::Immediate {
+                    out.push(item);
+                } else {
+                    digests.insert((item.member, item.cadence.as_str()));
+                }
+            }
+            for (member, cadence) in digests {
+                out.extend(
+                    c.prepare_cached(&digest_sql)?
+                        .query_map(params![member.0, cadence], outbox::mail_row)?
+                        .collect::<rusqlite::Result<Vec<_>>>()?,
+                );
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn mail_done(&self, ids: Vec<i64>) -> StoreResult<()> {
+        self.write(move |tx| {
+            let mut stmt = tx
+                .conn
+                .prepare_cached("DELETE FROM mail_queue WHERE id = ?1")?;
+            for id in ids {
+                stmt.execute([id])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn mail_queue_depth(&self) -> StoreResult<u64> {
+        self.read(|c| {
+            c.prepare_cached("SELECT count(*) FROM mail_queue")?
+                .query_row([], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+        })
+        .await
+    }
+
+    async fn create_webhook(
+        &self,
+        url: String,
+        events: Vec<String>,
+        secret: String,
+        at: Timestamp,
+    ) -> StoreResult<WebhookRecord> {
+        let sql = format!(
+            "SELECT {} FROM webhooks WHERE id = ?1",
+            outbox::WEBHOOK_COLS
+        );
+        self.write(move |tx| {
+            tx.conn
+                .prepare_cached(
+                    "INSERT INTO webhooks (url, events, secret, created_at) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![url, events.join(","), secret, at.0])?;
+            let id = tx.conn.last_insert_rowid();
+            Ok(tx
+                .conn
+                .prepare_cached(&sql)?
+                .query_row([id], outbox::webhook_row)?)
+        })
+        .await
+    }
+
+    async fn webhooks(&self) -> StoreResult<Vec<WebhookRecord>> {
+        let sql = format!(
+            "SELECT {} FROM webhooks WHERE deleted_at IS NULL ORDER BY id",
+            outbox::WEBHOOK_COLS
+        );
+        self.read(move |c| {
+            c.prepare_cached(&sql)?
+                .query_map([], outbox::webhook_row)?
+                .collect()
+        })
+        .await
+    }
+
+    async fn webhook(&self, id: i64) -> StoreResult<Option<WebhookRecord>> {
+        let sql = format!(
+            "SELECT {} FROM webhooks WHERE id = ?1 AND deleted_at IS NULL",
+            outbox::WEBHOOK_COLS
+        );
+        self.read(move |c| {
+            c.prepare_cached(&sql)?
+                .query_row([id], outbox::webhook_row)
+                .optional()
+        })
+        .await
+    }
+
+    async fn delete_webhook(&self, id: i64, at: Timestamp) -> StoreResult<bool> {
+        self.write(move |tx| {
+            let n = tx
+                .conn
+                .prepare_cached(
+                    "UPDATE webhooks SET deleted_at = ?2 WHERE id = ?1 AND deleted_at IS NULL",
+                )?
+                .execute(params![id, at.0])?;
+            if n > 0 {
+                tx.conn
+                    .prepare_cached(
+                        "UPDATE webhook_deliveries SET status = 'failed', last_error = 'endpoint deleted', finished_at = ?2
+                          WHERE webhook_id = ?1 AND status = 'pending'",
+                    )?
+                    .execute(params![id, at.0])?;
+            }
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn deliveries(
+        &self,
+        webhook: i64,
+        before: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryRecord>> {
+        let sql = format!(
+            "SELECT {} FROM webhook_deliveries WHERE webhook_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+            outbox::DELIVERY_COLS
+        );
+        self.read(move |c| {
+            c.prepare_cached(&sql)?
+                .query_map(
+                    params![webhook, before.unwrap_or(i64::MAX), limit],
+                    outbox::delivery_row,
+                )?
+                .collect()
+        })
+        .await
+    }
+
+    async fn queue_deliveries(
+        &self,
+        consumer: String,
+        seq: i64,
+        deliveries: Vec<NewDelivery>,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        self.write(move |tx| {
+            let mut insert = tx.conn.prepare_cached(
+                "INSERT INTO webhook_deliveries (webhook_id, event_seq, msg_id, type, body, next_attempt_at, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            )?;
+            for d in deliveries {
+                insert.execute(params![d.webhook, d.event_seq, d.msg_id, d.kind, d.body, at.0])?;
+            }
+            tx.conn
+                .prepare_cached(
+                    "INSERT INTO consumers (name, seq) VALUES (?1, ?2)
+                     ON CONFLICT (name) DO UPDATE SET seq = max(seq, excluded.seq)",
+                )?
+                .execute(params![consumer, seq])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delivery_heads(&self) -> StoreResult<Vec<DeliveryRecord>> {
+        let cols = outbox::DELIVERY_COLS
+            .split(", ")
+            .map(|c| format!("d.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {cols} FROM webhooks w JOIN webhook_deliveries d
+                ON d.id = (SELECT min(id) FROM webhook_deliveries WHERE webhook_id = w.id AND status = 'pending')
+              WHERE w.disabled_at IS NULL AND w.deleted_at IS NULL"
+        );
+        self.read(move |c| {
+            c.prepare_cached(&sql)?
+                .query_map([], outbox::delivery_row)?
+                .collect()
+        })
+        .await
+    }
+
+    async fn record_attempt(&self, id: i64, attempt: Attempt, at: Timestamp) -> StoreResult<()> {
+        self.write(move |tx| {
+            let c = tx.conn;
+            match attempt {
+                Attempt::Delivered { status } => {
+                    c.prepare_cached(
+                        "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1,
+                                last_status = ?2, last_error = NULL, finished_at = ?3
+                          WHERE id = ?1 AND status = 'pending'",
+                    )?
+                    .execute(params![id, status, at.0])?;
+                }
+                Attempt::Retry {
+                    status,
+                    error,
+                    retry_at,
+                } => {
+                    c.prepare_cached(
+                        "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = ?2,
+                                last_error = ?3, next_attempt_at = ?4
+                          WHERE id = ?1 AND status = 'pending'",
+                    )?
+                    .execute(params![id, status, error, retry_at.0])?;
+                }
+                Attempt::GiveUp {
+                    status,
+                    error,
+                    disable_reason,
+                } => {
+                    c.prepare_cached(
+                        "UPDATE webhook_deliveries SET status = 'failed', attempts = attempts + 1,
+                                last_status = ?2, last_error = ?3, finished_at = ?4
+                          WHERE id = ?1 AND status = 'pending'",
+                    )?
+                    .execute(params![id, status, error, at.0])?;
+                    c.prepare_cached(
+                        "UPDATE webhooks SET disabled_at = ?2, disabled_reason = ?3
+                          WHERE id = (SELECT webhook_id FROM webhook_deliveries WHERE id = ?1) AND disabled_at IS NULL",
+                    )?
+                    .execute(params![id, at.0, disable_reason])?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn pending_deliveries(&self) -> StoreResult<u64> {
+        self.read(|c| {
+            c.prepare_cached("SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'")?
+                .query_row([], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
         })
         .await
     }
@@ -1404,5 +1885,8 @@ fn member_row_offset(r: &Row<'_>, o: usize) -> rusqlite::Result<MemberRecord> {
         status: r.get(o + 8)?,
         invitations_from: r.get(o + 9)?,
         created_at: Timestamp(r.get(o + 10)?),
+        notification_prefs: NotificationPrefs::decode(
+            r.get::<_, Option<String>>(o + 11)?.as_deref(),
+        ),
     })
 }

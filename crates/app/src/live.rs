@@ -1,0 +1,314 @@
+//! Live updates: the events of the outbox, turned into what each signed-in member's open streams
+//! (Server-Sent Events) should see.
+//!
+//! One feed task per process follows the outbox table in order, woken by this process's commits
+//! and, for commits of other replicas, by a short poll. Because the feed reads the shared outbox
+//! rather than this process's own writes, every replica sees every event. The event's outbox
+//! number is the stream's event id, so a client that reconnects with `Last-Event-ID` is sent what
+//! it missed from the outbox, then live events, without gaps or repeats.
+
+use crate::{App, AppError, AppResult};
+use rapport_domain::MemberId;
+use rapport_store::EventRecord;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch, Notify};
+
+/// Open streams one member may hold at once (tabs, devices).
+pub const MAX_STREAMS_PER_MEMBER: usize = 5;
+/// Events buffered per stream; a stream that falls this far behind is closed (its client
+/// reconnects with `Last-Event-ID` and catches up from the outbox).
+const STREAM_BUFFER: usize = 256;
+/// How often the feed looks for other replicas' events when nothing woke it.
+const POLL: Duration = Duration::from_millis(500);
+/// The most missed events replayed to a reconnecting stream.
+const REPLAY_LIMIT: u32 = 10_000;
+
+/// One message of a member's stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveEvent {
+    pub id: i64,
+    /// `invitation.received`, `invitation.removed`, `invitation.accepted` or
+    /// `notification.created`.
+    pub event: &'static str,
+    pub data: serde_json::Value,
+}
+
+type Streams = HashMap<MemberId, Vec<(u64, mpsc::Sender<LiveEvent>)>>;
+
+/// The open streams of this process.
+#[derive(Default)]
+pub(crate) struct Hub {
+    streams: Mutex<Streams>,
+    next_id: AtomicU64,
+    /// Woken after each local commit that appended events.
+    pub(crate) wake: Notify,
+    /// Set when the process stops: every stream ends.
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl Hub {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Streams> {
+        self.streams.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn watching(&self, m: MemberId) -> bool {
+        self.lock().contains_key(&m)
+    }
+
+    fn send(&self, m: MemberId, e: &LiveEvent) {
+        let mut streams = self.lock();
+        if let Some(list) = streams.get_mut(&m) {
+            list.retain(|(_, tx)| match tx.try_send(e.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::debug!(member = %m, "live stream fell behind; closing it");
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            });
+            if list.is_empty() {
+                streams.remove(&m);
+            }
+        }
+        metrics::counter!("rapport_live_events_total").increment(1);
+    }
+
+    fn remove(&self, m: MemberId, id: u64) {
+        let mut streams = self.lock();
+        if let Some(list) = streams.get_mut(&m) {
+            list.retain(|(i, _)| *i != id);
+            if list.is_empty() {
+                streams.remove(&m);
+            }
+        }
+        metrics::gauge!("rapport_live_streams").decrement(1.0);
+    }
+
+    /// Ends every stream (the process is stopping).
+    pub(crate) fn close_all(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.lock().clear();
+    }
+}
+
+/// An open stream: what was missed, then what happens. Dropping it unregisters the stream.
+pub struct Subscription {
+    /// Events the client missed since its `Last-Event-ID`, oldest first.
+    pub backlog: Vec<LiveEvent>,
+    /// Live events; those already in `backlog` are skipped.
+    rx: mpsc::Receiver<LiveEvent>,
+    after: i64,
+    _guard: StreamGuard,
+}
+
+impl Subscription {
+    /// The next live event, or `None` when the stream is over (closed for falling behind, or the
+    /// process is stopping).
+    pub async fn next(&mut self) -> Option<LiveEvent> {
+        loop {
+            let e = self.rx.recv().await?;
+            if e.id > self.after {
+                return Some(e);
+            }
+        }
+    }
+}
+
+struct StreamGuard {
+    hub: Arc<Hub>,
+    member: MemberId,
+    id: u64,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.hub.remove(self.member, self.id);
+    }
+}
+
+/// The members an event concerns on live streams.
+fn audience(e: &EventRecord) -> Vec<MemberId> {
+    let mut who: Vec<MemberId> = match e.kind.as_str() {
+        "invitation.sent"
+        | "invitation.withdrawn"
+        | "invitation.expired"
+        | "invitation.cancelled" => e.b.into_iter().collect(),
+        "invitation.accepted" => e.a.into_iter().collect(),
+        _ => Vec::new(),
+    };
+    if let Some((_, m)) = e.notification {
+        who.push(m);
+    }
+    who.dedup();
+    who
+}
+
+impl App {
+    /// Opens a live stream for `member`, replaying what they missed after `last_event_id`.
+    pub async fn subscribe(
+        &self,
+        member: MemberId,
+        last_event_id: Option<i64>,
+    ) -> AppResult<Subscription> {
+        let hub = &self.inner.hub;
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let id = hub.next_id.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut streams = hub.lock();
+            let list = streams.entry(member).or_default();
+            if list.len() >= MAX_STREAMS_PER_MEMBER || hub.closed.load(Ordering::SeqCst) {
+                return Err(AppError::RateLimited {
+                    retry_at: self.now().plus(Duration::from_secs(5)),
+                    retry_after: 5,
+                });
+            }
+            list.push((id, tx));
+        }
+        metrics::gauge!("rapport_live_streams").increment(1.0);
+        let guard = StreamGuard {
+            hub: hub.clone(),
+            member,
+            id,
+        };
+        let mut backlog = Vec::new();
+        // Live events up to `after` were considered for the backlog already.
+        let mut after = 0;
+        if let Some(last) = last_event_id {
+            after = last;
+            let mut from = last;
+            let mut scanned = 0;
+            loop {
+                let events = self.store().events_after(from, 1000).await?;
+                let Some(tail) = events.last() else { break };
+                from = tail.seq;
+                for e in &events {
+                    if audience(e).contains(&member) {
+                        backlog.extend(self.live_events(e, member).await?);
+                    }
+                }
+                after = from;
+                scanned += events.len() as u32;
+                if events.len() < 1000 || scanned >= REPLAY_LIMIT {
+                    break;
+                }
+            }
+        }
+        Ok(Subscription {
+            backlog,
+            rx,
+            after,
+            _guard: guard,
+        })
+    }
+
+    /// What `member`'s streams show for one event.
+    async fn live_events(&self, e: &EventRecord, member: MemberId) -> AppResult<Vec<LiveEvent>> {
+        let mut out = Vec::new();
+        let live = |event: &'static str, data: serde_json::Value| LiveEvent {
+            id: e.seq,
+            event,
+            data,
+        };
+        let invitation_id = e.invitation.map(|i| i.to_string());
+        match e.kind.as_str() {
+            "invitation.sent" if e.b == Some(member) => {
+                // Gone since (withdrawn before the stream saw it): nothing to show.
+                if let Some(id) = &invitation_id {
+                    match self.invitation(member, id).await {
+                        Ok(inv) => {
+                            out.push(live("invitation.received", json!({ "invitation": inv })))
+                        }
+                        Err(AppError::Rule(_)) => {}
+                        Err(other) => return Err(other),
+                    }
+                }
+            }
+            "invitation.withdrawn" | "invitation.expired" | "invitation.cancelled"
+                if e.b == Some(member) =>
+            {
+                let unread = self.store().unread_count(member).await?;
+                out.push(live(
+                    "invitation.removed",
+                    json!({ "invitation_id": invitation_id, "unread": unread }),
+                ));
+            }
+            "invitation.accepted" if e.a == Some(member) => {
+                if let Some(other) = e.b {
+                    let connection = self.connection_view(other, e.created_at).await?;
+                    out.push(live(
+                        "invitation.accepted",
+                        json!({ "invitation_id": invitation_id, "connection": connection }),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        if let Some((n, whose)) = e.notification {
+            if whose == member {
+                if let Some(record) = self.store().notification(n).await? {
+                    let unread = self.store().unread_count(member).await?;
+                    if let Some(view) = self.notification_views(vec![record]).await?.pop() {
+                        out.push(live(
+                            "notification.created",
+                            json!({ "notification": view, "unread": unread }),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Follows the outbox and fans its events out to this process's streams until `stop`.
+    pub async fn run_feed(&self, mut stop: watch::Receiver<bool>) {
+        let mut position = loop {
+            match self.store().last_event_seq().await {
+                Ok(seq) => break seq,
+                Err(e) => {
+                    tracing::warn!(error = %e, "live feed cannot read the outbox; retrying");
+                    tokio::time::sleep(POLL).await;
+                }
+            }
+        };
+        while !*stop.borrow() {
+            match self.feed_once(position).await {
+                Ok(next) if next != position => {
+                    position = next;
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "live feed failed; retrying"),
+            }
+            tokio::select! {
+                changed = stop.changed() => if changed.is_err() { break },
+                _ = self.inner.hub.wake.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
+        }
+    }
+
+    async fn feed_once(&self, position: i64) -> AppResult<i64> {
+        let events = self.store().events_after(position, 500).await?;
+        let mut last = position;
+        for e in &events {
+            last = e.seq;
+            for member in audience(e) {
+                if !self.inner.hub.watching(member) {
+                    continue;
+                }
+                for live in self.live_events(e, member).await? {
+                    self.inner.hub.send(member, &live);
+                }
+            }
+        }
+        if let Some(e) = events.last() {
+            let lag = (self.now().0 - e.created_at.0).max(0) as f64 / 1000.0;
+            metrics::gauge!("rapport_live_lag_seconds").set(lag);
+        }
+        Ok(last)
+    }
+}

@@ -1,0 +1,494 @@
+//! What a state change writes besides itself, inside its own transaction: the member's
+//! notification and queued mail (as their preferences say), and the outbox event that live
+//! streams and webhooks are delivered from.
+
+use super::blocked_either_way;
+use super::writer::WriteTx;
+use crate::Change;
+use rapport_domain::{
+    Channels, EmailCadence, InvitationId, InvitationState, MemberId, NotificationKind,
+    NotificationPrefs, Timestamp, WithdrawalNotice,
+};
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// One outbox event before it is written.
+pub(super) struct Event<'a> {
+    pub kind: &'a str,
+    pub invitation: Option<InvitationId>,
+    pub a: Option<MemberId>,
+    pub b: Option<MemberId>,
+    /// The notification this event created, and whose it is.
+    pub notification: Option<(i64, MemberId)>,
+    pub data: Option<String>,
+}
+
+impl<'a> Event<'a> {
+    pub fn invitation(
+        kind: &'a str,
+        id: InvitationId,
+        sender: MemberId,
+        recipient: MemberId,
+    ) -> Self {
+        Event {
+            kind,
+            invitation: Some(id),
+            a: Some(sender),
+            b: Some(recipient),
+            notification: None,
+            data: None,
+        }
+    }
+
+    pub fn members(kind: &'a str, a: MemberId, b: Option<MemberId>) -> Self {
+        Event {
+            kind,
+            invitation: None,
+            a: Some(a),
+            b,
+            notification: None,
+            data: None,
+        }
+    }
+
+    pub fn notifying(mut self, n: Option<(i64, MemberId)>) -> Self {
+        self.notification = n;
+        self
+    }
+
+    pub fn with_data(mut self, data: String) -> Self {
+        self.data = Some(data);
+        self
+    }
+}
+
+/// Appends an event to the outbox.
+pub(super) fn emit(tx: &mut WriteTx<'_>, e: Event<'_>, at: Timestamp) -> rusqlite::Result<()> {
+    tx.conn
+        .prepare_cached(
+            "INSERT INTO events (type, invitation_id, a_id, b_id, notification_id, notified_id, data, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            e.kind,
+            e.invitation.map(|i| i.0),
+            e.a.map(|m| m.0),
+            e.b.map(|m| m.0),
+            e.notification.map(|n| n.0),
+            e.notification.map(|n| n.1 .0),
+            e.data,
+            at.0
+        ])?;
+    tx.record(Change::Event);
+    Ok(())
+}
+
+pub(super) fn prefs_of(c: &Connection, member: MemberId) -> rusqlite::Result<NotificationPrefs> {
+    let stored: Option<Option<String>> = c
+        .prepare_cached("SELECT notification_prefs FROM members WHERE id = ?1")?
+        .query_row([member.0], |r| r.get(0))
+        .optional()?;
+    Ok(NotificationPrefs::decode(stored.flatten().as_deref()))
+}
+
+/// Tells `member` about `kind` on the channels they chose (or `channels`, when a policy decides):
+/// a notification in-app, and mail at once or in a digest. Nothing passes between blocked members.
+/// Returns the notification's id when one was created.
+pub(super) fn notify(
+    c: &Connection,
+    member: MemberId,
+    kind: NotificationKind,
+    actor: Option<MemberId>,
+    invitation: Option<InvitationId>,
+    channels: Option<Channels>,
+    at: Timestamp,
+) -> rusqlite::Result<Option<i64>> {
+    if let Some(actor) = actor {
+        if blocked_either_way(c, member, actor)? {
+            return Ok(None);
+        }
+    }
+    let channels = match channels {
+        Some(ch) => ch,
+        None => prefs_of(c, member)?.get(kind),
+    };
+    if channels.email != EmailCadence::Off {
+        c.prepare_cached(
+            "INSERT INTO mail_queue (member_id, kind, cadence, actor_id, invitation_id, created_at, due_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            member.0,
+            kind.as_str(),
+            channels.email.as_str(),
+            actor.map(|m| m.0),
+            invitation.map(|i| i.0),
+            at.0,
+            at.0 + channels.email.delay_ms()
+        ])?;
+    }
+    if !channels.in_app {
+        return Ok(None);
+    }
+    c.prepare_cached(
+        "INSERT INTO notifications (member_id, kind, actor_id, invitation_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        member.0,
+        kind.as_str(),
+        actor.map(|m| m.0),
+        invitation.map(|i| i.0),
+        at.0
+    ])?;
+    Ok(Some(c.last_insert_rowid()))
+}
+
+/// Removes every trace, for its recipient, of an invitation that is gone for them: its
+/// "received" and reminder notifications and any mail about it not yet sent.
+fn forget_for_recipient(c: &Connection, id: InvitationId) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "DELETE FROM notifications WHERE invitation_id = ?1 AND kind IN ('invitation_received', 'invitation_reminder')",
+    )?
+    .execute([id.0])?;
+    c.prepare_cached(
+        "DELETE FROM mail_queue WHERE invitation_id = ?1 AND kind IN ('invitation_received', 'invitation_reminder')",
+    )?
+    .execute([id.0])?;
+    Ok(())
+}
+
+/// What follows an invitation's leaving `pending` for anything but acceptance: its traces go from
+/// the recipient when it is gone for them, the withdrawal notice policy is applied, and the event
+/// is appended.
+pub(super) fn invitation_closed(
+    tx: &mut WriteTx<'_>,
+    id: InvitationId,
+    sender: MemberId,
+    recipient: MemberId,
+    state: InvitationState,
+    notice: WithdrawalNotice,
+    at: Timestamp,
+) -> rusqlite::Result<()> {
+    let kind = match state {
+        InvitationState::Ignored => "invitation.ignored",
+        InvitationState::Withdrawn => "invitation.withdrawn",
+        InvitationState::Expired => "invitation.expired",
+        InvitationState::Cancelled => "invitation.cancelled",
+        InvitationState::Pending | InvitationState::Accepted => return Ok(()),
+    };
+    if state != InvitationState::Ignored {
+        forget_for_recipient(tx.conn, id)?;
+    }
+    let mut notified = None;
+    if state == InvitationState::Withdrawn {
+        let prefs = prefs_of(tx.conn, recipient)?;
+        if let Some(channels) = notice.channels(&prefs) {
+            notified = notify(
+                tx.conn,
+                recipient,
+                NotificationKind::InvitationWithdrawn,
+                Some(sender),
+                Some(id),
+                Some(channels),
+                at,
+            )?
+            .map(|n| (n, recipient));
+        }
+    }
+    emit(
+        tx,
+        Event::invitation(kind, id, sender, recipient).notifying(notified),
+        at,
+    )
+}
+
+/// A new invitation: the recipient is told, and the first reminder is set.
+pub(super) fn invitation_sent(
+    tx: &mut WriteTx<'_>,
+    id: InvitationId,
+    sender: MemberId,
+    recipient: MemberId,
+    first_reminder: Option<Timestamp>,
+    at: Timestamp,
+) -> rusqlite::Result<()> {
+    if let Some(due) = first_reminder {
+        tx.conn
+            .prepare_cached("UPDATE invitations SET next_reminder_at = ?2 WHERE id = ?1")?
+            .execute(params![id.0, due.0])?;
+    }
+    let n = notify(
+        tx.conn,
+        recipient,
+        NotificationKind::InvitationReceived,
+        Some(sender),
+        Some(id),
+        None,
+        at,
+    )?;
+    emit(
+        tx,
+        Event::invitation("invitation.sent", id, sender, recipient)
+            .notifying(n.map(|n| (n, recipient))),
+        at,
+    )
+}
+
+/// An accepted invitation: the sender is told.
+pub(super) fn invitation_accepted(
+    tx: &mut WriteTx<'_>,
+    id: InvitationId,
+    sender: MemberId,
+    recipient: MemberId,
+    at: Timestamp,
+) -> rusqlite::Result<()> {
+    let n = notify(
+        tx.conn,
+        sender,
+        NotificationKind::InvitationAccepted,
+        Some(recipient),
+        Some(id),
+        None,
+        at,
+    )?;
+    emit(
+        tx,
+        Event::invitation("invitation.accepted", id, sender, recipient)
+            .notifying(n.map(|n| (n, sender))),
+        at,
+    )
+}
+
+/// A restriction starts: the member is told, operators get `member.restricted`.
+pub(super) fn restriction_applied(
+    tx: &mut WriteTx<'_>,
+    member: MemberId,
+    reason: &str,
+    until: Timestamp,
+    at: Timestamp,
+) -> rusqlite::Result<()> {
+    let n = notify(
+        tx.conn,
+        member,
+        NotificationKind::RestrictionApplied,
+        None,
+        None,
+        None,
+        at,
+    )?;
+    let data = format!(
+        r#"{{"member_id":"{}","reason":"{}","until":{}}}"#,
+        member.0, reason, until.0
+    );
+    emit(
+        tx,
+        Event::members("member.restricted", member, None)
+            .notifying(n.map(|n| (n, member)))
+            .with_data(data),
+        at,
+    )
+}
+
+/// A restriction ended (by time or lifted by a moderator): the member is told.
+pub(super) fn restriction_ended(
+    tx: &mut WriteTx<'_>,
+    member: MemberId,
+    at: Timestamp,
+) -> rusqlite::Result<()> {
+    let n = notify(
+        tx.conn,
+        member,
+        NotificationKind::RestrictionLifted,
+        None,
+        None,
+        None,
+        at,
+    )?;
+    emit(
+        tx,
+        Event::members("member.unrestricted", member, None).notifying(n.map(|n| (n, member))),
+        at,
+    )
+}
+
+// Reading back what the outbox and its consumers keep.
+
+pub(super) const NOTIFICATION_COLS: &str =
+    "id, member_id, kind, actor_id, invitation_id, created_at, read_at IS NOT NULL";
+
+pub(super) fn notification_row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<crate::NotificationRecord> {
+    let kind: String = r.get(2)?;
+    Ok(crate::NotificationRecord {
+        id: r.get(0)?,
+        member: MemberId(r.get(1)?),
+        kind: NotificationKind::parse(&kind).unwrap_or(NotificationKind::InvitationReceived),
+        actor: r.get::<_, Option<i64>>(3)?.map(MemberId),
+        invitation: r.get::<_, Option<i64>>(4)?.map(InvitationId),
+        created_at: Timestamp(r.get(5)?),
+        read: r.get(6)?,
+    })
+}
+
+pub(super) const EVENT_COLS: &str =
+    "seq, type, invitation_id, a_id, b_id, notification_id, notified_id, data, created_at";
+
+pub(super) fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::EventRecord> {
+    let notification = match (r.get::<_, Option<i64>>(5)?, r.get::<_, Option<i64>>(6)?) {
+        (Some(n), Some(m)) => Some((n, MemberId(m))),
+        _ => None,
+    };
+    Ok(crate::EventRecord {
+        seq: r.get(0)?,
+        kind: r.get(1)?,
+        invitation: r.get::<_, Option<i64>>(2)?.map(InvitationId),
+        a: r.get::<_, Option<i64>>(3)?.map(MemberId),
+        b: r.get::<_, Option<i64>>(4)?.map(MemberId),
+        notification,
+        data: r.get(7)?,
+        created_at: Timestamp(r.get(8)?),
+    })
+}
+
+pub(super) const MAIL_COLS: &str =
+    "id, member_id, kind, cadence, actor_id, invitation_id, created_at";
+
+pub(super) fn mail_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::MailItem> {
+    let kind: String = r.get(2)?;
+    let cadence: String = r.get(3)?;
+    Ok(crate::MailItem {
+        id: r.get(0)?,
+        member: MemberId(r.get(1)?),
+        kind: NotificationKind::parse(&kind).unwrap_or(NotificationKind::InvitationReceived),
+        cadence: EmailCadence::parse(&cadence).unwrap_or(EmailCadence::Immediate),
+        actor: r.get::<_, Option<i64>>(4)?.map(MemberId),
+        invitation: r.get::<_, Option<i64>>(5)?.map(InvitationId),
+        created_at: Timestamp(r.get(6)?),
+    })
+}
+
+pub(super) const WEBHOOK_COLS: &str =
+    "id, url, events, secret, created_at, disabled_at, disabled_reason";
+
+pub(super) fn webhook_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::WebhookRecord> {
+    let events: String = r.get(2)?;
+    Ok(crate::WebhookRecord {
+        id: r.get(0)?,
+        url: r.get(1)?,
+        events: events
+            .split(',')
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        secret: r.get(3)?,
+        created_at: Timestamp(r.get(4)?),
+        disabled_at: r.get::<_, Option<i64>>(5)?.map(Timestamp),
+        disabled_reason: r.get(6)?,
+    })
+}
+
+pub(super) const DELIVERY_COLS: &str = "id, webhook_id, event_seq, msg_id, type, body, status, attempts, next_attempt_at, last_status, last_error, created_at, finished_at";
+
+pub(super) fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::DeliveryRecord> {
+    Ok(crate::DeliveryRecord {
+        id: r.get(0)?,
+        webhook: r.get(1)?,
+        event_seq: r.get(2)?,
+        msg_id: r.get(3)?,
+        kind: r.get(4)?,
+        body: r.get(5)?,
+        status: r.get(6)?,
+        attempts: r.get::<_, i64>(7)?.max(0) as u32,
+        next_attempt_at: Timestamp(r.get(8)?),
+        last_status: r.get::<_, Option<i64>>(9)?.map(|s| s.clamp(0, 999) as u16),
+        last_error: r.get(10)?,
+        created_at: Timestamp(r.get(11)?),
+        finished_at: r.get::<_, Option<i64>>(12)?.map(Timestamp),
+    })
+}
+
+/// Reminds the recipients of invitations whose next reminder is due (at most `limit`), and sets
+/// the one after, if any. Returns how many reminders went out.
+pub(super) fn send_reminders(
+    tx: &mut WriteTx<'_>,
+    offsets: &[std::time::Duration],
+    now: Timestamp,
+    limit: u32,
+) -> rusqlite::Result<u64> {
+    let due: Vec<(InvitationId, MemberId, MemberId, i64, Timestamp, bool)> = tx
+        .conn
+        .prepare_cached(
+            "SELECT id, sender_id, recipient_id, reminders_sent, created_at, state = 'pending'
+               FROM invitations WHERE next_reminder_at <= ?1 ORDER BY next_reminder_at LIMIT ?2",
+        )?
+        .query_map(params![now.0, limit], |r| {
+            Ok((
+                InvitationId(r.get(0)?),
+                MemberId(r.get(1)?),
+                MemberId(r.get(2)?),
+                r.get(3)?,
+                Timestamp(r.get(4)?),
+                r.get(5)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut sent = 0;
+    for (id, sender, recipient, done, created_at, pending) in due {
+        let next = offsets
+            .get(done as usize + 1)
+            .map(|d| created_at.plus(*d).0)
+            .filter(|_| pending);
+        tx.conn
+            .prepare_cached(
+                "UPDATE invitations SET reminders_sent = reminders_sent + ?2, next_reminder_at = ?3 WHERE id = ?1",
+            )?
+            .execute(params![id.0, i64::from(pending), next])?;
+        if !pending {
+            continue;
+        }
+        let n = notify(
+            tx.conn,
+            recipient,
+            NotificationKind::InvitationReminder,
+            Some(sender),
+            Some(id),
+            None,
+            now,
+        )?;
+        emit(
+            tx,
+            Event::invitation("invitation.reminder", id, sender, recipient)
+                .notifying(n.map(|n| (n, recipient))),
+            now,
+        )?;
+        sent += 1;
+    }
+    Ok(sent)
+}
+
+/// Tells each member whose restriction ran out (and who is under no other) that it ended.
+pub(super) fn end_restrictions(tx: &mut WriteTx<'_>, now: Timestamp) -> rusqlite::Result<u64> {
+    let ended: Vec<(i64, MemberId)> = tx
+        .conn
+        .prepare_cached(
+            "SELECT id, member_id FROM restrictions WHERE end_noticed = 0 AND until <= ?1 LIMIT 1000",
+        )?
+        .query_map([now.0], |r| Ok((r.get(0)?, MemberId(r.get(1)?))))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut told = 0;
+    for (id, member) in ended {
+        tx.conn
+            .prepare_cached("UPDATE restrictions SET end_noticed = 1 WHERE id = ?1")?
+            .execute([id])?;
+        let still: bool = tx
+            .conn
+            .prepare_cached(
+                "SELECT 1 FROM restrictions WHERE member_id = ?1 AND until > ?2 AND lifted_at IS NULL",
+            )?
+            .exists(params![member.0, now.0])?;
+        if !still {
+            restriction_ended(tx, member, now)?;
+            told += 1;
+        }
+    }
+    Ok(told)
+}
