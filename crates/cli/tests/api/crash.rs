@@ -12,13 +12,18 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// A running `rapport serve`; killed when dropped, so a failing test leaves no process behind.
-struct Server {
+pub struct Server {
     child: Child,
-    api: Api,
+    pub api: Api,
 }
 
 impl Server {
     fn start(dir: &Path) -> Server {
+        Self::start_with(dir, &[])
+    }
+
+    /// Starts `rapport serve` on `dir` with extra settings.
+    pub fn start_with(dir: &Path, settings: &[(&str, &str)]) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -29,6 +34,7 @@ impl Server {
                 cmd.env_remove(name);
             }
         }
+        cmd.envs(settings.iter().copied());
         let child = cmd
             .arg("serve")
             .env("RAPPORT_DATA_DIR", dir)
@@ -44,7 +50,7 @@ impl Server {
     }
 
     /// Polls `/readyz` a bounded number of times; fails at once if the process has exited.
-    async fn wait_ready(&mut self) {
+    pub async fn wait_ready(&mut self) {
         for _ in 0..1500 {
             if let Some(status) = self.child.try_wait().expect("process status") {
                 panic!("rapport serve exited before it was ready: {status}");
@@ -59,7 +65,7 @@ impl Server {
         panic!("rapport serve never became ready");
     }
 
-    fn kill(&mut self) {
+    pub fn kill(&mut self) {
         self.child.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix
         self.child.wait().expect("reaped");
     }

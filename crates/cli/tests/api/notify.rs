@@ -783,3 +783,193 @@ async fn an_endpoint_that_never_answers_is_disabled_and_says_why() {
         .await;
     assert_problem(r, 404, "not_found").await;
 }
+
+#[tokio::test]
+async fn a_restart_in_the_middle_of_deliveries_loses_no_event() {
+    use crate::crash::Server;
+    use crate::helpers::Api;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    // A receiver that is down until told otherwise.
+    let down = Arc::new(AtomicBool::new(true));
+    let got: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let router = {
+        let (down, got) = (down.clone(), got.clone());
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+                let (down, got) = (down.clone(), got.clone());
+                async move {
+                    if down.load(Ordering::SeqCst) {
+                        return axum::http::StatusCode::BAD_GATEWAY;
+                    }
+                    let id = headers["webhook-id"].to_str().unwrap().to_owned();
+                    got.lock().unwrap().push((id, body));
+                    axum::http::StatusCode::OK
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    // Retries every 100 ms, for long enough to outlast the test.
+    let retries = std::iter::once("0s")
+        .chain(std::iter::repeat_n("100ms", 600))
+        .collect::<Vec<_>>()
+        .join(",");
+    let settings = [("RAPPORT_WEBHOOK_RETRIES", retries.as_str())];
+    let mut server = Server::start_with(dir.path(), &settings);
+    server.wait_ready().await;
+    let api: &Api = &server.api;
+    let admin = api.signup_member("Admin").await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rapport"))
+        .args([
+            "admin",
+            "set-role",
+            "--email",
+            &admin.email,
+            "--role",
+            "admin",
+        ])
+        .env("RAPPORT_DATA_DIR", dir.path())
+        .env("RAPPORT_CONFIG", dir.path().join("none.toml"))
+        .env("RAPPORT_LOG", "warn")
+        .env_remove("RAPPORT_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = api
+        .request(
+            Method::POST,
+            "/api/v1/admin/webhooks",
+            &admin.token,
+            Some(json!({"url": url, "events": rapport_app::webhooks::EVENT_TYPES})),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let hook: Value = r.json().await.unwrap();
+
+    let ada = api.signup_member("Ada").await;
+    let bob = api.signup_member("Bob").await;
+    let cy = api.signup_member("Cy").await;
+    let first = api.invite_ok(&ada, &bob).await;
+    assert_eq!(api.accept(&bob.token, &first).await.status(), 200);
+    let second = api.invite_ok(&ada, &cy).await;
+    assert_eq!(api.withdraw(&ada.token, &second).await.status(), 204);
+    let expected = [
+        "invitation.sent",
+        "invitation.accepted",
+        "connection.created",
+        "invitation.sent",
+        "invitation.withdrawn",
+    ];
+
+    // Wait until the first delivery has failed at least twice, then kill the server mid-retry.
+    let log_path = format!(
+        "/api/v1/admin/webhooks/{}/deliveries",
+        hook["id"].as_str().unwrap()
+    );
+    let mut tried = false;
+    for _ in 0..500 {
+        let log: Value = api
+            .request(Method::GET, &log_path, &admin.token, None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let items = log["items"].as_array().unwrap();
+        if items.len() == expected.len() && items.last().unwrap()["attempts"].as_u64().unwrap() >= 2
+        {
+            tried = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(tried, "the deliveries were never attempted");
+    server.kill();
+    assert!(got.lock().unwrap().is_empty());
+
+    down.store(false, Ordering::SeqCst);
+    let mut server = Server::start_with(dir.path(), &settings);
+    server.wait_ready().await;
+    for _ in 0..1500 {
+        if got.lock().unwrap().len() >= expected.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut got = got.lock().unwrap().clone();
+    // At least once: a retry cut short by the kill may arrive twice, one after the other.
+    got.dedup_by(|a, b| a.0 == b.0);
+    let types: Vec<String> = got
+        .iter()
+        .map(|(_, b)| {
+            serde_json::from_str::<Value>(b).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(types, expected, "every event, once and in order: {got:?}");
+    drop(server);
+}
+
+#[tokio::test]
+async fn members_are_told_when_a_restriction_starts_and_ends() {
+    let app = TestApp::spawn().await;
+    let admin = app.member("Admin").await;
+    make_admin(&app, &admin).await;
+    let ada = app.member("Ada").await;
+    let until = rapport_domain::Timestamp(START.0 + 86_400_000).to_rfc3339();
+    let r = app
+        .raw(
+            Method::PUT,
+            &format!("/api/v1/admin/members/{}/restriction", ada.id),
+            Some(&admin.token),
+            Some(json!({"until": until, "reason": "spam"})),
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        kinds(&notifications(&app, &ada).await),
+        ["restriction_applied"]
+    );
+    // It runs out: the sweeper tells her, once.
+    app.advance(DAY + Duration::from_secs(1));
+    assert_eq!(app.app.sweep().await.unwrap().restrictions_ended, 1);
+    assert_eq!(app.app.sweep().await.unwrap().restrictions_ended, 0);
+    assert_eq!(
+        kinds(&notifications(&app, &ada).await),
+        ["restriction_lifted", "restriction_applied"]
+    );
+    // Lifted by a moderator: told at once, and not again when its time would have come.
+    let until = rapport_domain::Timestamp(app.app.now().0 + 86_400_000).to_rfc3339();
+    let path = format!("/api/v1/admin/members/{}/restriction", ada.id);
+    let r = app
+        .raw(
+            Method::PUT,
+            &path,
+            Some(&admin.token),
+            Some(json!({"until": until})),
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    let r = app
+        .raw(Method::DELETE, &path, Some(&admin.token), None)
+        .await;
+    assert_eq!(r.status(), 204);
+    app.advance(2 * DAY);
+    assert_eq!(app.app.sweep().await.unwrap().restrictions_ended, 0);
+    assert_eq!(
+        kinds(&notifications(&app, &ada).await)[..2],
+        ["restriction_lifted", "restriction_applied"]
+    );
+    assert_eq!(notifications(&app, &ada).await["unread"], 4);
+}
