@@ -190,3 +190,110 @@ async fn no_answer_to_another_member_contains_their_email() {
     // And the reverse send did connect them, so the answers above covered a connection too.
     assert_eq!(app.relationship(&bob, &ada.id).await["state"], "connected");
 }
+
+#[tokio::test]
+async fn a_blocked_member_gets_exactly_the_answer_for_a_member_who_does_not_exist() {
+    // After Bob blocks Ada, every route that names Bob answers Ada as it answers a made-up id,
+    // byte for byte once the id itself is set aside; and no notification passes between them.
+    let app = TestApp::spawn().await;
+    let ada = app.signup_member("Ada").await;
+    let bob = app.signup_member("Bob").await;
+    let pending = app.invite_ok(&bob, &ada).await;
+    let r = app
+        .request(
+            Method::PUT,
+            &format!("/api/v1/blocks/{}", ada.id),
+            &bob.token,
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 204, "Bob blocks Ada");
+    let ghost = "999999";
+    let routes = |id: &str| {
+        vec![
+            (Method::GET, format!("/api/v1/members/{id}"), None),
+            (Method::DELETE, format!("/api/v1/connections/{id}"), None),
+            (Method::PUT, format!("/api/v1/blocks/{id}"), None),
+            (
+                Method::POST,
+                "/api/v1/invitations".to_owned(),
+                Some(json!({"recipient_id": id})),
+            ),
+        ]
+    };
+    // Ada, the blocked one, asks about Bob, and about a member who does not exist.
+    for ((method, real, body), (_, fake, fake_body)) in
+        routes(&bob.id).into_iter().zip(routes(ghost))
+    {
+        let a = app.request(method.clone(), &real, &ada.token, body).await;
+        let (sa, ta) = (a.status(), a.text().await.unwrap());
+        let b = app
+            .request(method.clone(), &fake, &ada.token, fake_body)
+            .await;
+        let (sb, tb) = (b.status(), b.text().await.unwrap());
+        assert_eq!(sa, sb, "{method} {real}: {ta} vs {tb}");
+        assert_eq!(
+            ta.replace(&bob.id, "ID"),
+            tb.replace(ghost, "ID"),
+            "{method} {real}"
+        );
+    }
+    // The invitation between them is gone for both.
+    let r = app.invitation(&ada.token, &pending).await;
+    expect_problem(r, 404, "not_found").await;
+    let notes: Value = app
+        .request(Method::GET, "/api/v1/notifications", &ada.token, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(notes["unread"], 0, "{notes}");
+}
+
+#[tokio::test]
+async fn every_admin_route_refuses_members_with_403_forbidden() {
+    let app = TestApp::spawn().await;
+    let ada = app.signup_member("Ada").await;
+    let routes = [
+        (Method::GET, "/api/v1/admin/reports".to_owned(), None),
+        (
+            Method::POST,
+            "/api/v1/admin/reports/1/resolve".to_owned(),
+            Some(json!({"action": "dismiss"})),
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/admin/members/{}", ada.id),
+            Some(json!({"tier": "premium"})),
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/admin/members/{}/restriction", ada.id),
+            Some(json!({"until": "2030-01-01T00:00:00Z"})),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/admin/members/{}/restriction", ada.id),
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/admin/webhooks".to_owned(),
+            Some(json!({"url": "http://127.0.0.1:1/", "events": ["invitation.sent"]})),
+        ),
+        (Method::GET, "/api/v1/admin/webhooks".to_owned(), None),
+        (Method::DELETE, "/api/v1/admin/webhooks/1".to_owned(), None),
+        (
+            Method::GET,
+            "/api/v1/admin/webhooks/1/deliveries".to_owned(),
+            None,
+        ),
+    ];
+    for (method, path, body) in routes {
+        let r = app.request(method.clone(), &path, &ada.token, body).await;
+        let status = r.status();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(status, 403, "{method} {path}: {v}");
+        assert_eq!(v["code"], "forbidden", "{method} {path}");
+    }
+}
