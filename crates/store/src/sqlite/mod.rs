@@ -1317,6 +1317,13 @@ impl Store for SqliteStore {
                 .query_map(params![created_by.0, at.0], ended_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             closed_in_bulk(tx, &ended, InvitationState::Expired, WithdrawalNotice::Silent, at)?;
+            // An expiry counts against the sender's acceptance rate: their standing is reviewed.
+            let mut senders: Vec<MemberId> = ended.iter().map(|e| e.1).collect();
+            senders.sort_unstable();
+            senders.dedup();
+            for sender in senders {
+                review_standing(tx, sender, 0, at)?;
+            }
             Ok(ended.len() as u64)
         })
         .await
