@@ -33,6 +33,20 @@ pub fn decode(cursor: &str, n: usize) -> Result<Vec<i64>, RuleError> {
     Ok(parts)
 }
 
+/// The id a list continues below, from a cursor of one number (none: from the top).
+pub fn before(cursor: Option<&str>) -> Result<Option<i64>, RuleError> {
+    cursor.map(|c| decode(c, 1).map(|p| p[0])).transpose()
+}
+
+/// The cursor of the page after `items`, a page of `limit` keyed by one id: none when the page
+/// was not full (there is nothing after it).
+pub fn after<T>(items: &[T], limit: u32, id: impl Fn(&T) -> i64) -> Option<String> {
+    if items.len() as u32 != limit {
+        return None;
+    }
+    items.last().map(|last| encode(&[id(last)]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -112,6 +112,23 @@ pub struct SendInput {
     pub recipient_email: Option<String>,
 }
 
+/// Waits until `stop` turns true (or nobody is left to turn it).
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        if stop.changed().await.is_err() {
+            break;
+        }
+    }
+}
+
+/// Sleeps for `d` between two passes of a worker; `false` when the process is stopping instead.
+async fn pause(stop: &mut tokio::sync::watch::Receiver<bool>, d: Duration) -> bool {
+    tokio::select! {
+        _ = stopped(stop) => false,
+        _ = tokio::time::sleep(d) => true,
+    }
+}
+
 /// What one pass of the sweeper did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Swept {
@@ -760,12 +777,7 @@ impl App {
         viewer: MemberId,
         page: PageRequest,
     ) -> AppResult<Page<Invitation>> {
-        let before = page
-            .cursor
-            .as_deref()
-            .map(|c| cursor::decode(c, 1))
-            .transpose()?
-            .map(|p| InvitationId(p[0]));
+        let before = cursor::before(page.cursor.as_deref())?.map(InvitationId);
         let limit = page.limit();
         let records = self.store().received(viewer, before, limit).await?;
         self.invitation_page(viewer, records, limit).await
@@ -778,12 +790,7 @@ impl App {
         page: PageRequest,
     ) -> AppResult<Page<Invitation>> {
         let created_by = older_than.map(|o| self.cutoff(o)).transpose()?;
-        let before = page
-            .cursor
-            .as_deref()
-            .map(|c| cursor::decode(c, 1))
-            .transpose()?
-            .map(|p| InvitationId(p[0]));
+        let before = cursor::before(page.cursor.as_deref())?.map(InvitationId);
         let limit = page.limit();
         let records = self.store().sent(viewer, created_by, before, limit).await?;
         self.invitation_page(viewer, records, limit).await
@@ -819,9 +826,7 @@ impl App {
         records: Vec<InvitationRecord>,
         limit: u32,
     ) -> AppResult<Page<Invitation>> {
-        let next_cursor = (records.len() as u32 == limit)
-            .then(|| records.last().map(|r| cursor::encode(&[r.id.0])))
-            .flatten();
+        let next_cursor = cursor::after(&records, limit, |r| r.id.0);
         let items = self.invitation_views(viewer, records).await?;
         Ok(Page {
             items,
@@ -1302,23 +1307,13 @@ impl App {
         let mut closer = stop.clone();
         let hub = self.inner.hub.clone();
         let close_streams = async move {
-            while !*closer.borrow() {
-                if closer.changed().await.is_err() {
-                    break;
-                }
-            }
+            stopped(&mut closer).await;
             hub.close_all();
         };
-        let sweeper = self.clone().run_sweeper({
-            let mut stop = stop.clone();
-            async move {
-                while !*stop.borrow() {
-                    if stop.changed().await.is_err() {
-                        break;
-                    }
-                }
-            }
-        });
+        let mut sweeper_stop = stop.clone();
+        let sweeper = self
+            .clone()
+            .run_sweeper(async move { stopped(&mut sweeper_stop).await });
         tokio::join!(
             close_streams,
             sweeper,

@@ -284,9 +284,8 @@ impl App {
                 Err(e) => tracing::warn!(error = %e, "live feed failed; retrying"),
             }
             tokio::select! {
-                changed = stop.changed() => if changed.is_err() { break },
+                go = crate::pause(&mut stop, POLL) => if !go { break },
                 _ = self.inner.hub.wake.notified() => {}
-                _ = tokio::time::sleep(POLL) => {}
             }
         }
     }

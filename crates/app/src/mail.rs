@@ -107,30 +107,25 @@ struct Outgoing {
     items: Vec<MailItem>,
 }
 
+/// One mail per immediate item; one per member and cadence for digest items.
 fn group(items: Vec<MailItem>) -> Vec<Outgoing> {
     let mut out: Vec<Outgoing> = Vec::new();
     let mut digests: BTreeMap<(MemberId, &'static str), usize> = BTreeMap::new();
     for item in items {
-        if item.cadence == EmailCadence::Immediate {
-            out.push(Outgoing {
-                member: item.member,
-                cadence: item.cadence,
-                items: vec![item],
-            });
-        } else {
-            let key = (item.member, item.cadence.as_str());
-            match digests.get(&key) {
-                Some(&i) => out[i].items.push(item),
-                None => {
-                    digests.insert(key, out.len());
-                    out.push(Outgoing {
-                        member: item.member,
-                        cadence: item.cadence,
-                        items: vec![item],
-                    });
-                }
-            }
+        let digest =
+            (item.cadence != EmailCadence::Immediate).then(|| (item.member, item.cadence.as_str()));
+        if let Some(&i) = digest.and_then(|key| digests.get(&key)) {
+            out[i].items.push(item);
+            continue;
         }
+        if let Some(key) = digest {
+            digests.insert(key, out.len());
+        }
+        out.push(Outgoing {
+            member: item.member,
+            cadence: item.cadence,
+            items: vec![item],
+        });
     }
     out
 }
@@ -178,6 +173,17 @@ impl App {
         }
         let base = &self.inner.config.base_url;
         let hidden = self.hidden(member.id).await?;
+        // Every actor of the mail in one look-up, not one per line of a digest.
+        let mut ids: Vec<MemberId> = mail.items.iter().filter_map(|i| i.actor).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let actors: std::collections::HashMap<MemberId, _> = self
+            .store()
+            .members(&ids)
+            .await?
+            .into_iter()
+            .map(|m| (m.id, m))
+            .collect();
         let mut lines = Vec::new();
         for item in &mail.items {
             if item.kind.about_pending_invitation() {
@@ -195,7 +201,7 @@ impl App {
             }
             let actor = match item.actor {
                 Some(a) if hidden.contains(&a) => continue,
-                Some(a) => match self.store().member(a).await? {
+                Some(a) => match actors.get(&a) {
                     Some(m) if m.is_active() => Some(m),
                     _ => continue,
                 },
@@ -318,9 +324,8 @@ impl App {
             if let Ok(depth) = self.store().mail_queue_depth().await {
                 metrics::gauge!("rapport_mail_queue_depth").set(depth as f64);
             }
-            tokio::select! {
-                changed = stop.changed() => if changed.is_err() { break },
-                _ = tokio::time::sleep(TICK) => {}
+            if !crate::pause(&mut stop, TICK).await {
+                break;
             }
         }
     }

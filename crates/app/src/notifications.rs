@@ -74,17 +74,10 @@ impl App {
         viewer: MemberId,
         page: PageRequest,
     ) -> AppResult<NotificationPage> {
-        let before = page
-            .cursor
-            .as_deref()
-            .map(|c| cursor::decode(c, 1))
-            .transpose()?
-            .map(|p| p[0]);
+        let before = cursor::before(page.cursor.as_deref())?;
         let limit = page.limit();
         let records = self.store().notifications(viewer, before, limit).await?;
-        let next_cursor = (records.len() as u32 == limit)
-            .then(|| records.last().map(|r| cursor::encode(&[r.id])))
-            .flatten();
+        let next_cursor = cursor::after(&records, limit, |r| r.id);
         let items = self.notification_views(records).await?;
         Ok(NotificationPage {
             items,

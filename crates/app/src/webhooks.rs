@@ -231,17 +231,10 @@ impl App {
         self.require_admin(admin).await?;
         let id: i64 = id.parse().map_err(|_| RuleError::NotFound)?;
         self.store().webhook(id).await?.ok_or(RuleError::NotFound)?;
-        let before = page
-            .cursor
-            .as_deref()
-            .map(|c| cursor::decode(c, 1))
-            .transpose()?
-            .map(|p| p[0]);
+        let before = cursor::before(page.cursor.as_deref())?;
         let limit = page.limit();
         let records = self.store().deliveries(id, before, limit).await?;
-        let next_cursor = (records.len() as u32 == limit)
-            .then(|| records.last().map(|r| cursor::encode(&[r.id])))
-            .flatten();
+        let next_cursor = cursor::after(&records, limit, |r| r.id);
         Ok(crate::views::Page {
             items: records.into_iter().map(delivery_view).collect(),
             next_cursor,
@@ -428,9 +421,8 @@ impl App {
             ) {
                 metrics::gauge!("rapport_outbox_backlog").set((last - pos).max(0) as f64);
             }
-            tokio::select! {
-                changed = stop.changed() => if changed.is_err() { break },
-                _ = tokio::time::sleep(TICK) => {}
+            if !crate::pause(&mut stop, TICK).await {
+                break;
             }
         }
     }

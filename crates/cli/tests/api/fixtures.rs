@@ -242,6 +242,18 @@ impl Drop for TestApp {
     }
 }
 
+/// Makes a member an administrator, as `rapport admin set-role` does.
+pub async fn make_admin(app: &TestApp, m: &Member) {
+    let update = rapport_app::AdminUpdate {
+        role: Some("admin".into()),
+        ..Default::default()
+    };
+    app.app
+        .admin_update_by_email(&m.email, update)
+        .await
+        .unwrap();
+}
+
 /// The ids of a list answer's items.
 pub fn ids(page: &Value) -> Vec<String> {
     page["items"]

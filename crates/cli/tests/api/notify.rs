@@ -592,17 +592,6 @@ async fn receiver(
     (url, got)
 }
 
-async fn make_admin(app: &TestApp, m: &Member) {
-    let update = rapport_app::AdminUpdate {
-        role: Some("admin".into()),
-        ..Default::default()
-    };
-    app.app
-        .admin_update_by_email(&m.email, update)
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn webhooks_are_signed_retried_and_delivered_in_order() {
     let app = TestApp::spawn().await;

@@ -7,17 +7,6 @@ use std::time::Duration;
 
 const DAY: Duration = Duration::from_secs(86_400);
 
-async fn make_admin(app: &TestApp, m: &Member) {
-    let update = rapport_app::AdminUpdate {
-        role: Some("admin".into()),
-        ..Default::default()
-    };
-    app.app
-        .admin_update_by_email(&m.email, update)
-        .await
-        .unwrap();
-}
-
 async fn send_with_email(app: &TestApp, from: &Member, to: &Member) -> reqwest::Response {
     app.post(
         "/api/v1/invitations",

@@ -166,6 +166,27 @@ impl SqliteStore {
         result.map_err(StoreError::from)
     }
 
+    /// The one row `sql` (taking the id as `?1`) finds, if any.
+    async fn by_id<T: Send + 'static>(
+        &self,
+        sql: String,
+        id: i64,
+        row: fn(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> StoreResult<Option<T>> {
+        self.read(move |c| c.prepare_cached(&sql)?.query_row([id], row).optional())
+            .await
+    }
+
+    /// The number a `SELECT count(*) …` without parameters answers.
+    async fn count(&self, sql: &'static str) -> StoreResult<u64> {
+        self.read(move |c| {
+            c.prepare_cached(sql)?
+                .query_row([], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+        })
+        .await
+    }
+
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -1454,12 +1475,7 @@ impl Store for SqliteStore {
             "SELECT {} FROM notifications WHERE id = ?1",
             outbox::NOTIFICATION_COLS
         );
-        self.read(move |c| {
-            c.prepare_cached(&sql)?
-                .query_row([id], outbox::notification_row)
-                .optional()
-        })
-        .await
+        self.by_id(sql, id, outbox::notification_row).await
     }
 
     async fn unread_count(&self, member: MemberId) -> StoreResult<u64> {
@@ -1632,12 +1648,7 @@ impl Store for SqliteStore {
     }
 
     async fn mail_queue_depth(&self) -> StoreResult<u64> {
-        self.read(|c| {
-            c.prepare_cached("SELECT count(*) FROM mail_queue")?
-                .query_row([], |r| r.get::<_, i64>(0))
-                .map(|n| n as u64)
-        })
-        .await
+        self.count("SELECT count(*) FROM mail_queue").await
     }
 
     async fn create_webhook(
@@ -1684,12 +1695,7 @@ impl Store for SqliteStore {
             "SELECT {} FROM webhooks WHERE id = ?1 AND deleted_at IS NULL",
             outbox::WEBHOOK_COLS
         );
-        self.read(move |c| {
-            c.prepare_cached(&sql)?
-                .query_row([id], outbox::webhook_row)
-                .optional()
-        })
-        .await
+        self.by_id(sql, id, outbox::webhook_row).await
     }
 
     async fn delete_webhook(&self, id: i64, at: Timestamp) -> StoreResult<bool> {
@@ -1827,12 +1833,8 @@ impl Store for SqliteStore {
     }
 
     async fn pending_deliveries(&self) -> StoreResult<u64> {
-        self.read(|c| {
-            c.prepare_cached("SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'")?
-                .query_row([], |r| r.get::<_, i64>(0))
-                .map(|n| n as u64)
-        })
-        .await
+        self.count("SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'")
+            .await
     }
 
     async fn idempotent_get(

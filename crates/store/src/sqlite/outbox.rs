@@ -178,27 +178,31 @@ pub(super) fn invitation_closed(
     if state != InvitationState::Ignored {
         forget_for_recipient(tx.conn, id)?;
     }
-    let mut notified = None;
+    let event = Event::invitation(kind, id, sender, recipient);
     if state == InvitationState::Withdrawn {
         let prefs = prefs_of(tx.conn, recipient)?;
         if let Some(channels) = notice.channels(&prefs) {
-            notified = notify(
-                tx.conn,
-                recipient,
-                NotificationKind::InvitationWithdrawn,
-                Some(sender),
-                Some(id),
-                Some(channels),
-                at,
-            )?
-            .map(|n| (n, recipient));
+            let kind = NotificationKind::InvitationWithdrawn;
+            return tell(tx, recipient, kind, Some(channels), event, at);
         }
     }
-    emit(
-        tx,
-        Event::invitation(kind, id, sender, recipient).notifying(notified),
-        at,
-    )
+    emit(tx, event, at)
+}
+
+/// Tells `who` about `kind` (per their preferences, or `channels` when a policy decides) and
+/// appends `event`, pointing at the notification when one was created. The actor is the event's
+/// other member, the invitation the event's.
+fn tell(
+    tx: &mut WriteTx<'_>,
+    who: MemberId,
+    kind: NotificationKind,
+    channels: Option<Channels>,
+    event: Event<'_>,
+    at: Timestamp,
+) -> rusqlite::Result<()> {
+    let actor = [event.a, event.b].into_iter().flatten().find(|m| *m != who);
+    let n = notify(tx.conn, who, kind, actor, event.invitation, channels, at)?;
+    emit(tx, event.notifying(n.map(|n| (n, who))), at)
 }
 
 /// A new invitation: the recipient is told, and the first reminder is set.
@@ -215,19 +219,13 @@ pub(super) fn invitation_sent(
             .prepare_cached("UPDATE invitations SET next_reminder_at = ?2 WHERE id = ?1")?
             .execute(params![id.0, due.0])?;
     }
-    let n = notify(
-        tx.conn,
+    let event = Event::invitation("invitation.sent", id, sender, recipient);
+    tell(
+        tx,
         recipient,
         NotificationKind::InvitationReceived,
-        Some(sender),
-        Some(id),
         None,
-        at,
-    )?;
-    emit(
-        tx,
-        Event::invitation("invitation.sent", id, sender, recipient)
-            .notifying(n.map(|n| (n, recipient))),
+        event,
         at,
     )
 }
@@ -240,19 +238,13 @@ pub(super) fn invitation_accepted(
     recipient: MemberId,
     at: Timestamp,
 ) -> rusqlite::Result<()> {
-    let n = notify(
-        tx.conn,
+    let event = Event::invitation("invitation.accepted", id, sender, recipient);
+    tell(
+        tx,
         sender,
         NotificationKind::InvitationAccepted,
-        Some(recipient),
-        Some(id),
         None,
-        at,
-    )?;
-    emit(
-        tx,
-        Event::invitation("invitation.accepted", id, sender, recipient)
-            .notifying(n.map(|n| (n, sender))),
+        event,
         at,
     )
 }
@@ -265,24 +257,17 @@ pub(super) fn restriction_applied(
     until: Timestamp,
     at: Timestamp,
 ) -> rusqlite::Result<()> {
-    let n = notify(
-        tx.conn,
-        member,
-        NotificationKind::RestrictionApplied,
-        None,
-        None,
-        None,
-        at,
-    )?;
     let data = format!(
         r#"{{"member_id":"{}","reason":"{}","until":{}}}"#,
         member.0, reason, until.0
     );
-    emit(
+    let event = Event::members("member.restricted", member, None).with_data(data);
+    tell(
         tx,
-        Event::members("member.restricted", member, None)
-            .notifying(n.map(|n| (n, member)))
-            .with_data(data),
+        member,
+        NotificationKind::RestrictionApplied,
+        None,
+        event,
         at,
     )
 }
@@ -293,18 +278,13 @@ pub(super) fn restriction_ended(
     member: MemberId,
     at: Timestamp,
 ) -> rusqlite::Result<()> {
-    let n = notify(
-        tx.conn,
+    let event = Event::members("member.unrestricted", member, None);
+    tell(
+        tx,
         member,
         NotificationKind::RestrictionLifted,
         None,
-        None,
-        None,
-        at,
-    )?;
-    emit(
-        tx,
-        Event::members("member.unrestricted", member, None).notifying(n.map(|n| (n, member))),
+        event,
         at,
     )
 }
@@ -445,19 +425,13 @@ pub(super) fn send_reminders(
         if !pending {
             continue;
         }
-        let n = notify(
-            tx.conn,
+        let event = Event::invitation("invitation.reminder", id, sender, recipient);
+        tell(
+            tx,
             recipient,
             NotificationKind::InvitationReminder,
-            Some(sender),
-            Some(id),
             None,
-            now,
-        )?;
-        emit(
-            tx,
-            Event::invitation("invitation.reminder", id, sender, recipient)
-                .notifying(n.map(|n| (n, recipient))),
+            event,
             now,
         )?;
         sent += 1;
