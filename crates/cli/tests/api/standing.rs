@@ -211,3 +211,28 @@ async fn moderators_set_and_lift_restrictions() {
     );
     assert_eq!(app.invite(&ada, &grace, None).await.status(), 201);
 }
+
+#[tokio::test]
+async fn invitations_left_to_expire_count_against_the_acceptance_rate() {
+    // With an expiry shorter than the 90-day window, fifty invitations nobody answered expire and
+    // the sweeper's review restricts their sender for a low acceptance rate.
+    let app = TestApp::spawn_with(|c| c.invitation_expiry = 10 * DAY).await;
+    let ada = app.member("Ada").await;
+    for i in 0..50 {
+        let other = app.member(&format!("Member {i}")).await;
+        app.invite_ok(&ada, &other).await;
+    }
+    let me: Value = app.me(&ada.token).await.json().await.unwrap();
+    assert!(me["restriction"].is_null(), "{me}");
+    app.advance(11 * DAY);
+    assert_eq!(app.app.sweep().await.unwrap().expired, 50);
+    let me: Value = app.me(&ada.token).await.json().await.unwrap();
+    assert_eq!(me["restriction"]["level"], 1, "{me}");
+    assert!(
+        me["restriction"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("were accepted"),
+        "{me}"
+    );
+}
