@@ -8,6 +8,7 @@ pub mod cursor;
 mod live;
 mod login_limit;
 mod mail;
+mod network;
 pub mod notifications;
 mod stats;
 pub mod views;
@@ -15,6 +16,7 @@ pub mod webhooks;
 
 pub use config::{Config, ConfigError, Database, RawConfig, WithdrawalNotice};
 pub use live::{LiveEvent, Subscription};
+pub use network::GraphCheck;
 
 use auth::TokenCache;
 use rapport_domain::{
@@ -218,11 +220,15 @@ impl App {
             }
         };
         let started = std::time::Instant::now();
-        let edges = store.all_connections().await?;
-        graph.replace_with(edges.into_iter().map(|(a, b)| (node(a), node(b))));
+        let mut builder = rapport_graph::Builder::new();
+        store
+            .scan_connections(&mut |a, b| builder.push(node(a), node(b)))
+            .await?;
+        graph.replace_with(builder.finish());
         tracing::info!(
             edges = graph.edge_count(),
             ms = started.elapsed().as_millis() as u64,
+            bytes = graph.memory_bytes() as u64,
             "graph index loaded"
         );
         let dummy_hash = blocking(|| auth::hash_password("a password nobody has"))
@@ -549,99 +555,6 @@ impl App {
             headline: m.headline.clone(),
             company: m.company.clone(),
             location: m.location.clone(),
-        })
-    }
-
-    // ----- members ----------------------------------------------------------------------------
-
-    /// A member as `viewer` sees them; hidden and unknown members are both `not_found`.
-    pub async fn member(&self, viewer: MemberId, id: &str) -> AppResult<Member> {
-        let id: MemberId = id.parse().map_err(|_| RuleError::NotFound)?;
-        let m = self.visible_member(viewer, id).await?;
-        let relationship = self.relationship(viewer, id).await?;
-        Ok(Member {
-            id: m.id.to_string(),
-            name: m.name.clone(),
-            headline: m.headline.clone(),
-            company: m.company.clone(),
-            location: m.location.clone(),
-            relationship,
-        })
-    }
-
-    /// A member `viewer` may see: unknown, deactivated, suspended, closed and blocked (either way)
-    /// members all read as not found, byte for byte.
-    async fn visible_member(&self, viewer: MemberId, id: MemberId) -> AppResult<Arc<MemberRecord>> {
-        let m = self
-            .store()
-            .member(id)
-            .await?
-            .filter(|m| m.is_active() || m.id == viewer);
-        match m {
-            Some(m) if m.id == viewer || !self.hidden(viewer).await?.contains(&id) => Ok(m),
-            _ => Err(RuleError::NotFound.into()),
-        }
-    }
-
-    /// Members hidden from `viewer` by a block either way, sorted.
-    async fn hidden(&self, viewer: MemberId) -> AppResult<Vec<MemberId>> {
-        let mut h = self.store().hidden_from(viewer).await?;
-        h.sort_unstable();
-        Ok(h)
-    }
-
-    /// Mutual connections of `a` and `b` as a viewer with `hidden` members may see them: the count,
-    /// and up to `preview` of them. (The graph index holds active members only.)
-    fn mutual_for(
-        &self,
-        hidden: &[MemberId],
-        a: MemberId,
-        b: MemberId,
-        preview: usize,
-    ) -> (u32, Vec<MemberId>) {
-        let g = self.graph();
-        let all = g.mutual_count(node(a), node(b));
-        let hidden_common = hidden
-            .iter()
-            .filter(|h| g.are_connected(node(a), node(**h)) && g.are_connected(node(b), node(**h)))
-            .count();
-        let shown = g
-            .mutual(node(a), node(b), 0, preview + hidden_common)
-            .into_iter()
-            .map(member_id)
-            .filter(|m| hidden.binary_search(m).is_err())
-            .take(preview)
-            .collect();
-        ((all - hidden_common) as u32, shown)
-    }
-
-    async fn relationship(&self, viewer: MemberId, other: MemberId) -> AppResult<Relationship> {
-        if viewer == other {
-            return Ok(Relationship {
-                state: "self",
-                degree: None,
-                mutual_connections: 0,
-                invitation_id: None,
-            });
-        }
-        let g = self.graph();
-        let degree = g.degree(node(viewer), node(other)).as_number();
-        let (mutual_connections, _) =
-            self.mutual_for(&self.hidden(viewer).await?, viewer, other, 0);
-        let (state, invitation_id) = if degree == Some(1) {
-            ("connected", None)
-        } else {
-            match self.store().pending_between(viewer, other).await? {
-                Some(p) if p.sender == viewer => ("invitation_sent", Some(p.id.to_string())),
-                Some(p) => ("invitation_received", Some(p.id.to_string())),
-                None => ("none", None),
-            }
-        };
-        Ok(Relationship {
-            state,
-            degree,
-            mutual_connections,
-            invitation_id,
         })
     }
 

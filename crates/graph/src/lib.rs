@@ -1,22 +1,27 @@
 //! The in-memory index of connections: who is connected to whom, degrees (1st, 2nd, 3rd) and
 //! mutual connections, answered by intersecting sorted neighbour arrays instead of joining tables.
 //!
+//! The index is a compressed sparse row base (one `u32` per directed edge, one offset per member)
+//! plus a small delta: the full, sorted neighbour list of each member whose connections changed
+//! since the base was built. When the delta grows past a share of the base, the two are merged.
+//!
 //! It is built from the store at start and then follows every commit, in commit order, through the
 //! store's commit hook, so a read that follows a write sees it.
+//!
+//! Every question takes the viewer's `hidden` members (sorted): they are never counted, listed, or
+//! used as a step of a path. Members who are not active are not in the index at all.
 
-use std::sync::RwLock;
+mod sets;
+
+use sets::{count_common_excluding, intersects_excluding, merge_common};
+use std::collections::HashMap;
+use std::sync::{RwLock, RwLockReadGuard};
 
 /// Member ids as the index keeps them (row ids fit in 32 bits for any network this serves).
 pub type Node = u32;
 
-#[derive(Debug, Default)]
-pub struct Graph {
-    /// `adj[n]` is the sorted list of `n`'s connections.
-    adj: RwLock<Vec<Vec<Node>>>,
-}
-
 /// How far apart two members are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Degree {
     First,
     Second,
@@ -35,195 +40,438 @@ impl Degree {
     }
 }
 
+#[derive(Debug, Default)]
+pub struct Graph {
+    adj: RwLock<Adjacency>,
+}
+
+#[derive(Debug, Default)]
+struct Adjacency {
+    /// `targets[offsets[n]..offsets[n + 1]]` are `n`'s connections in the base, sorted.
+    offsets: Vec<u64>,
+    targets: Vec<Node>,
+    /// Members whose connections changed since the base: their whole current list, sorted.
+    delta: HashMap<Node, Vec<Node>>,
+    /// Entries held by `delta`, to know when to fold it into the base.
+    delta_entries: usize,
+}
+
+/// Builds a base from directed edges given in order (by member, then by connection), the way the
+/// store's primary key returns them, without sorting or holding them twice. Input out of order is
+/// accepted too: the builder then keeps pairs and sorts them at the end.
+#[derive(Debug)]
+pub struct Builder {
+    offsets: Vec<u64>,
+    targets: Vec<Node>,
+    last: Option<(Node, Node)>,
+    /// Set once input came out of order.
+    pairs: Option<Vec<(Node, Node)>>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    pub fn new() -> Self {
+        Builder {
+            offsets: vec![0],
+            targets: Vec::new(),
+            last: None,
+            pairs: None,
+        }
+    }
+
+    pub fn with_capacity(members: usize, directed_edges: usize) -> Self {
+        let mut b = Builder::new();
+        b.offsets.reserve(members + 1);
+        b.targets.reserve(directed_edges);
+        b
+    }
+
+    /// Adds the directed edge `from → to`.
+    pub fn push(&mut self, from: Node, to: Node) {
+        if from == to {
+            return;
+        }
+        if let Some(pairs) = &mut self.pairs {
+            pairs.push((from, to));
+            return;
+        }
+        if self.last.is_some_and(|last| (from, to) <= last) {
+            let mut pairs = self.csr_pairs();
+            pairs.push((from, to));
+            self.pairs = Some(pairs);
+            return;
+        }
+        self.last = Some((from, to));
+        while self.offsets.len() <= from as usize {
+            self.offsets.push(self.targets.len() as u64);
+        }
+        self.targets.push(to);
+    }
+
+    /// The edges pushed so far in CSR form, as pairs.
+    fn csr_pairs(&mut self) -> Vec<(Node, Node)> {
+        self.offsets.push(self.targets.len() as u64);
+        let mut pairs = Vec::with_capacity(self.targets.len());
+        for n in 0..self.offsets.len() - 1 {
+            let (s, e) = (self.offsets[n] as usize, self.offsets[n + 1] as usize);
+            pairs.extend(self.targets[s..e].iter().map(|&t| (n as Node, t)));
+        }
+        self.offsets = vec![0];
+        self.targets = Vec::new();
+        pairs
+    }
+
+    pub fn finish(mut self) -> Graph {
+        if let Some(pairs) = self.pairs.take() {
+            return from_directed(pairs);
+        }
+        self.offsets.push(self.targets.len() as u64);
+        self.targets.shrink_to_fit();
+        self.offsets.shrink_to_fit();
+        Graph {
+            adj: RwLock::new(Adjacency {
+                offsets: self.offsets,
+                targets: self.targets,
+                ..Default::default()
+            }),
+        }
+    }
+}
+
+fn from_directed(mut pairs: Vec<(Node, Node)>) -> Graph {
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut b = Builder::new();
+    for (a, c) in pairs {
+        b.push(a, c);
+    }
+    b.finish()
+}
+
 impl Graph {
     pub fn new() -> Self {
-        Self::default()
+        Builder::new().finish()
     }
 
-    /// Builds the index from every connection, each given once.
+    /// Builds the index from every connection, each given once, in any order.
     pub fn from_edges(edges: impl IntoIterator<Item = (Node, Node)>) -> Self {
-        let mut adj: Vec<Vec<Node>> = Vec::new();
+        let mut pairs = Vec::new();
         for (a, b) in edges {
-            let hi = a.max(b) as usize;
-            if adj.len() <= hi {
-                adj.resize_with(hi + 1, Vec::new);
+            if a != b {
+                pairs.push((a, b));
+                pairs.push((b, a));
             }
-            adj[a as usize].push(b);
-            adj[b as usize].push(a);
         }
-        for list in &mut adj {
-            list.sort_unstable();
-            list.dedup();
-        }
-        Graph {
-            adj: RwLock::new(adj),
-        }
+        from_directed(pairs)
     }
 
-    /// Replaces the whole index with these connections.
-    pub fn replace_with(&self, edges: impl IntoIterator<Item = (Node, Node)>) {
-        let fresh = Graph::from_edges(edges);
+    /// Replaces the whole index with another (a fresh load from the store).
+    pub fn replace_with(&self, fresh: Graph) {
         let adj = fresh.adj.into_inner().unwrap_or_else(|p| p.into_inner());
-        *self.write() = adj;
+        *self.adj.write().unwrap_or_else(|p| p.into_inner()) = adj;
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Vec<Node>>> {
-        self.adj.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<Vec<Node>>> {
-        self.adj.write().unwrap_or_else(|p| p.into_inner())
+    /// A consistent view for several questions in a row.
+    pub fn view(&self) -> View<'_> {
+        View {
+            adj: self.adj.read().unwrap_or_else(|p| p.into_inner()),
+        }
     }
 
     pub fn connect(&self, a: Node, b: Node) {
-        if a == b {
-            return;
-        }
-        let mut adj = self.write();
-        let hi = a.max(b) as usize;
-        if adj.len() <= hi {
-            adj.resize_with(hi + 1, Vec::new);
-        }
-        for (x, y) in [(a, b), (b, a)] {
-            let list = &mut adj[x as usize];
-            if let Err(pos) = list.binary_search(&y) {
-                list.insert(pos, y);
-            }
+        if a != b {
+            self.change(a, b, true);
         }
     }
 
     pub fn disconnect(&self, a: Node, b: Node) {
-        let mut adj = self.write();
+        self.change(a, b, false);
+    }
+
+    fn change(&self, a: Node, b: Node, connect: bool) {
+        let mut adj = self.adj.write().unwrap_or_else(|p| p.into_inner());
         for (x, y) in [(a, b), (b, a)] {
-            if let Some(list) = adj.get_mut(x as usize) {
-                if let Ok(pos) = list.binary_search(&y) {
+            let has = adj.base(x).binary_search(&y).is_ok();
+            if has == connect {
+                continue;
+            }
+            let mut list = match adj.delta.remove(&x) {
+                Some(list) => {
+                    adj.delta_entries -= list.len();
+                    list
+                }
+                None => adj.base(x).to_vec(),
+            };
+            match (connect, list.binary_search(&y)) {
+                (true, Err(pos)) => list.insert(pos, y),
+                (false, Ok(pos)) => {
                     list.remove(pos);
                 }
+                _ => {}
             }
+            adj.delta_entries += list.len();
+            adj.delta.insert(x, list);
+        }
+        // Fold the delta in once it holds more than an eighth of the base (and is not tiny), so
+        // that lookups stay one hash probe away from a slice and memory stays compact.
+        if adj.delta_entries > 4096 && adj.delta_entries > adj.targets.len() / 8 {
+            adj.compact();
         }
     }
 
-    pub fn connection_count(&self, a: Node) -> usize {
-        self.read().get(a as usize).map_or(0, Vec::len)
+    /// Bytes the index holds, counting allocated capacity.
+    pub fn memory_bytes(&self) -> usize {
+        let adj = self.view().adj;
+        adj.offsets.capacity() * 8
+            + adj.targets.capacity() * 4
+            + adj
+                .delta
+                .values()
+                .map(|l| l.capacity() * 4 + 48)
+                .sum::<usize>()
     }
 
     pub fn edge_count(&self) -> usize {
-        self.read().iter().map(Vec::len).sum::<usize>() / 2
+        self.view().directed_edges() / 2
+    }
+
+    pub fn connection_count(&self, a: Node) -> usize {
+        self.view().neighbours(a).len()
     }
 
     pub fn are_connected(&self, a: Node, b: Node) -> bool {
-        self.read()
-            .get(a as usize)
-            .is_some_and(|l| l.binary_search(&b).is_ok())
+        self.view().are_connected(a, b)
     }
 
     pub fn mutual_count(&self, a: Node, b: Node) -> usize {
-        let adj = self.read();
-        count_common(neighbours(&adj, a), neighbours(&adj, b))
+        self.view().mutual_count(a, b, &[])
     }
 
-    /// Mutual connections of `a` and `b`, in id order, skipping `offset` and returning at most `limit`.
-    pub fn mutual(&self, a: Node, b: Node, offset: usize, limit: usize) -> Vec<Node> {
-        let adj = self.read();
-        common(neighbours(&adj, a), neighbours(&adj, b))
+    pub fn degree(&self, a: Node, b: Node) -> Degree {
+        self.view().degree(a, b, &[])
+    }
+
+    /// Every connection once, as `(smaller, larger)`, in order: to compare with the store.
+    pub fn edges(&self) -> Vec<(Node, Node)> {
+        let v = self.view();
+        let mut out = Vec::new();
+        for n in 0..v.adj.node_bound() {
+            for &m in v.neighbours(n) {
+                if n < m {
+                    out.push((n, m));
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Adjacency {
+    fn base(&self, n: Node) -> &[Node] {
+        if let Some(list) = self.delta.get(&n) {
+            return list;
+        }
+        let i = n as usize;
+        match (self.offsets.get(i), self.offsets.get(i + 1)) {
+            (Some(&s), Some(&e)) => &self.targets[s as usize..e as usize],
+            _ => &[],
+        }
+    }
+
+    fn node_bound(&self) -> Node {
+        let base = self.offsets.len().saturating_sub(1) as Node;
+        let delta = self.delta.keys().map(|k| k + 1).max().unwrap_or(0);
+        base.max(delta)
+    }
+
+    fn compact(&mut self) {
+        let bound = self.node_bound() as usize;
+        let total: usize = (0..bound).map(|n| self.base(n as Node).len()).sum();
+        let mut offsets = Vec::with_capacity(bound + 1);
+        let mut targets = Vec::with_capacity(total);
+        offsets.push(0u64);
+        for n in 0..bound {
+            targets.extend_from_slice(self.base(n as Node));
+            offsets.push(targets.len() as u64);
+        }
+        self.offsets = offsets;
+        self.targets = targets;
+        self.delta = HashMap::new();
+        self.delta_entries = 0;
+    }
+}
+
+/// A read view of the index: every answer in it comes from the same state.
+pub struct View<'a> {
+    adj: RwLockReadGuard<'a, Adjacency>,
+}
+
+/// Who is within two steps of a viewer, as the viewer may see them.
+#[derive(Debug, Default, Clone)]
+pub struct Reach {
+    /// 1st-degree connections, sorted, without hidden members.
+    pub first: Vec<Node>,
+    /// 2nd-degree members (not the viewer, not 1st), sorted, each with its mutual count.
+    pub second: Vec<(Node, u32)>,
+}
+
+impl Reach {
+    pub fn mutual_count(&self, n: Node) -> u32 {
+        self.second
+            .binary_search_by_key(&n, |&(m, _)| m)
+            .map_or(0, |i| self.second[i].1)
+    }
+}
+
+impl View<'_> {
+    pub fn neighbours(&self, n: Node) -> &[Node] {
+        self.adj.base(n)
+    }
+
+    pub fn directed_edges(&self) -> usize {
+        let delta_nodes = self.adj.delta.keys();
+        let mut total = self.adj.targets.len();
+        for &n in delta_nodes {
+            let i = n as usize;
+            if let (Some(&s), Some(&e)) = (self.adj.offsets.get(i), self.adj.offsets.get(i + 1)) {
+                total -= (e - s) as usize;
+            }
+        }
+        total + self.adj.delta_entries
+    }
+
+    pub fn are_connected(&self, a: Node, b: Node) -> bool {
+        self.neighbours(a).binary_search(&b).is_ok()
+    }
+
+    /// How many connections `a` and `b` share, leaving out `hidden` (sorted).
+    pub fn mutual_count(&self, a: Node, b: Node, hidden: &[Node]) -> usize {
+        if a == b {
+            return 0;
+        }
+        count_common_excluding(self.neighbours(a), self.neighbours(b), hidden)
+    }
+
+    /// Mutual connections of `a` and `b` in id order, leaving out `hidden`, skipping `offset` and
+    /// returning at most `limit`.
+    pub fn mutual(
+        &self,
+        a: Node,
+        b: Node,
+        hidden: &[Node],
+        offset: usize,
+        limit: usize,
+    ) -> Vec<Node> {
+        if a == b {
+            return Vec::new();
+        }
+        merge_common(self.neighbours(a), self.neighbours(b))
+            .filter(|n| hidden.binary_search(n).is_err())
             .skip(offset)
             .take(limit)
             .collect()
     }
 
-    pub fn degree(&self, a: Node, b: Node) -> Degree {
+    /// The degree between `a` and `b` with no path through `hidden` (sorted). Bidirectional: the
+    /// side whose neighbours have fewer connections in all steps out once, and each step is a
+    /// set intersection with the other side's connections.
+    pub fn degree(&self, a: Node, b: Node, hidden: &[Node]) -> Degree {
         if a == b {
             return Degree::OutOfNetwork;
         }
-        let adj = self.read();
-        let (na, nb) = (neighbours(&adj, a), neighbours(&adj, b));
+        let (na, nb) = (self.neighbours(a), self.neighbours(b));
         if na.binary_search(&b).is_ok() {
             return Degree::First;
         }
-        if count_common(na, nb) > 0 {
+        if intersects_excluding(na, nb, hidden) {
             return Degree::Second;
         }
-        // Third degree: some neighbour of the smaller side shares a connection with the other.
-        let (small, other) = if na.len() <= nb.len() {
+        let cost =
+            |list: &[Node]| -> usize { list.iter().map(|&x| self.neighbours(x).len()).sum() };
+        let (near, far) = if cost(na) <= cost(nb) {
             (na, nb)
         } else {
             (nb, na)
         };
-        if small
+        let third = near
             .iter()
-            .any(|&x| count_common(neighbours(&adj, x), other) > 0)
-        {
-            return Degree::Third;
+            .filter(|x| hidden.binary_search(x).is_err())
+            .any(|&x| intersects_excluding(self.neighbours(x), far, hidden));
+        if third {
+            Degree::Third
+        } else {
+            Degree::OutOfNetwork
         }
-        Degree::OutOfNetwork
     }
-}
 
-fn neighbours(adj: &[Vec<Node>], n: Node) -> &[Node] {
-    adj.get(n as usize).map_or(&[], Vec::as_slice)
-}
-
-/// Merge-intersection of two sorted lists.
-fn common<'a>(a: &'a [Node], b: &'a [Node]) -> impl Iterator<Item = Node> + 'a {
-    let (mut i, mut j) = (0, 0);
-    std::iter::from_fn(move || {
-        while i < a.len() && j < b.len() {
-            match a[i].cmp(&b[j]) {
-                std::cmp::Ordering::Less => i += 1,
-                std::cmp::Ordering::Greater => j += 1,
-                std::cmp::Ordering::Equal => {
-                    i += 1;
-                    j += 1;
-                    return Some(a[i - 1]);
-                }
-            }
+    /// The viewer's 1st and 2nd degree, with mutual counts, leaving out `hidden`.
+    pub fn reach(&self, viewer: Node, hidden: &[Node]) -> Reach {
+        let first: Vec<Node> = self
+            .neighbours(viewer)
+            .iter()
+            .copied()
+            .filter(|n| hidden.binary_search(n).is_err())
+            .collect();
+        let mut all: Vec<Node> = Vec::new();
+        for &x in &first {
+            all.extend_from_slice(self.neighbours(x));
         }
-        None
-    })
-}
+        all.sort_unstable();
+        let mut second = Vec::new();
+        let mut i = 0;
+        while i < all.len() {
+            let n = all[i];
+            let mut j = i;
+            while j < all.len() && all[j] == n {
+                j += 1;
+            }
+            if n != viewer && first.binary_search(&n).is_err() && hidden.binary_search(&n).is_err()
+            {
+                second.push((n, (j - i) as u32));
+            }
+            i = j;
+        }
+        Reach { first, second }
+    }
 
-fn count_common(a: &[Node], b: &[Node]) -> usize {
-    common(a, b).count()
+    /// The degree of `other` for the viewer whose `reach` this is (hidden already left out).
+    pub fn degree_within(
+        &self,
+        reach: &Reach,
+        viewer: Node,
+        other: Node,
+        hidden: &[Node],
+    ) -> Degree {
+        if other == viewer {
+            return Degree::OutOfNetwork;
+        }
+        if reach.first.binary_search(&other).is_ok() {
+            return Degree::First;
+        }
+        if reach
+            .second
+            .binary_search_by_key(&other, |&(m, _)| m)
+            .is_ok()
+        {
+            return Degree::Second;
+        }
+        let third = self
+            .neighbours(other)
+            .iter()
+            .filter(|x| hidden.binary_search(x).is_err())
+            .any(|x| reach.second.binary_search_by_key(x, |&(m, _)| m).is_ok());
+        if third {
+            Degree::Third
+        } else {
+            Degree::OutOfNetwork
+        }
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    // 1-2-3-4-5 in a line, and 2-6-3 closing a triangle through 6.
-    fn line() -> Graph {
-        Graph::from_edges([(1, 2), (2, 3), (3, 4), (4, 5), (2, 6), (6, 3)])
-    }
-
-    #[test]
-    fn degrees_follow_shortest_paths() {
-        let g = line();
-        assert_eq!(g.degree(1, 2), Degree::First);
-        assert_eq!(g.degree(1, 3), Degree::Second);
-        assert_eq!(g.degree(1, 4), Degree::Third);
-        assert_eq!(g.degree(1, 5), Degree::OutOfNetwork);
-        assert_eq!(g.degree(1, 99), Degree::OutOfNetwork);
-        assert_eq!(g.degree(1, 1), Degree::OutOfNetwork);
-    }
-
-    #[test]
-    fn mutual_connections_are_the_shared_neighbours() {
-        let g = line();
-        assert_eq!(g.mutual(2, 3, 0, 10), vec![6]);
-        assert_eq!(g.mutual_count(1, 3), 1);
-        assert_eq!(g.mutual_count(1, 5), 0);
-    }
-
-    #[test]
-    fn connect_and_disconnect_are_symmetric_and_idempotent() {
-        let g = Graph::new();
-        g.connect(1, 2);
-        g.connect(2, 1);
-        assert!(g.are_connected(2, 1));
-        assert_eq!(g.edge_count(), 1);
-        g.disconnect(1, 2);
-        g.disconnect(1, 2);
-        assert!(!g.are_connected(1, 2));
-        assert_eq!(g.connection_count(1), 0);
-    }
-}
+mod tests;

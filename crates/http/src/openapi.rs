@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
         accounts::signup, accounts::login, accounts::logout, accounts::me, accounts::update_me, accounts::update_settings, accounts::deactivate, accounts::close, accounts::stats, accounts::export,
         invitations::send, invitations::received, invitations::sent, invitations::bulk_withdraw,
         invitations::show, invitations::accept, invitations::ignore, invitations::withdraw,
-        network::member, network::connections, network::remove_connection,
+        network::member, network::search, network::suggestions, network::mutual_connections, network::connections, network::remove_connection,
         network::blocks, network::block, network::unblock, admin::update_member, admin::restrict, admin::lift_restriction, admin::reports, admin::resolve_report,
         admin::create_webhook, admin::webhooks, admin::delete_webhook, admin::deliveries,
         notifications::list, notifications::mark_read, notifications::events,

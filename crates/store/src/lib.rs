@@ -133,8 +133,29 @@ pub trait Store: Send + Sync + 'static {
     /// Removes the connection both ways; `false` when there was none.
     async fn remove_connection(&self, a: MemberId, b: MemberId, at: Timestamp)
         -> StoreResult<bool>;
-    /// Every connection once (`a < b`), for building the graph index.
-    async fn all_connections(&self) -> StoreResult<Vec<(MemberId, MemberId)>>;
+    /// Every connection between active members, both ways, in order of the first member then
+    /// the second: what the graph index is built from, streamed so it is never held twice.
+    async fn scan_connections(
+        &self,
+        sink: &mut (dyn FnMut(MemberId, MemberId) + Send),
+    ) -> StoreResult<()>;
+    /// Active members whose name, headline or company match the full-text `query` (FTS5 syntax,
+    /// built by the caller), best match first, at most `limit`; with `within`, only those.
+    async fn search_members(
+        &self,
+        query: String,
+        within: Option<Vec<MemberId>>,
+        limit: u32,
+    ) -> StoreResult<Vec<SearchHit>>;
+    /// The pending invitations between `viewer` and any of `others`, whichever way they go.
+    async fn pending_with(
+        &self,
+        viewer: MemberId,
+        others: Vec<MemberId>,
+    ) -> StoreResult<Vec<InvitationRecord>>;
+    /// Members never to suggest to `viewer`: a pending invitation either way, or an invitation
+    /// either way ignored with a reason.
+    async fn not_to_suggest(&self, viewer: MemberId) -> StoreResult<Vec<MemberId>>;
     /// Connects each pair (both ways) in one transaction, skipping pairs already connected and
     /// pairs of a member with themself: for seeding a network. Returns how many were new.
     async fn seed_connections(

@@ -303,3 +303,12 @@ pub enum Attempt {
         disable_reason: String,
     },
 }
+
+/// One member found by a text search, with its full-text rank (lower is better).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SearchHit {
+    pub member: MemberId,
+    pub rank: f64,
+    /// Every word of the query matched the name.
+    pub in_name: bool,
+}

@@ -44,6 +44,8 @@ pub struct Api {
 pub struct TestApp {
     api: Api,
     pub clock: Arc<ManualClock>,
+    /// The app the server serves, for what only the inside can check.
+    pub app: App,
     /// Kept so that the store outlives the server.
     dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -79,12 +81,13 @@ impl TestApp {
             .expect("binds 127.0.0.1:0");
         let address = format!("http://{}", listener.local_addr().expect("local address"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(rapport_http::serve(listener, app, async {
+        tokio::spawn(rapport_http::serve(listener, app.clone(), async {
             let _ = rx.await;
         }));
         TestApp {
             api: Api::new(address),
             clock,
+            app,
             dir,
             shutdown: Some(tx),
         }

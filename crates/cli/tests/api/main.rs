@@ -19,6 +19,7 @@ mod helpers;
 mod idempotency;
 mod invitations;
 mod lifecycle;
+mod network;
 mod notify;
 mod races;
 mod rules;

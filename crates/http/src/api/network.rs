@@ -14,11 +14,39 @@ use utoipa::IntoParams;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/members", get(search))
+        .route("/members/suggestions", get(suggestions))
         .route("/members/{id}", get(member))
+        .route("/members/{id}/mutual-connections", get(mutual_connections))
         .route("/connections", get(connections))
         .route("/connections/{member_id}", delete(remove_connection))
         .route("/blocks", get(blocks))
         .route("/blocks/{member_id}", put(block).delete(unblock))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct SearchParams {
+    /// Words to find in names, headlines and companies (each word matches as a prefix).
+    pub q: Option<String>,
+    /// Only members of this degree: 1, 2 or 3.
+    pub degree: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct PageParams {
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+impl PageParams {
+    fn page(self) -> PageRequest {
+        PageRequest {
+            cursor: self.cursor,
+            limit: self.limit,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -43,6 +71,68 @@ pub async fn member(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Member>> {
     Ok(Json(s.app.member(me, &id).await?))
+}
+
+/// Search members by name, headline and company. Members whose name matches come first, then
+/// by degree, then by mutual connections. Without `q`, `degree=1` or `degree=2` lists those
+/// members, most mutual connections first.
+#[utoipa::path(get, path = "/api/v1/members", tag = "network", security(("bearer" = [])),
+    params(SearchParams),
+    responses(
+        (status = 200, body = Page<Member>),
+        (status = 400, description = "malformed", body = Problem),
+        (status = 401, description = "unauthenticated", body = Problem),
+        (status = 422, description = "validation_failed: q or degree", body = Problem),
+    ))]
+pub async fn search(
+    State(s): State<AppState>,
+    Auth(me): Auth,
+    QueryParams(p): QueryParams<SearchParams>,
+) -> ApiResult<Json<Page<Member>>> {
+    let page = PageRequest {
+        cursor: p.cursor,
+        limit: p.limit,
+    };
+    Ok(Json(
+        s.app
+            .search(me, p.q.as_deref(), p.degree.as_deref(), page)
+            .await?,
+    ))
+}
+
+/// People you may know: 2nd-degree members, most mutual connections first, without anyone you
+/// have a pending invitation with or who was ignored with a reason.
+#[utoipa::path(get, path = "/api/v1/members/suggestions", tag = "network", security(("bearer" = [])),
+    params(PageParams),
+    responses(
+        (status = 200, body = Page<Member>),
+        (status = 401, description = "unauthenticated", body = Problem),
+        (status = 422, description = "validation_failed: cursor", body = Problem),
+    ))]
+pub async fn suggestions(
+    State(s): State<AppState>,
+    Auth(me): Auth,
+    QueryParams(p): QueryParams<PageParams>,
+) -> ApiResult<Json<Page<Member>>> {
+    Ok(Json(s.app.suggestions(me, p.page()).await?))
+}
+
+/// The connections you and a member share, with their `total`.
+#[utoipa::path(get, path = "/api/v1/members/{id}/mutual-connections", tag = "network", security(("bearer" = [])),
+    params(("id" = String, Path, description = "member id"), PageParams),
+    responses(
+        (status = 200, body = Page<MemberSummary>),
+        (status = 401, description = "unauthenticated", body = Problem),
+        (status = 404, description = "not_found: unknown or hidden", body = Problem),
+        (status = 422, description = "validation_failed: cursor", body = Problem),
+    ))]
+pub async fn mutual_connections(
+    State(s): State<AppState>,
+    Auth(me): Auth,
+    Path(id): Path<String>,
+    QueryParams(p): QueryParams<PageParams>,
+) -> ApiResult<Json<Page<MemberSummary>>> {
+    Ok(Json(s.app.mutual_connections(me, &id, p.page()).await?))
 }
 
 /// Your connections, newest first, with their `total`.

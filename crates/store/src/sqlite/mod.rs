@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_blocks.sql"),
     include_str!("../../migrations/sqlite/0004_standing.sql"),
     include_str!("../../migrations/sqlite/0005_events.sql"),
+    include_str!("../../migrations/sqlite/0006_search.sql"),
 ];
 
 /// WAL pages after which the writer checkpoints. Larger than SQLite's 1,000 so that a page written
@@ -256,6 +257,42 @@ fn pending_between(
     ))?
     .query_row([a.0, b.0], invitation_row)
     .optional()
+}
+
+/// Directed connections between active members in primary-key order, handed to `sink`.
+fn scan_connections(
+    c: &Connection,
+    sink: &mut (dyn FnMut(MemberId, MemberId) + Send),
+) -> rusqlite::Result<()> {
+    let mut inactive: Vec<i64> = c
+        .prepare("SELECT id FROM members WHERE status <> 'active'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    inactive.sort_unstable();
+    let mut stmt =
+        c.prepare("SELECT member_id, other_id FROM connections ORDER BY member_id, other_id")?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let (a, b): (i64, i64) = (r.get(0)?, r.get(1)?);
+        if inactive.binary_search(&a).is_err() && inactive.binary_search(&b).is_err() {
+            sink(MemberId(a), MemberId(b));
+        }
+    }
+    Ok(())
+}
+
+/// Ids as a JSON array, for `json_each` in an `IN (…)`.
+fn id_list(ids: &[MemberId]) -> String {
+    let mut out = String::with_capacity(ids.len() * 8 + 2);
+    out.push('[');
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&id.0.to_string());
+    }
+    out.push(']');
+    out
 }
 
 fn are_connected(c: &Connection, a: MemberId, b: MemberId) -> rusqlite::Result<bool> {
@@ -1166,14 +1203,82 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn all_connections(&self) -> StoreResult<Vec<(MemberId, MemberId)>> {
-        self.read(|c| {
-            c.prepare(
-                "SELECT c.member_id, c.other_id FROM connections c
-                   JOIN members a ON a.id = c.member_id JOIN members b ON b.id = c.other_id
-                  WHERE c.member_id < c.other_id AND a.status = 'active' AND b.status = 'active'",
+    async fn scan_connections(
+        &self,
+        sink: &mut (dyn FnMut(MemberId, MemberId) + Send),
+    ) -> StoreResult<()> {
+        let conn = self.readers.take()?;
+        let result = scan_connections(&conn, sink);
+        self.readers.give_back(conn);
+        result.map_err(StoreError::from)
+    }
+
+    async fn search_members(
+        &self,
+        query: String,
+        within: Option<Vec<MemberId>>,
+        limit: u32,
+    ) -> StoreResult<Vec<SearchHit>> {
+        let within = within.map(|ids| id_list(&ids));
+        self.read(move |c| {
+            // Name weighs most, then company, then headline.
+            c.prepare_cached(
+                "SELECT s.rowid, bm25(member_search, 10.0, 2.0, 5.0) AS rank,
+                        s.rowid IN (SELECT rowid FROM member_search WHERE member_search MATCH ?4)
+                   FROM member_search s JOIN members m ON m.id = s.rowid
+                  WHERE member_search MATCH ?1 AND m.status = 'active'
+                    AND (?2 IS NULL OR s.rowid IN (SELECT value FROM json_each(?2)))
+                  ORDER BY rank LIMIT ?3",
             )?
-            .query_map([], |r| Ok((MemberId(r.get(0)?), MemberId(r.get(1)?))))?
+            .query_map(
+                params![query, within, limit, format!("{{name}} : ({query})")],
+                |r| {
+                    Ok(SearchHit {
+                        member: MemberId(r.get(0)?),
+                        rank: r.get(1)?,
+                        in_name: r.get(2)?,
+                    })
+                },
+            )?
+            .collect()
+        })
+        .await
+    }
+
+    async fn pending_with(
+        &self,
+        viewer: MemberId,
+        others: Vec<MemberId>,
+    ) -> StoreResult<Vec<InvitationRecord>> {
+        if others.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {INVITATION_COLS} FROM invitations
+              WHERE state = 'pending' AND sender_id = ?1 AND recipient_id IN (SELECT value FROM json_each(?2))
+             UNION ALL
+             SELECT {INVITATION_COLS} FROM invitations
+              WHERE state = 'pending' AND recipient_id = ?1 AND sender_id IN (SELECT value FROM json_each(?2))"
+        );
+        let others = id_list(&others);
+        self.read(move |c| {
+            c.prepare_cached(&sql)?
+                .query_map(params![viewer.0, others], invitation_row)?
+                .collect()
+        })
+        .await
+    }
+
+    async fn not_to_suggest(&self, viewer: MemberId) -> StoreResult<Vec<MemberId>> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT recipient_id FROM invitations
+                  WHERE sender_id = ?1 AND (state = 'pending' OR ignore_reason IS NOT NULL)
+                 UNION
+                 SELECT sender_id FROM invitations
+                  WHERE recipient_id = ?1 AND (state = 'pending' OR ignore_reason IS NOT NULL)",
+            )?
+            .query_map([viewer.0], |r| Ok(MemberId(r.get(0)?)))?
             .collect()
         })
         .await
