@@ -755,10 +755,18 @@ impl App {
         records: Vec<InvitationRecord>,
     ) -> AppResult<Vec<Invitation>> {
         let hidden = self.hidden(viewer).await?;
-        let mutuals: Vec<(u32, Vec<MemberId>)> = records
+        // Mutual connections are the same from either side: ask them from the viewer's.
+        let others: Vec<MemberId> = records
             .iter()
-            .map(|r| self.mutual_for(&hidden, r.sender, r.recipient, 3))
+            .map(|r| {
+                if r.sender == viewer {
+                    r.recipient
+                } else {
+                    r.sender
+                }
+            })
             .collect();
+        let mutuals = self.mutual_page(&hidden, viewer, &others, 3);
         let mut wanted: Vec<MemberId> = records
             .iter()
             .flat_map(|r| [r.sender, r.recipient])

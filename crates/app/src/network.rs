@@ -34,7 +34,11 @@ pub(crate) fn fts_query(q: &str) -> Result<Option<String>, RuleError> {
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .take(QUERY_MAX_WORDS)
-        .map(|w| format!("\"{}\"*", w.to_lowercase()))
+        // One letter as a prefix would match most of the network: it must match a whole word.
+        .map(|w| {
+            let star = if w.chars().count() > 1 { "*" } else { "" };
+            format!("\"{}\"{star}", w.to_lowercase())
+        })
         .collect();
     Ok((!words.is_empty()).then(|| words.join(" ")))
 }
@@ -104,24 +108,33 @@ impl App {
         Ok(h)
     }
 
-    /// Mutual connections of `a` and `b` as a viewer with `hidden` members may see them: the count,
-    /// and up to `preview` of them.
-    pub(crate) fn mutual_for(
+    /// Mutual connections of `viewer` with each of `others` (the cards of one page), as the
+    /// viewer with `hidden` members may see them: the count, and up to `preview` of them.
+    pub(crate) fn mutual_page(
         &self,
         hidden: &[MemberId],
-        a: MemberId,
-        b: MemberId,
+        viewer: MemberId,
+        others: &[MemberId],
         preview: usize,
-    ) -> (u32, Vec<MemberId>) {
+    ) -> Vec<(u32, Vec<MemberId>)> {
         let hidden = nodes(hidden);
         let v = self.graph().view();
-        let count = v.mutual_count(node(a), node(b), &hidden) as u32;
-        let shown = v
-            .mutual(node(a), node(b), &hidden, 0, preview)
-            .into_iter()
-            .map(member_id)
-            .collect();
-        (count, shown)
+        let counts = v.mutual_counts(node(viewer), &nodes(others), &hidden);
+        others
+            .iter()
+            .zip(counts)
+            .map(|(&o, count)| {
+                let shown = if count == 0 {
+                    Vec::new()
+                } else {
+                    v.mutual(node(viewer), node(o), &hidden, 0, preview)
+                        .into_iter()
+                        .map(member_id)
+                        .collect()
+                };
+                (count as u32, shown)
+            })
+            .collect()
     }
 
     async fn relationship(&self, viewer: MemberId, other: MemberId) -> AppResult<Relationship> {
@@ -196,14 +209,19 @@ impl App {
             let found: Vec<Found> =
                 match degree {
                     Some(Degree::First) => {
-                        let v = self.graph().view();
+                        let counts = self.graph().view().mutual_counts(
+                            node(viewer),
+                            &reach.first,
+                            &hidden_nodes,
+                        );
                         reach
                             .first
                             .iter()
-                            .map(|&n| Found {
+                            .zip(counts)
+                            .map(|(&n, mutual)| Found {
                                 member: member_id(n),
                                 degree: Degree::First,
-                                mutual: v.mutual_count(node(viewer), n, &hidden_nodes) as u32,
+                                mutual: mutual as u32,
                             })
                             .collect()
                     }
@@ -433,9 +451,13 @@ mod tests {
         // FTS syntax in the text is only punctuation between words.
         assert_eq!(
             fts_query("NEAR(\"x\" OR y*) -z").expect("ok").as_deref(),
-            Some("\"near\"* \"x\"* \"or\"* \"y\"* \"z\"*")
+            Some("\"near\"* \"x\" \"or\"* \"y\" \"z\"")
         );
         assert_eq!(fts_query("  !! ").expect("ok"), None);
+        assert_eq!(
+            fts_query("J Smith").expect("ok").as_deref(),
+            Some("\"j\" \"smith\"*")
+        );
         assert!(fts_query(&"a".repeat(101)).is_err());
     }
 

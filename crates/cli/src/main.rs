@@ -1,6 +1,9 @@
 //! The `rapport` binary: a thin shell over the library crates.
 
 mod bench;
+mod bench_graph;
+mod seed;
+mod synth;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -33,6 +36,11 @@ enum Command {
     Serve,
     /// Bring the store's schema up to date and exit.
     Migrate,
+    /// Fill an empty embedded store with a realistic synthetic network (members sign in as
+    /// member<N>@example.com).
+    Seed(seed::Args),
+    /// Measure the graph index on seeded networks of growing size, beside the same questions in SQL.
+    BenchGraph(bench_graph::Args),
     /// Drive a server over HTTP and report throughput and latency per operation.
     Bench(bench::Args),
     /// Administrative tasks on the store this configuration names.
@@ -82,7 +90,9 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(config),
+            Command::Seed(args) => seed::run(config, args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::BenchGraph(args) => bench_graph::run(args).await,
             Command::Admin(task) => admin(config, task).await,
         }
     });

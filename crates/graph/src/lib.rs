@@ -17,6 +17,14 @@ use sets::{count_common_excluding, intersects_excluding, merge_common};
 use std::collections::HashMap;
 use std::sync::{RwLock, RwLockReadGuard};
 
+/// From this many connections of the viewer's, a page of mutual counts uses a bitset.
+const BITSET_FROM: usize = 64;
+
+thread_local! {
+    /// One bit per member, all clear between uses: the viewer's connections, marked for a page.
+    static BITSET: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Member ids as the index keeps them (row ids fit in 32 bits for any network this serves).
 pub type Node = u32;
 
@@ -54,6 +62,8 @@ struct Adjacency {
     delta: HashMap<Node, Vec<Node>>,
     /// Entries held by `delta`, to know when to fold it into the base.
     delta_entries: usize,
+    /// One past the highest member id in the index (base or delta).
+    bound: Node,
 }
 
 /// Builds a base from directed edges given in order (by member, then by connection), the way the
@@ -216,6 +226,7 @@ impl Graph {
             }
             adj.delta_entries += list.len();
             adj.delta.insert(x, list);
+            adj.bound = adj.bound.max(x + 1);
         }
         // Fold the delta in once it holds more than an eighth of the base (and is not tiny), so
         // that lookups stay one hash probe away from a slice and memory stays compact.
@@ -273,8 +284,11 @@ impl Graph {
 
 impl Adjacency {
     fn base(&self, n: Node) -> &[Node] {
-        if let Some(list) = self.delta.get(&n) {
-            return list;
+        // Most of the time the delta is empty: skip hashing then.
+        if !self.delta.is_empty() {
+            if let Some(list) = self.delta.get(&n) {
+                return list;
+            }
         }
         let i = n as usize;
         match (self.offsets.get(i), self.offsets.get(i + 1)) {
@@ -284,9 +298,7 @@ impl Adjacency {
     }
 
     fn node_bound(&self) -> Node {
-        let base = self.offsets.len().saturating_sub(1) as Node;
-        let delta = self.delta.keys().map(|k| k + 1).max().unwrap_or(0);
-        base.max(delta)
+        self.bound.max(self.offsets.len().saturating_sub(1) as Node)
     }
 
     fn compact(&mut self) {
@@ -355,6 +367,66 @@ impl View<'_> {
             return 0;
         }
         count_common_excluding(self.neighbours(a), self.neighbours(b), hidden)
+    }
+
+    /// Mutual counts of `viewer` with each of `others` (a page of cards), leaving out `hidden`.
+    /// The lists are looked up first, all at once, so that their cache misses overlap instead of
+    /// coming one after the other; then each is intersected with the viewer's.
+    pub fn mutual_counts(&self, viewer: Node, others: &[Node], hidden: &[Node]) -> Vec<usize> {
+        let mine = self.neighbours(viewer);
+        let lists: Vec<&[Node]> = others.iter().map(|&o| self.neighbours(o)).collect();
+        let touched: Node = lists
+            .iter()
+            .map(|l| l.first().copied().unwrap_or(0))
+            .fold(0, |a, b| a ^ b);
+        std::hint::black_box(touched);
+        if mine.len() >= BITSET_FROM {
+            // A long list of the viewer's, met by every card: mark it once in a bitset and probe
+            // each card's list, instead of walking the long list once per card.
+            return BITSET.with(|cell| {
+                let mut bits = cell.borrow_mut();
+                let words = (self.adj.node_bound() as usize).div_ceil(64);
+                if bits.len() < words {
+                    bits.resize(words, 0);
+                }
+                for &n in mine {
+                    if hidden.binary_search(&n).is_err() {
+                        bits[n as usize / 64] |= 1 << (n % 64);
+                    }
+                }
+                let counts = others
+                    .iter()
+                    .zip(&lists)
+                    .map(|(&o, list)| {
+                        if o == viewer {
+                            return 0;
+                        }
+                        // A card's list much longer than the viewer's: gallop through it instead.
+                        if list.len() > mine.len() * 4 {
+                            return count_common_excluding(mine, list, hidden);
+                        }
+                        list.iter()
+                            .filter(|&&n| bits[n as usize / 64] & (1 << (n % 64)) != 0)
+                            .count()
+                    })
+                    .collect();
+                for &n in mine {
+                    bits[n as usize / 64] = 0;
+                }
+                counts
+            });
+        }
+        others
+            .iter()
+            .zip(lists)
+            .map(|(&o, list)| {
+                if o == viewer {
+                    0
+                } else {
+                    count_common_excluding(mine, list, hidden)
+                }
+            })
+            .collect()
     }
 
     /// Mutual connections of `a` and `b` in id order, leaving out `hidden`, skipping `offset` and

@@ -179,3 +179,32 @@ fn memory_stays_near_four_bytes_per_directed_edge() {
     let per_edge = g.memory_bytes() as f64 / (2 * g.edge_count()) as f64;
     assert!(per_edge < 4.5, "{per_edge} bytes per directed edge");
 }
+
+#[test]
+fn a_page_of_mutual_counts_matches_one_count_at_a_time() {
+    // Member 0 has 200 connections (the bitset path), member 1 has 10 (the merge path); the
+    // cards include a long list, the viewer themself and a stranger.
+    let mut edges: Vec<(Node, Node)> = (2..202).map(|n| (0, n)).collect();
+    edges.extend((2..12).map(|n| (1, n)));
+    for card in 300..320u32 {
+        edges.extend((0..(card % 7) * 30).map(|k| (card, 2 + (k * 13 + card) % 400)));
+    }
+    let g = Graph::from_edges(edges);
+    let v = g.view();
+    let cards: Vec<Node> = (300..320).chain([0, 1, 999]).collect();
+    for viewer in [0, 1] {
+        for hidden in [vec![], vec![5, 17, 150]] {
+            let page = v.mutual_counts(viewer, &cards, &hidden);
+            let one_by_one: Vec<usize> = cards
+                .iter()
+                .map(|&c| v.mutual_count(viewer, c, &hidden))
+                .collect();
+            assert_eq!(page, one_by_one, "viewer {viewer}, hidden {hidden:?}");
+        }
+    }
+    // The bitset is left clear: a second page reads the same.
+    assert_eq!(
+        v.mutual_counts(0, &cards, &[]),
+        v.mutual_counts(0, &cards, &[])
+    );
+}

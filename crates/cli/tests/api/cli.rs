@@ -110,3 +110,67 @@ async fn sigterm_stops_the_server_cleanly() {
     let status = child.wait().unwrap();
     assert!(status.success(), "exit status {status}");
 }
+
+#[tokio::test]
+async fn a_seeded_network_signs_in_matches_its_index_and_refuses_a_second_seed() {
+    // `rapport seed` writes around the writer: what it writes must read like what the app writes.
+    let dir = tempfile::tempdir().unwrap();
+    let seed = |members: &str| {
+        rapport(dir.path())
+            .args([
+                "seed",
+                "--members",
+                members,
+                "--avg-connections",
+                "12",
+                "--seed",
+                "3",
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = seed("400");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("members            400"), "{stdout}");
+    assert!(stdout.contains("member400@example.com"), "{stdout}");
+
+    let mut config = rapport_app::Config::defaults();
+    config.data_dir = dir.path().to_owned();
+    config.database = rapport_app::Database::Sqlite(dir.path().join("rapport.db"));
+    let app = rapport_app::App::open(config, std::sync::Arc::new(rapport_domain::SystemClock))
+        .await
+        .unwrap();
+    let check = app.verify_graph().await.unwrap();
+    assert!(check.agrees && check.connections > 400, "{check:?}");
+    let (me, _) = app
+        .login("member7@example.com", "seeded-member-password")
+        .await
+        .unwrap();
+    let me_id: rapport_domain::MemberId = me.id.parse().unwrap();
+    let page = rapport_app::PageRequest::default();
+    let suggestions = app.suggestions(me_id, page.clone()).await.unwrap();
+    assert!(
+        !suggestions.items.is_empty(),
+        "a seeded member has people to meet"
+    );
+    let found = app.search(me_id, Some("at"), None, page).await.unwrap();
+    assert!(
+        !found.items.is_empty(),
+        "headlines read '<title> at <company>'"
+    );
+    drop(app);
+
+    // A second seed into the same store is refused with what to do, and changes nothing.
+    let out = seed("10");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("already holds 400 members") && err.contains("--data-dir"),
+        "{err}"
+    );
+}

@@ -2,6 +2,7 @@
 //! commits a syncer thread makes durable before any request is answered ([`writer`]), and a pool of
 //! reader connections that run in parallel.
 
+pub mod bulk;
 mod outbox;
 mod writer;
 
