@@ -18,6 +18,8 @@ pub enum ApiError {
     IdempotencyKeyReused,
     RouteNotFound,
     MethodNotAllowed,
+    /// A cookie-authenticated change without the session's CSRF token.
+    Csrf,
 }
 
 impl From<AppError> for ApiError {
@@ -54,9 +56,15 @@ pub struct Problem {
 }
 
 impl ApiError {
-    fn parts(&self) -> (StatusCode, &'static str, String, Option<(Timestamp, u64)>) {
+    pub(crate) fn parts(&self) -> (StatusCode, &'static str, String, Option<(Timestamp, u64)>) {
         use StatusCode as S;
         match self {
+            ApiError::Csrf => (
+                S::FORBIDDEN,
+                "csrf",
+                "this form is out of date or came from another site: reload the page and try again (API clients: send X-CSRF-Token with the session cookie, or use a bearer token)".into(),
+                None,
+            ),
             ApiError::Malformed(d) => (S::BAD_REQUEST, "malformed", d.clone(), None),
             ApiError::BodyTooLarge => (
                 S::PAYLOAD_TOO_LARGE,

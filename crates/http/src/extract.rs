@@ -103,9 +103,26 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(name, _)| *name == SESSION_COOKIE || *name == "__Host-rapport_session")
         .map(|(_, value)| value.trim())
         .filter(|t| !t.is_empty())
+}
+
+/// The CSRF token of a session: derived from the session token (which pages never show and
+/// scripts cannot read, the cookie being HttpOnly), so nothing needs storing.
+pub fn csrf_token(session: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("rapport-csrf:{session}").as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..18])
+}
+
+/// Whether the request's `X-CSRF-Token` header is this session's.
+fn csrf_matches(headers: &HeaderMap, session: &str) -> bool {
+    headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == csrf_token(session))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Auth
@@ -119,9 +136,19 @@ where
             return Ok(*auth);
         }
         let state = AppState::from_ref(state);
-        let token = bearer(&parts.headers)
-            .or_else(|| session_cookie(&parts.headers))
-            .ok_or(rapport_app::AppError::Unauthenticated)?;
+        let token = match bearer(&parts.headers) {
+            Some(t) => t,
+            None => {
+                let t =
+                    session_cookie(&parts.headers).ok_or(rapport_app::AppError::Unauthenticated)?;
+                // A browser sends the cookie with any site's request: a change needs the token
+                // only pages of this site know.
+                if !parts.method.is_safe() && !csrf_matches(&parts.headers, t) {
+                    return Err(ApiError::Csrf);
+                }
+                t
+            }
+        };
         let member = state.app.authenticate(token).await?;
         parts.extensions.insert(Auth(member));
         Ok(Auth(member))

@@ -10,6 +10,7 @@ pub mod extract;
 mod idempotency;
 pub mod openapi;
 mod ops;
+pub mod web;
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
@@ -65,6 +66,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(ops::router())
+        .merge(web::router())
         .fallback(|| async { error::ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(middleware::from_fn(record_metrics))

@@ -24,3 +24,4 @@ mod notify;
 mod races;
 mod rules;
 mod standing;
+mod web;

@@ -1,0 +1,398 @@
+//! The web pages over real HTTP, as a browser without JavaScript uses them: forms, redirects,
+//! the session cookie, CSRF tokens, escaping, and the security headers.
+
+use crate::helpers::*;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{redirect, Client, Method, Response};
+
+/// A browser of one member: keeps their session cookie, follows no redirect by itself.
+struct Browser {
+    base: String,
+    client: Client,
+    cookie: Option<String>,
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Browser {
+        Browser {
+            base: app.address.clone(),
+            client: Client::builder()
+                .redirect(redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookie: None,
+        }
+    }
+
+    async fn get(&self, path: &str) -> Response {
+        let mut req = self.client.get(format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            req = req.header(COOKIE, c);
+        }
+        req.send().await.unwrap()
+    }
+
+    async fn page(&self, path: &str) -> String {
+        let r = self.get(path).await;
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.text().await.unwrap()
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Response {
+        let mut req = self.client.post(format!("{}{path}", self.base)).form(form);
+        if let Some(c) = &self.cookie {
+            req = req.header(COOKIE, c);
+        }
+        let r = req.send().await.unwrap();
+        if let Some(set) = r.headers().get(SET_COOKIE) {
+            let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+            self.cookie = (!pair.ends_with('=')).then_some(pair);
+        }
+        r
+    }
+
+    /// The CSRF token a page's forms carry.
+    async fn csrf(&self) -> String {
+        let html = self.page("/").await;
+        let at = html
+            .find("name=\"csrf\" value=\"")
+            .expect("a form with a CSRF token")
+            + 19;
+        html[at..at + html[at..].find('"').unwrap()].to_owned()
+    }
+
+    async fn signup(app: &TestApp, name: &str, email: &str) -> Browser {
+        let mut b = Browser::new(app);
+        let r = b
+            .post(
+                "/signup",
+                &[
+                    ("name", name),
+                    ("email", email),
+                    ("password", PASSWORD),
+                    ("headline", ""),
+                    ("company", ""),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+        b
+    }
+}
+
+/// `text` as the pages' templates escape it.
+fn escaped(text: &str) -> String {
+    text.replace('&', "&#38;")
+        .replace('<', "&#60;")
+        .replace('>', "&#62;")
+        .replace('"', "&#34;")
+        .replace('\'', "&#39;")
+}
+
+fn location(r: &Response) -> String {
+    r.headers()[LOCATION].to_str().unwrap().to_owned()
+}
+
+/// The id of the first invitation card of a list page.
+fn first_invitation(html: &str) -> String {
+    let at = html.find("data-invitation-id=\"").expect("a card") + 20;
+    html[at..at + html[at..].find('"').unwrap()].to_owned()
+}
+
+fn member_id(html: &str) -> String {
+    let at = html.find("class=\"me\" href=\"/in/").unwrap() + 21;
+    html[at..at + html[at..].find('"').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn signing_up_on_the_page_starts_a_safe_session_and_every_page_is_locked_down() {
+    let app = TestApp::spawn().await;
+    let mut ada = Browser::new(&app);
+    let r = ada
+        .post(
+            "/signup",
+            &[
+                ("name", "Ada Lovelace"),
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("headline", "Analyst"),
+                ("company", ""),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/");
+    let cookie = r.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    for flag in ["rapport_session=", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(flag), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain http here: {cookie}");
+
+    let home = ada.get("/").await;
+    let csp = header(&home, "content-security-policy");
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"));
+    assert_eq!(header(&home, "x-content-type-options"), "nosniff");
+    assert_eq!(header(&home, "referrer-policy"), "same-origin");
+    let html = home.text().await.unwrap();
+    assert!(html.contains("Ada Lovelace") && html.contains("People you may know"));
+    assert!(!html.contains("<script>"), "no inline script");
+
+    // Without a session a page sends to sign-in and back; a foreign `next` is ignored.
+    let stranger = Browser::new(&app);
+    let r = stranger.get("/invitations/sent").await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/login?next=/invitations/sent");
+    let mut again = Browser::new(&app);
+    let r = again
+        .post(
+            "/login",
+            &[
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("next", "//evil.example/x"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/");
+    let mut wrong = Browser::new(&app);
+    let r = wrong
+        .post(
+            "/login",
+            &[
+                ("email", "ada@example.com"),
+                ("password", "not the password"),
+                ("next", "/"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("role=\"alert\""));
+
+    // Signing out ends the session: the old cookie opens nothing.
+    let csrf = ada.csrf().await;
+    let old = ada.cookie.clone();
+    let r = ada.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(location(&r), "/login");
+    ada.cookie = old;
+    assert_eq!(ada.get("/").await.status(), 303);
+}
+
+#[tokio::test]
+async fn invite_accept_and_withdraw_through_the_pages_with_notes_shown_as_text() {
+    let app = TestApp::spawn().await;
+    let mut ada = Browser::signup(&app, "Ada", "ada@example.com").await;
+    let mut bob = Browser::signup(&app, "Bob", "bob@example.com").await;
+    let mut cy = Browser::signup(&app, "Cy", "cy@example.com").await;
+    let bob_id = member_id(&bob.page("/").await);
+    let cy_id = member_id(&cy.page("/").await);
+    let ada_csrf = ada.csrf().await;
+
+    // Ada connects with Bob, with a note that tries to run a script.
+    let profile = ada.page(&format!("/in/{bob_id}")).await;
+    assert!(profile.contains("Connect") && profile.contains("maxlength=\"300\""));
+    let note = "Hi <script>alert(1)</script> & welcome";
+    let r = ada
+        .post(
+            &format!("/in/{bob_id}/connect"),
+            &[("csrf", &ada_csrf), ("note", note)],
+        )
+        .await;
+    assert_eq!(location(&r), format!("/in/{bob_id}?done=sent"));
+    assert!(ada.page(&location(&r)).await.contains("Invitation sent."));
+
+    let inbox = bob.page("/invitations").await;
+    assert!(inbox.contains(&escaped(note)), "{inbox}");
+    assert!(
+        !inbox.contains("<script>alert"),
+        "the note is text, never markup"
+    );
+    assert!(inbox.contains("I don't know this person"));
+    assert!(inbox.contains("Report as spam"));
+    let inv = first_invitation(&inbox);
+
+    // A form without the session's token is refused and changes nothing.
+    let r = bob
+        .post(&format!("/invitations/{inv}/accept"), &[("csrf", "forged")])
+        .await;
+    assert_eq!(r.status(), 403);
+    assert!(bob
+        .page("/invitations")
+        .await
+        .contains(&format!("data-invitation-id=\"{inv}\"")));
+    let bob_csrf = bob.csrf().await;
+    let r = bob
+        .post(
+            &format!("/invitations/{inv}/accept"),
+            &[("csrf", &bob_csrf)],
+        )
+        .await;
+    assert_eq!(location(&r), "/invitations?done=accepted");
+    assert!(bob
+        .page("/invitations?done=accepted")
+        .await
+        .contains("You are now connected"));
+    assert!(ada
+        .page(&format!("/in/{bob_id}"))
+        .await
+        .contains("Connected"));
+    assert!(ada.page("/network").await.contains("1 connection"));
+
+    // Ada invites Cy, then withdraws after reading what it means; Cy's inbox has nothing.
+    ada.post(
+        &format!("/in/{cy_id}/connect"),
+        &[("csrf", &ada_csrf), ("note", "")],
+    )
+    .await;
+    assert!(cy.page("/invitations").await.contains("data-invitation-id"));
+    let sent = ada.page("/invitations/sent").await;
+    assert!(sent.contains("Sent just now"), "{sent}");
+    let inv = first_invitation(&sent);
+    let confirm = ada.page(&format!("/invitations/sent/{inv}/withdraw")).await;
+    for words in ["won't be told", "for 3 weeks", "not given back"] {
+        assert!(confirm.contains(words), "{words}: {confirm}");
+    }
+    let r = ada
+        .post(
+            &format!("/invitations/sent/{inv}/withdraw"),
+            &[("csrf", &ada_csrf)],
+        )
+        .await;
+    assert_eq!(location(&r), "/invitations/sent?done=withdrawn");
+    assert!(!cy.page("/invitations").await.contains("data-invitation-id"));
+    // The cooldown shows on the profile as a refusal in plain words when Ada tries again.
+    let r = ada
+        .post(
+            &format!("/in/{cy_id}/connect"),
+            &[("csrf", &ada_csrf), ("note", "")],
+        )
+        .await;
+    assert_eq!(r.status(), 429);
+    assert!(r.text().await.unwrap().contains("Not right now"));
+    let _ = cy.csrf().await;
+    let _ = &mut cy;
+}
+
+#[tokio::test]
+async fn the_api_takes_a_session_cookie_only_with_its_csrf_token() {
+    let app = TestApp::spawn().await;
+    let ada = Browser::signup(&app, "Ada", "ada@example.com").await;
+    let bob = app.signup_member("Bob").await;
+    let cookie = ada.cookie.clone().unwrap();
+    let csrf = ada.csrf().await;
+    let body = serde_json::json!({"recipient_id": bob.id});
+    let client = Client::new();
+    let url = format!("{}/api/v1/invitations", app.address);
+    // Reading with the cookie is fine; changing needs the token.
+    let r = client
+        .request(Method::GET, format!("{}/api/v1/me", app.address))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client
+        .post(&url)
+        .header(COOKIE, &cookie)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(r, 403, "csrf").await;
+    let r = client
+        .post(&url)
+        .header(COOKIE, &cookie)
+        .header("x-csrf-token", "wrong")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(r, 403, "csrf").await;
+    let r = client
+        .post(&url)
+        .header(COOKIE, &cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    expect_json(r, 201).await;
+}
+
+#[tokio::test]
+async fn ignoring_as_spam_bulk_withdrawal_search_and_notifications_work_from_the_pages() {
+    let app = TestApp::spawn().await;
+    let mut ada = Browser::signup(&app, "Ada", "ada@example.com").await;
+    let mut bob = Browser::signup(&app, "Bob Builder", "bob@example.com").await;
+    let cy = app.signup_member("Cy Builder").await;
+    let bob_id = member_id(&bob.page("/").await);
+    let ada_csrf = ada.csrf().await;
+    ada.post(
+        &format!("/in/{bob_id}/connect"),
+        &[("csrf", &ada_csrf), ("note", "")],
+    )
+    .await;
+    ada.post(
+        &format!("/in/{}/connect", cy.id),
+        &[("csrf", &ada_csrf), ("note", "")],
+    )
+    .await;
+
+    // Bob sees a notification, and reports Ada's invitation as spam.
+    assert!(bob
+        .page("/notifications")
+        .await
+        .contains("Ada invited you to connect"));
+    let inbox = bob.page("/invitations").await;
+    let inv = first_invitation(&inbox);
+    let bob_csrf = bob.csrf().await;
+    let r = bob
+        .post(
+            &format!("/invitations/{inv}/ignore"),
+            &[("csrf", &bob_csrf), ("reason", "spam")],
+        )
+        .await;
+    assert_eq!(location(&r), "/invitations?done=reported");
+    let r = bob
+        .post("/notifications/read", &[("csrf", &bob_csrf)])
+        .await;
+    assert_eq!(location(&r), "/notifications?done=read");
+
+    // Ada's bulk withdrawal says how many first; nothing is older than a week yet.
+    let review = ada
+        .page("/invitations/sent/withdraw-older?older_than=7d")
+        .await;
+    assert!(
+        review.contains("Withdraw 0 invitations sent more than 7 days ago?"),
+        "{review}"
+    );
+    app.advance(8 * DAY);
+    let review = ada
+        .page("/invitations/sent/withdraw-older?older_than=7d")
+        .await;
+    assert!(
+        review.contains("Withdraw 1 invitation sent more than 7 days ago?"),
+        "{review}"
+    );
+    let r = ada
+        .post(
+            "/invitations/sent/withdraw-older",
+            &[("csrf", &ada_csrf), ("older_than", "7d")],
+        )
+        .await;
+    assert_eq!(location(&r), "/invitations/sent?done=withdrawn_many");
+    assert!(!ada
+        .page("/invitations/sent")
+        .await
+        .contains("data-invitation-id"));
+
+    // Search finds by name; a query with markup is shown back as text.
+    let found = ada.page("/search?q=builder").await;
+    assert!(found.contains("Bob Builder") && found.contains("Cy Builder"));
+    let odd = ada.page("/search?q=%3Cb%3Ebold%3C%2Fb%3E").await;
+    let shown = format!("value=\"{}\"", escaped("<b>bold</b>"));
+    assert!(odd.contains(&shown), "the query is escaped");
+}

@@ -1,0 +1,905 @@
+//! One handler per page and per form. Pages read through the same use cases as the API; forms
+//! check the CSRF token, act, and answer with a redirect (post, redirect, get), so a reload never
+//! repeats an action.
+
+use super::{
+    ago, degree_label, encode_component, render, session_cookie_header, Session, WebError,
+    WebResult,
+};
+use crate::error::ApiError;
+use crate::AppState;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use rapport_app::views::{Invitation, Member};
+use rapport_app::{App, PageRequest, SendInput, SignupInput};
+use rapport_domain::{IgnoreReason, Timestamp};
+use serde::Deserialize;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_page).post(login))
+        .route("/signup", get(signup_page).post(signup))
+        .route("/logout", post(logout))
+        .route("/invitations", get(received))
+        .route("/invitations/{id}/accept", post(accept))
+        .route("/invitations/{id}/ignore", post(ignore))
+        .route("/invitations/sent", get(sent))
+        .route(
+            "/invitations/sent/{id}/withdraw",
+            get(withdraw_page).post(withdraw),
+        )
+        .route(
+            "/invitations/sent/withdraw-older",
+            get(withdraw_older_page).post(withdraw_older),
+        )
+        .route("/in/{id}", get(profile))
+        .route("/in/{id}/connect", post(connect))
+        .route("/in/{id}/remove", post(remove))
+        .route("/in/{id}/block", post(block))
+        .route("/search", get(search))
+        .route("/network", get(network))
+        .route("/notifications", get(notifications))
+        .route("/notifications/read", post(read_all))
+}
+
+/// What every signed-in page shows around its content.
+pub struct Chrome {
+    pub name: String,
+    pub id: String,
+    pub csrf: String,
+    pub unread: u64,
+    pub pending: usize,
+    /// Which tab is open.
+    pub tab: &'static str,
+}
+
+impl Chrome {
+    /// "99+" past 99.
+    pub fn pending_badge(&self) -> String {
+        badge(self.pending as u64)
+    }
+
+    pub fn unread_badge(&self) -> String {
+        badge(self.unread)
+    }
+}
+
+fn badge(n: u64) -> String {
+    if n > 99 {
+        "99+".into()
+    } else {
+        n.to_string()
+    }
+}
+
+async fn chrome(app: &App, s: &Session, tab: &'static str) -> WebResult<Chrome> {
+    let me = app.me(s.member).await?;
+    let unread = app
+        .notifications(
+            s.member,
+            PageRequest {
+                cursor: None,
+                limit: Some(1),
+            },
+        )
+        .await?
+        .unread;
+    let pending = app
+        .received(
+            s.member,
+            PageRequest {
+                cursor: None,
+                limit: Some(100),
+            },
+        )
+        .await?
+        .items
+        .len();
+    Ok(Chrome {
+        name: me.name,
+        id: me.id,
+        csrf: s.csrf.clone(),
+        unread,
+        pending,
+        tab,
+    })
+}
+
+fn check_csrf(s: &Session, sent: &str) -> WebResult<()> {
+    if sent == s.csrf {
+        Ok(())
+    } else {
+        Err(WebError(ApiError::Csrf))
+    }
+}
+
+fn page(n: u32) -> PageRequest {
+    PageRequest {
+        cursor: None,
+        limit: Some(n),
+    }
+}
+
+/// A notice shown after a form redirected back: only these words, never text from the address.
+fn notice(done: Option<&str>) -> Option<&'static str> {
+    Some(match done? {
+        "accepted" => "Invitation accepted. You are now connected.",
+        "ignored" => "Invitation ignored. They won't be told.",
+        "reported" => "Invitation ignored and reported. Thank you: reports keep the network safe.",
+        "withdrawn" => "Invitation withdrawn. They won't be told.",
+        "withdrawn_many" => "Invitations withdrawn. They won't be told.",
+        "sent" => "Invitation sent.",
+        "connected" => "You had an invitation from them too: you are now connected.",
+        "removed" => "Connection removed. They won't be told.",
+        "blocked" => "Blocked. You won't see each other anywhere on the network.",
+        "read" => "All notifications marked as read.",
+        _ => return None,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+/// A card of the Received or Sent list.
+pub struct Card {
+    pub id: String,
+    pub other_id: String,
+    pub other_name: String,
+    pub other_headline: String,
+    pub degree: &'static str,
+    pub mutual: u32,
+    pub mutual_names: String,
+    pub note: Option<String>,
+    pub ago: String,
+}
+
+fn card(inv: &Invitation, viewer_id: &str, now: Timestamp, degree: Option<u8>) -> Card {
+    let other = if inv.sender.id == viewer_id {
+        &inv.recipient
+    } else {
+        &inv.sender
+    };
+    Card {
+        id: inv.id.clone(),
+        other_id: other.id.clone(),
+        other_name: other.name.clone(),
+        other_headline: other.headline.clone(),
+        degree: degree_label(degree),
+        mutual: inv.mutual_connections,
+        mutual_names: inv
+            .mutual_preview
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        note: inv.note.clone(),
+        ago: ago(&inv.created_at, now),
+    }
+}
+
+/// A member in a list (search, suggestions, network).
+pub struct Person {
+    pub id: String,
+    pub name: String,
+    pub headline: String,
+    pub location: String,
+    pub degree: &'static str,
+    pub mutual: u32,
+    pub state: &'static str,
+}
+
+fn person(m: &Member) -> Person {
+    Person {
+        id: m.id.clone(),
+        name: m.name.clone(),
+        headline: m.headline.clone(),
+        location: m.location.clone(),
+        degree: degree_label(m.relationship.degree),
+        mutual: m.relationship.mutual_connections,
+        state: m.relationship.state,
+    }
+}
+
+// ----- signing in -----------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "web/login.html")]
+struct LoginPage {
+    chrome: Option<Chrome>,
+    next: String,
+    email: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct Next {
+    next: Option<String>,
+}
+
+/// Only a path of this site: never another host (`//evil`, `/\evil`, `https://…`).
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.into(),
+        _ => "/".into(),
+    }
+}
+
+async fn login_page(Query(q): Query<Next>) -> Response {
+    let page = LoginPage {
+        chrome: None,
+        next: safe_next(q.next.as_deref()),
+        email: String::new(),
+        error: None,
+    };
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    next: Option<String>,
+}
+
+fn signed_in(state: &AppState, token: &str, to: &str) -> Response {
+    (
+        [(
+            header::SET_COOKIE,
+            session_cookie_header(state, Some(token)),
+        )],
+        Redirect::to(to),
+    )
+        .into_response()
+}
+
+async fn login(State(s): State<AppState>, Form(f): Form<LoginForm>) -> Response {
+    let next = safe_next(f.next.as_deref());
+    match s.app.login(&f.email, &f.password).await {
+        Ok((_, token)) => signed_in(&s, &token, &next),
+        Err(e) => {
+            let (status, _, detail, _) = ApiError::from(e).parts();
+            let page = LoginPage {
+                chrome: None,
+                next,
+                email: f.email,
+                error: Some(super::sentence(&detail)),
+            };
+            render(status, &page)
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "web/signup.html")]
+struct SignupPage {
+    chrome: Option<Chrome>,
+    form: SignupForm,
+    error: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct SignupForm {
+    email: String,
+    password: String,
+    name: String,
+    headline: String,
+    company: String,
+}
+
+async fn signup_page() -> Response {
+    let page = SignupPage {
+        chrome: None,
+        form: SignupForm::default(),
+        error: None,
+    };
+    render(StatusCode::OK, &page)
+}
+
+async fn signup(State(s): State<AppState>, Form(mut f): Form<SignupForm>) -> Response {
+    let input = SignupInput {
+        email: f.email.clone(),
+        password: f.password.clone(),
+        name: f.name.clone(),
+        headline: Some(f.headline.clone()).filter(|h| !h.trim().is_empty()),
+        company: Some(f.company.clone()).filter(|c| !c.trim().is_empty()),
+        location: None,
+    };
+    match s.app.signup(input).await {
+        Ok((_, token)) => signed_in(&s, &token, "/"),
+        Err(e) => {
+            let (status, _, detail, _) = ApiError::from(e).parts();
+            f.password.clear();
+            let page = SignupPage {
+                chrome: None,
+                form: f,
+                error: Some(super::sentence(&detail)),
+            };
+            render(status, &page)
+        }
+    }
+}
+
+async fn logout(
+    State(s): State<AppState>,
+    session: Session,
+    Form(f): Form<CsrfForm>,
+) -> WebResult<Response> {
+    check_csrf(&session, &f.csrf)?;
+    s.app.logout(&session.token).await?;
+    Ok((
+        [(header::SET_COOKIE, session_cookie_header(&s, None))],
+        Redirect::to("/login"),
+    )
+        .into_response())
+}
+
+// ----- home -------------------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "web/home.html")]
+struct HomePage {
+    chrome: Option<Chrome>,
+    pending: usize,
+    quota_remaining: u32,
+    quota_limit: u32,
+    next_available: Option<String>,
+    restricted_until: Option<String>,
+    suggestions: Vec<Person>,
+}
+
+async fn home(State(s): State<AppState>, session: Session) -> WebResult<Response> {
+    let chrome = chrome(&s.app, &session, "home").await?;
+    let me = s.app.me(session.member).await?;
+    let suggestions = s.app.suggestions(session.member, page(12)).await?;
+    let page = HomePage {
+        pending: chrome.pending,
+        chrome: Some(chrome),
+        quota_remaining: me.quota.remaining,
+        quota_limit: me.quota.weekly_limit,
+        next_available: me.quota.next_available_at.map(|t| day(&t)),
+        restricted_until: me.restriction.map(|r| day(&r.until)),
+        suggestions: suggestions.items.iter().map(person).collect(),
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+/// An RFC 3339 time as a day a person reads ("23 Nov 2026").
+fn day(rfc3339: &str) -> String {
+    let fmt = time::macros::format_description!("[day padding:none] [month repr:short] [year]");
+    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .and_then(|t| t.format(fmt).ok())
+        .unwrap_or_else(|| rfc3339.to_owned())
+}
+
+// ----- invitations ------------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "web/received.html")]
+struct ReceivedPage {
+    chrome: Option<Chrome>,
+    tab: &'static str,
+    csrf: String,
+    notice: Option<&'static str>,
+    cards: Vec<Card>,
+}
+
+async fn degrees_of(
+    app: &App,
+    viewer: rapport_domain::MemberId,
+    ids: &[String],
+) -> Vec<Option<u8>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.push(
+            app.member(viewer, id)
+                .await
+                .ok()
+                .and_then(|m| m.relationship.degree),
+        );
+    }
+    out
+}
+
+async fn received(
+    State(s): State<AppState>,
+    session: Session,
+    Query(q): Query<Done>,
+) -> WebResult<Response> {
+    let chrome = chrome(&s.app, &session, "received").await?;
+    let list = s.app.received(session.member, page(100)).await?;
+    let others: Vec<String> = list.items.iter().map(|i| i.sender.id.clone()).collect();
+    let degrees = degrees_of(&s.app, session.member, &others).await;
+    let now = s.app.now();
+    let cards = list
+        .items
+        .iter()
+        .zip(degrees)
+        .map(|(i, d)| card(i, &chrome.id, now, d))
+        .collect();
+    let page = ReceivedPage {
+        tab: "received",
+        csrf: session.csrf.clone(),
+        chrome: Some(chrome),
+        notice: notice(q.done.as_deref()),
+        cards,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+async fn accept(
+    State(s): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> WebResult<Redirect> {
+    check_csrf(&session, &f.csrf)?;
+    s.app.accept(session.member, &id).await?;
+    Ok(Redirect::to("/invitations?done=accepted"))
+}
+
+#[derive(Deserialize)]
+pub struct IgnoreForm {
+    csrf: String,
+    reason: Option<String>,
+}
+
+async fn ignore(
+    State(s): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Form(f): Form<IgnoreForm>,
+) -> WebResult<Redirect> {
+    check_csrf(&session, &f.csrf)?;
+    let reason = match f.reason.as_deref() {
+        Some("dont_know") => Some(IgnoreReason::DontKnow),
+        Some("spam") => Some(IgnoreReason::Spam),
+        _ => None,
+    };
+    s.app.ignore(session.member, &id, reason).await?;
+    let done = if reason == Some(IgnoreReason::Spam) {
+        "reported"
+    } else {
+        "ignored"
+    };
+    Ok(Redirect::to(&format!("/invitations?done={done}")))
+}
+
+#[derive(Template)]
+#[template(path = "web/sent.html")]
+struct SentPage {
+    chrome: Option<Chrome>,
+    tab: &'static str,
+    notice: Option<&'static str>,
+    cards: Vec<Card>,
+}
+
+async fn sent(
+    State(s): State<AppState>,
+    session: Session,
+    Query(q): Query<Done>,
+) -> WebResult<Response> {
+    let chrome = chrome(&s.app, &session, "sent").await?;
+    let list = s.app.sent(session.member, None, page(100)).await?;
+    let others: Vec<String> = list.items.iter().map(|i| i.recipient.id.clone()).collect();
+    let degrees = degrees_of(&s.app, session.member, &others).await;
+    let now = s.app.now();
+    let cards = list
+        .items
+        .iter()
+        .zip(degrees)
+        .map(|(i, d)| card(i, &chrome.id, now, d))
+        .collect();
+    let page = SentPage {
+        tab: "sent",
+        chrome: Some(chrome),
+        notice: notice(q.done.as_deref()),
+        cards,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(Template)]
+#[template(path = "web/withdraw.html")]
+struct WithdrawPage {
+    chrome: Option<Chrome>,
+    csrf: String,
+    action: String,
+    title: String,
+    cooldown: String,
+    count: Option<u64>,
+    older_than: String,
+}
+
+/// The re-invite cooldown in words ("3 weeks").
+fn cooldown_words(app: &App) -> String {
+    let days = app.config().reinvite_cooldown.as_secs() / 86_400;
+    match days {
+        d if d % 7 == 0 && d >= 7 => format!("{} week{}", d / 7, if d == 7 { "" } else { "s" }),
+        1 => "1 day".into(),
+        d => format!("{d} days"),
+    }
+}
+
+async fn withdraw_page(
+    State(s): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> WebResult<Response> {
+    let chrome = chrome(&s.app, &session, "sent").await?;
+    let inv = s.app.invitation(session.member, &id).await?;
+    if inv.sender.id != chrome.id || inv.state != "pending" {
+        return Err(rapport_domain::RuleError::NotPending.into());
+    }
+    let page = WithdrawPage {
+        csrf: session.csrf.clone(),
+        chrome: Some(chrome),
+        action: format!("/invitations/sent/{}/withdraw", inv.id),
+        title: format!("Withdraw your invitation to {}?", inv.recipient.name),
+        cooldown: cooldown_words(&s.app),
+        count: None,
+        older_than: String::new(),
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+async fn withdraw(
+    State(s): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> WebResult<Redirect> {
+    check_csrf(&session, &f.csrf)?;
+    s.app.withdraw(session.member, &id).await?;
+    Ok(Redirect::to("/invitations/sent?done=withdrawn"))
+}
+
+#[derive(Deserialize)]
+pub struct OlderThan {
+    older_than: String,
+}
+
+async fn withdraw_older_page(
+    State(s): State<AppState>,
+    session: Session,
+    Query(q): Query<OlderThan>,
+) -> WebResult<Response> {
+    let chrome = chrome(&s.app, &session, "sent").await?;
+    let count = s
+        .app
+        .bulk_withdraw(session.member, &q.older_than, true)
+        .await?
+        .count;
+    let page = WithdrawPage {
+        csrf: session.csrf.clone(),
+        chrome: Some(chrome),
+        action: "/invitations/sent/withdraw-older".into(),
+        title: format!(
+            "Withdraw {count} invitation{} sent more than {} ago?",
+            if count == 1 { "" } else { "s" },
+            humane_duration(&q.older_than)
+        ),
+        cooldown: cooldown_words(&s.app),
+        count: Some(count),
+        older_than: q.older_than,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+fn humane_duration(d: &str) -> String {
+    let (n, unit) = d.split_at(d.len().saturating_sub(1));
+    let word = match unit {
+        "d" => "day",
+        "w" => "week",
+        "h" => "hour",
+        _ => return d.to_owned(),
+    };
+    format!("{n} {word}{}", if n == "1" { "" } else { "s" })
+}
+
+#[derive(Deserialize)]
+pub struct WithdrawOlderForm {
+    csrf: String,
+    older_than: String,
+}
+
+async fn withdraw_older(
+    State(s): State<AppState>,
+    session: Session,
+    Form(f): Form<WithdrawOlderForm>,
+) -> WebResult<Redirect> {
+    check_csrf(&session, &f.csrf)?;
+    s.app
+        .bulk_withdraw(session.member, &f.older_than, false)
+        .await?;
+    Ok(Redirect::to("/invitations/sent?done=withdrawn_many"))
+}
+
+// ----- profiles ---------------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "web/profile.html")]
+struct ProfilePage {
+    chrome: Option<Chrome>,
+    csrf: String,
+    notice: Option<&'static str>,
+    member: Member,
+    degree: &'static str,
+    mutual_names: String,
+    note_max: usize,
+    cooldown: String,
+}
+
+async fn profile(
+    State(s): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Query(q): Query<Done>,
+) -> WebResult<Response> {
+    let chrome = chrome(&s.app, &session, "").await?;
+    let member = s.app.member(session.member, &id).await?;
+    let mutual = s
+        .app
+        .mutual_connections(session.member, &id, page(3))
+        .await
+        .map(|p| {
+            p.items
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    let page = ProfilePage {
+        csrf: session.csrf.clone(),
+        chrome: Some(chrome),
+        notice: notice(q.done.as_deref()),
+        degree: degree_label(member.relationship.degree),
+        member,
+        mutual_names: mutual,
+        note_max: s.app.config().note_max_chars,
+        cooldown: cooldown_words(&s.app),
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(Deserialize)]
+pub struct ConnectForm {
+    csrf: String,
+    note: Option<String>,
+}
+
+async fn connect(
+    State(s): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Form(f): Form<ConnectForm>,
+) -> WebResult<Redirect> {
+    check_csrf(&session, &f.csrf)?;
+    let sent = s
+        .app
+        .send_invitation(
+            session.member,
+            SendInput {
+                recipient_id: id.clone(),
+                note: f.note.filter(|n| !n.trim().is_empty()),
+                recipient_email: None,
+            },
+        )
+        .await?;
+    let done = match sent {
+        rapport_app::views::Sent::Invitation(_) => "sent",
+        rapport_app::views::Sent::Connected(_) => "connected",
+    };
+    Ok(Redirect::to(&format!(
+        "/in/{}?done={done}",
+        encode_component(&id)
+    )))
+}
+
+async fn remove(
+    State(s): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> WebResult<Redirect> {
+    check_csrf(&session, &f.csrf)?;
+    s.app.remove_connection(session.member, &id).await?;
+    Ok(Redirect::to(&format!(
+        "/in/{}?done=removed",
+        encode_component(&id)
+    )))
+}
+
+async fn block(
+    State(s): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> WebResult<Redirect> {
+    check_csrf(&session, &f.csrf)?;
+    s.app.block(session.member, &id).await?;
+    Ok(Redirect::to("/network?done=blocked"))
+}
+
+// ----- search and network -----------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "web/search.html")]
+struct SearchPage {
+    chrome: Option<Chrome>,
+    q: String,
+    degree: String,
+    people: Vec<Person>,
+    searched: bool,
+}
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    q: Option<String>,
+    degree: Option<String>,
+}
+
+async fn search(
+    State(s): State<AppState>,
+    session: Session,
+    Query(q): Query<SearchQuery>,
+) -> WebResult<Response> {
+    let chrome = chrome(&s.app, &session, "search").await?;
+    let text = q.q.unwrap_or_default();
+    let degree = q.degree.unwrap_or_default();
+    let searched = !text.trim().is_empty() || matches!(degree.as_str(), "1" | "2");
+    let people = if searched {
+        let d = Some(degree.as_str()).filter(|d| !d.is_empty());
+        s.app
+            .search(session.member, Some(text.as_str()), d, page(50))
+            .await?
+            .items
+            .iter()
+            .map(person)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let page = SearchPage {
+        chrome: Some(chrome),
+        q: text,
+        degree,
+        people,
+        searched,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(Template)]
+#[template(path = "web/network.html")]
+struct NetworkPage {
+    chrome: Option<Chrome>,
+    notice: Option<&'static str>,
+    q: String,
+    total: u64,
+    people: Vec<(String, String, String, String)>,
+}
+
+#[derive(Deserialize)]
+pub struct NetworkQuery {
+    q: Option<String>,
+    done: Option<String>,
+}
+
+async fn network(
+    State(s): State<AppState>,
+    session: Session,
+    Query(q): Query<NetworkQuery>,
+) -> WebResult<Response> {
+    let chrome = chrome(&s.app, &session, "network").await?;
+    let text = q.q.unwrap_or_default();
+    let filter = Some(text.as_str()).filter(|t| !t.trim().is_empty());
+    let list = s.app.connections(session.member, filter, page(100)).await?;
+    let now = s.app.now();
+    let page = NetworkPage {
+        chrome: Some(chrome),
+        notice: notice(q.done.as_deref()),
+        q: text,
+        total: list.total.unwrap_or(0),
+        people: list
+            .items
+            .iter()
+            .map(|c| {
+                (
+                    c.member.id.clone(),
+                    c.member.name.clone(),
+                    c.member.headline.clone(),
+                    ago(&c.connected_at, now),
+                )
+            })
+            .collect(),
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+// ----- notifications ----------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "web/notifications.html")]
+struct NotificationsPage {
+    chrome: Option<Chrome>,
+    csrf: String,
+    notice: Option<&'static str>,
+    items: Vec<(bool, String, String)>,
+}
+
+/// A notification in words, and where it leads.
+fn notification_words(n: &rapport_app::views::Notification) -> (String, String) {
+    let who = n.actor.as_ref().map_or("Someone", |a| a.name.as_str());
+    let link = n
+        .actor
+        .as_ref()
+        .map_or("/".to_owned(), |a| format!("/in/{}", a.id));
+    let text = match n.kind {
+        "invitation_received" => format!("{who} invited you to connect"),
+        "invitation_accepted" => format!("{who} accepted your invitation"),
+        "invitation_reminder" => format!("{who} is still waiting for your answer"),
+        "invitation_withdrawn" => format!("{who} withdrew an invitation"),
+        "restriction_applied" => "Sending invitations is paused for your account".into(),
+        "restriction_lifted" => "You can send invitations again".into(),
+        other => other.replace('_', " "),
+    };
+    let link = match n.kind {
+        "invitation_received" | "invitation_reminder" => "/invitations".into(),
+        "restriction_applied" | "restriction_lifted" => "/".into(),
+        _ => link,
+    };
+    (text, link)
+}
+
+async fn notifications(
+    State(s): State<AppState>,
+    session: Session,
+    Query(q): Query<Done>,
+) -> WebResult<Response> {
+    let chrome = chrome(&s.app, &session, "notifications").await?;
+    let list = s.app.notifications(session.member, page(50)).await?;
+    let now = s.app.now();
+    let items = list
+        .items
+        .iter()
+        .map(|n| {
+            let (text, link) = notification_words(n);
+            (
+                n.read,
+                format!("{text} · {}", ago(&n.created_at, now)),
+                link,
+            )
+        })
+        .collect();
+    let page = NotificationsPage {
+        csrf: session.csrf.clone(),
+        chrome: Some(chrome),
+        notice: notice(q.done.as_deref()),
+        items,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+async fn read_all(
+    State(s): State<AppState>,
+    session: Session,
+    Form(f): Form<CsrfForm>,
+) -> WebResult<Redirect> {
+    check_csrf(&session, &f.csrf)?;
+    s.app.mark_read(session.member, None).await?;
+    Ok(Redirect::to("/notifications?done=read"))
+}
