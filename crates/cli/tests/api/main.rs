@@ -10,6 +10,7 @@
 
 mod accounts;
 mod authz;
+mod browser;
 mod cli;
 mod connections;
 mod crash;

@@ -1,0 +1,403 @@
+//! The pages in a real browser: headless Debian `chromium` driven through `chromedriver`
+//! (`scripts/test` installs both when missing), at a desktop and a phone size. Two members, each
+//! in a browser session of their own: the recipient's open Received page follows the sender's
+//! actions live. Screenshots of each page at both sizes go to `target/browser-screenshots/` (or
+//! `RAPPORT_SCREENSHOTS`), for a person to look at.
+
+use crate::helpers::*;
+use base64::Engine;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const SIZES: [(&str, u32, u32); 2] = [("desktop", 1280, 800), ("phone", 390, 844)];
+
+/// A chromedriver of this test's own, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn driver() -> Driver {
+    let bin = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect(
+            "chromedriver is missing: apt-get install chromium chromium-driver (scripts/test does)",
+        );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let driver = Driver {
+        child: Command::new(bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts"),
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    for _ in 0..100 {
+        if reqwest::get(format!("{}/status", driver.url)).await.is_ok() {
+            return driver;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not answer on {}", driver.url);
+}
+
+/// A browser session over the W3C WebDriver protocol: the handful of commands these tests use,
+/// spoken directly with reqwest (the WebDriver client crates pull a second TLS stack and a C
+/// build for a connection that is plain HTTP on loopback).
+struct Client {
+    http: reqwest::Client,
+    session: String,
+}
+
+/// A found element.
+struct Element<'a> {
+    client: &'a Client,
+    id: String,
+}
+
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+impl Client {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        let url = format!("{}{path}", self.session);
+        let mut req = self.http.request(method, url);
+        req = req.json(&body.unwrap_or_else(|| json!({})));
+        let r = req.send().await.map_err(|e| e.to_string())?;
+        let ok = r.status().is_success();
+        let v: Value = r.json().await.map_err(|e| e.to_string())?;
+        if ok {
+            Ok(v["value"].clone())
+        } else {
+            Err(v["value"]["message"]
+                .as_str()
+                .unwrap_or("webdriver error")
+                .to_owned())
+        }
+    }
+
+    async fn goto(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await
+            .unwrap_or_else(|e| panic!("goto {url}: {e}"));
+    }
+
+    async fn find(&self, css: &str) -> Result<Element<'_>, String> {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({ "using": "css selector", "value": css })),
+            )
+            .await?;
+        Ok(Element {
+            client: self,
+            id: v[ELEMENT_KEY]
+                .as_str()
+                .ok_or_else(|| format!("no element in {v}"))?
+                .to_owned(),
+        })
+    }
+
+    async fn execute(&self, script: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("script: {e}"))
+    }
+
+    async fn screenshot(&self) -> Vec<u8> {
+        let v = self
+            .call(reqwest::Method::GET, "/screenshot", None)
+            .await
+            .expect("a screenshot");
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap_or_default())
+            .expect("base64")
+    }
+
+    async fn close(self) {
+        let _ = self.call(reqwest::Method::DELETE, "", None).await;
+    }
+}
+
+impl Element<'_> {
+    async fn act(&self, what: &str, body: Option<Value>) -> Result<Value, String> {
+        let m = if body.is_some() || what == "/click" {
+            reqwest::Method::POST
+        } else {
+            reqwest::Method::GET
+        };
+        self.client
+            .call(m, &format!("/element/{}{what}", self.id), body)
+            .await
+    }
+
+    async fn click(&self) {
+        self.act("/click", None).await.expect("click");
+    }
+
+    async fn send_keys(&self, text: &str) {
+        self.act("/value", Some(json!({ "text": text })))
+            .await
+            .expect("typing");
+    }
+
+    async fn text(&self) -> String {
+        self.act("/text", None)
+            .await
+            .expect("text")
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    async fn attr(&self, name: &str) -> Option<String> {
+        self.act(&format!("/attribute/{name}"), None)
+            .await
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+    }
+
+    async fn is_displayed(&self) -> bool {
+        self.act("/displayed", None)
+            .await
+            .ok()
+            .and_then(|v| v.as_bool())
+            == Some(true)
+    }
+}
+
+async fn browser(driver: &Driver, width: u32, height: u32) -> Client {
+    let http = reqwest::Client::new();
+    let caps = json!({ "capabilities": { "alwaysMatch": {
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     format!("--window-size={width},{height}")]
+        }
+    }}});
+    let r = http
+        .post(format!("{}/session", driver.url))
+        .json(&caps)
+        .send()
+        .await
+        .expect("chromedriver answers");
+    let v: Value = r.json().await.expect("a session");
+    let id = v["value"]["sessionId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no session: {v}"))
+        .to_owned();
+    let c = Client {
+        http,
+        session: format!("{}/session/{id}", driver.url),
+    };
+    c.call(
+        reqwest::Method::POST,
+        "/window/rect",
+        Some(json!({ "width": width, "height": height })),
+    )
+    .await
+    .expect("window size");
+    c
+}
+
+fn shots_dir() -> PathBuf {
+    let dir = std::env::var_os("RAPPORT_SCREENSHOTS").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-screenshots"),
+        PathBuf::from,
+    );
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(c: &Client, size: &str, page: &str) {
+    let png = c.screenshot().await;
+    std::fs::write(shots_dir().join(format!("{size}-{page}.png")), png).unwrap();
+}
+
+/// Whether the page is wider than the window (a horizontal scroll bar).
+async fn scrolls_sideways(c: &Client) -> bool {
+    c.execute("return document.documentElement.scrollWidth > window.innerWidth;")
+        .await
+        .as_bool()
+        .unwrap_or(true)
+}
+
+async fn fill(c: &Client, css: &str, text: &str) {
+    c.find(css)
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .send_keys(text)
+        .await;
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(css)
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await;
+}
+
+async fn sign_up(c: &Client, base: &str, name: &str, email: &str) -> String {
+    c.goto(&format!("{base}/signup")).await;
+    fill(c, "#name", name).await;
+    fill(c, "#email", email).await;
+    fill(c, "#password", PASSWORD).await;
+    click(c, "form button[type=submit]").await;
+    until(c, "a.me", true).await;
+    let href = c.find("a.me").await.unwrap().attr("href").await;
+    href.expect("a profile link")
+        .trim_start_matches("/in/")
+        .to_owned()
+}
+
+/// Waits (up to 15 s) until `css` matches, or until it no longer does.
+async fn until(c: &Client, css: &str, present: bool) {
+    for _ in 0..150 {
+        if c.find(css).await.is_ok() == present {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "{css} never became {}",
+        if present { "present" } else { "absent" }
+    );
+}
+
+#[tokio::test]
+async fn members_invite_see_it_live_withdraw_and_block_in_a_real_browser_on_desktop_and_phone() {
+    let app = TestApp::spawn().await;
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let feed = app.app.clone();
+    tokio::spawn(async move { feed.run_feed(stopped).await });
+    let base = app.address.clone();
+    let driver = driver().await;
+
+    for (size, width, height) in SIZES {
+        let ada = browser(&driver, width, height).await;
+        let bob = browser(&driver, width, height).await;
+        let _ada_id = sign_up(
+            &ada,
+            &base,
+            "Ada Lovelace",
+            &format!("ada.{size}@example.com"),
+        )
+        .await;
+        let bob_id = sign_up(
+            &bob,
+            &base,
+            "Bob Builder",
+            &format!("bob.{size}@example.com"),
+        )
+        .await;
+        shot(&bob, size, "home").await;
+
+        // Bob keeps Received open; the live script connects to the event stream.
+        bob.goto(&format!("{base}/invitations")).await;
+        until(&bob, "html[data-live-ready]", true).await;
+        shot(&bob, size, "received-empty").await;
+
+        // Ada invites Bob from his profile, with a note that tries to run a script.
+        ada.goto(&format!("{base}/in/{bob_id}")).await;
+        let note = "Hello <script>window.pwned = 1</script> Bob";
+        fill(&ada, "#note", note).await;
+        let counter = ada.find("#note-count").await.unwrap().text().await;
+        assert_eq!(counter, format!("{} / 300", note.chars().count()));
+        shot(&ada, size, "profile-connect").await;
+        click(&ada, "form.connect button[type=submit]").await;
+        until(&ada, "p.notice", true).await;
+
+        // It appears on Bob's open page without a reload, the note as text.
+        until(&bob, "[data-invitation-id]", true).await;
+        let shown = bob.find(".note").await.unwrap().text().await;
+        assert_eq!(shown, note);
+        let pwned = bob.execute("return window.pwned === undefined;").await;
+        assert_eq!(pwned.as_bool(), Some(true), "the note ran nothing");
+        let badge = bob.find("#pending-badge").await.unwrap().text().await;
+        assert_eq!(badge, "1");
+        shot(&bob, size, "received").await;
+
+        // Ada withdraws, confirming what it means; it vanishes from Bob's open page.
+        ada.goto(&format!("{base}/invitations/sent")).await;
+        shot(&ada, size, "sent").await;
+        click(&ada, ".card a.button").await;
+        let text = ada.find("ul.consequences").await.unwrap().text().await;
+        assert!(
+            text.contains("won't be told") && text.contains("3 weeks"),
+            "{text}"
+        );
+        shot(&ada, size, "withdraw-confirm").await;
+        click(&ada, "button.danger").await;
+        until(&ada, "p.notice", true).await;
+        until(&bob, "[data-invitation-id]", false).await;
+        let empty = bob.find("#received-empty").await.unwrap();
+        assert!(empty.is_displayed().await);
+
+        // Bob invites Ada instead; she accepts; then he blocks her from her profile.
+        bob.goto(&format!("{base}/in/{_ada_id}")).await;
+        click(&bob, "form.connect button[type=submit]").await;
+        ada.goto(&format!("{base}/invitations")).await;
+        click(&ada, ".card form button.primary").await;
+        until(&ada, "p.notice", true).await;
+        ada.goto(&format!("{base}/network")).await;
+        shot(&ada, size, "network").await;
+        ada.goto(&format!("{base}/search?q=bob")).await;
+        shot(&ada, size, "search").await;
+        ada.goto(&format!("{base}/notifications")).await;
+        shot(&ada, size, "notifications").await;
+        bob.goto(&format!("{base}/in/{_ada_id}")).await;
+        click(&bob, "details.block summary").await;
+        click(&bob, "details.block button.danger").await;
+        until(&bob, "p.notice", true).await;
+        ada.goto(&format!("{base}/in/{bob_id}")).await;
+        let title = ada.find("h1").await.unwrap().text().await;
+        assert_eq!(title, "Not found", "blocked: Bob is gone for Ada");
+
+        // No page scrolls sideways at this size.
+        for path in [
+            "/",
+            "/invitations",
+            "/invitations/sent",
+            "/network",
+            "/search?q=a",
+            "/notifications",
+        ] {
+            ada.goto(&format!("{base}{path}")).await;
+            assert!(
+                !scrolls_sideways(&ada).await,
+                "{path} scrolls sideways at {width}px"
+            );
+        }
+        ada.goto(&format!("{base}/login")).await;
+        shot(&ada, size, "login").await;
+        ada.close().await;
+        bob.close().await;
+    }
+    eprintln!("screenshots in {}", shots_dir().display());
+}
