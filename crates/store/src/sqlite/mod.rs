@@ -303,6 +303,11 @@ fn are_connected(c: &Connection, a: MemberId, b: MemberId) -> rusqlite::Result<b
 
 /// Reads a member row just written and reports it, so the member cache follows the commit.
 fn saved_member(tx: &mut WriteTx<'_>, id: MemberId) -> StoreResult<Arc<MemberRecord>> {
+    // The search index (FTS5) keeps what a statement added in memory and writes it out when the
+    // next statement opens a savepoint, so those rows would be counted against the next job of the
+    // batch, and a job that fails would look as if it had written. Opening one here writes them
+    // out as part of this job.
+    tx.conn.execute_batch("SAVEPOINT search_index; RELEASE search_index;")?;
     let m = Arc::new(member_by_id(tx.conn, id)?.ok_or(RuleError::NotFound)?);
     tx.record(Change::MemberSaved(m.clone()));
     Ok(m)
