@@ -316,6 +316,15 @@ async fn members_invite_see_it_live_withdraw_and_block_in_a_real_browser_on_desk
             &format!("bob.{size}@example.com"),
         )
         .await;
+        // Ada administers the network too, so the admin page is looked at as well.
+        let admin = rapport_app::AdminUpdate {
+            role: Some("admin".into()),
+            ..Default::default()
+        };
+        app.app
+            .admin_update_by_email(&format!("ada.{size}@example.com"), admin)
+            .await
+            .unwrap();
         shot(&bob, size, "home").await;
 
         // Bob keeps Received open; the live script connects to the event stream.
@@ -362,6 +371,7 @@ async fn members_invite_see_it_live_withdraw_and_block_in_a_real_browser_on_desk
         // Bob invites Ada instead; she accepts; then he blocks her from her profile.
         bob.goto(&format!("{base}/in/{_ada_id}")).await;
         click(&bob, "form.connect button[type=submit]").await;
+        until(&bob, "p.notice", true).await;
         ada.goto(&format!("{base}/invitations")).await;
         click(&ada, ".card form button.primary").await;
         until(&ada, "p.notice", true).await;
@@ -380,7 +390,18 @@ async fn members_invite_see_it_live_withdraw_and_block_in_a_real_browser_on_desk
         assert_eq!(title, "Not found", "blocked: Bob is gone for Ada");
 
         // No page scrolls sideways at this size.
+        for (path, name) in [
+            ("/settings", "settings"),
+            ("/stats", "stats"),
+            ("/admin", "admin"),
+        ] {
+            ada.goto(&format!("{base}{path}")).await;
+            shot(&ada, size, name).await;
+        }
         for path in [
+            "/settings",
+            "/stats",
+            "/admin",
             "/",
             "/invitations",
             "/invitations/sent",

@@ -396,3 +396,230 @@ async fn ignoring_as_spam_bulk_withdrawal_search_and_notifications_work_from_the
     let shown = format!("value=\"{}\"", escaped("<b>bold</b>"));
     assert!(odd.contains(&shown), "the query is escaped");
 }
+
+#[tokio::test]
+async fn settings_stats_and_account_life_cycle_from_the_pages() {
+    let app = TestApp::spawn().await;
+    let mut ada = Browser::signup(&app, "Ada", "ada@example.com").await;
+    let bob = app.signup_member("Bob").await;
+    let csrf = ada.csrf().await;
+
+    // Profile, privacy and notification preferences are saved and shown again.
+    let r = ada
+        .post(
+            "/settings/profile",
+            &[
+                ("csrf", &csrf),
+                ("name", "Ada King"),
+                ("headline", "Analyst <b>"),
+                ("company", "Engines"),
+                ("location", "London"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/settings?done=saved");
+    let r = ada
+        .post(
+            "/settings/privacy",
+            &[("csrf", &csrf), ("invitations_from", "second_degree")],
+        )
+        .await;
+    assert_eq!(location(&r), "/settings?done=saved");
+    let r = ada
+        .post(
+            "/settings/notifications",
+            &[
+                ("csrf", &csrf),
+                ("invitation_received.email", "weekly"),
+                ("invitation_accepted.in_app", "on"),
+                ("invitation_accepted.email", "off"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/settings?done=saved");
+    let me = expect_json(
+        app.request(Method::GET, "/api/v1/me", &login_token(&app).await, None)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(me["name"], "Ada King");
+    assert_eq!(me["settings"]["invitations_from"], "second_degree");
+    assert_eq!(
+        me["settings"]["notifications"]["invitation_received"]["email"],
+        "weekly"
+    );
+    assert_eq!(
+        me["settings"]["notifications"]["invitation_received"]["in_app"],
+        false
+    );
+    let page = ada.page("/settings").await;
+    assert!(
+        page.contains(&escaped("Analyst <b>")) && page.contains("value=\"second_degree\" checked")
+    );
+    // A bad choice is refused in plain words, and nothing changes.
+    let r = ada
+        .post(
+            "/settings/privacy",
+            &[("csrf", &csrf), ("invitations_from", "friends")],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("must be everyone, second_degree"));
+
+    // Block and unblock from the pages.
+    let r = ada
+        .post(&format!("/in/{}/block", bob.id), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(location(&r), "/network?done=blocked");
+    assert!(ada.page("/settings").await.contains("Bob"));
+    let r = ada
+        .post(&format!("/settings/unblock/{}", bob.id), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(location(&r), "/settings?done=unblocked");
+
+    // Stats: numbers and a chart drawn on the server.
+    ada.post(
+        &format!("/in/{}/connect", bob.id),
+        &[("csrf", &csrf), ("note", "")],
+    )
+    .await;
+    let stats = ada.page("/stats").await;
+    assert!(
+        stats.contains("<svg class=\"chart\"") && stats.contains("1 sent</title>"),
+        "{stats}"
+    );
+
+    // Deactivating signs out; signing in again comes back.
+    let r = ada.post("/settings/deactivate", &[("csrf", &csrf)]).await;
+    assert_eq!(location(&r), "/login?done=deactivated");
+    assert!(ada.cookie.is_none());
+    assert!(ada
+        .page("/login?done=deactivated")
+        .await
+        .contains("Sign in again to reactivate"));
+    let r = ada
+        .post(
+            "/login",
+            &[
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("next", "/"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let csrf = ada.csrf().await;
+    // Closing needs the password.
+    let r = ada
+        .post(
+            "/settings/close",
+            &[("csrf", &csrf), ("password", "wrong password")],
+        )
+        .await;
+    assert_eq!(r.status(), 401);
+    let r = ada
+        .post(
+            "/settings/close",
+            &[("csrf", &csrf), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(location(&r), "/login?done=closed");
+    let r = ada
+        .post(
+            "/login",
+            &[
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("next", "/"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 401);
+}
+
+/// A bearer token for ada@example.com, to read through the API what the pages wrote.
+async fn login_token(app: &TestApp) -> String {
+    let v = expect_json(app.login("ada@example.com", PASSWORD).await, 200).await;
+    v["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_admin_page_is_for_administrators_and_acts_on_reports_members_and_webhooks() {
+    let app = TestApp::spawn().await;
+    let mut boss = Browser::signup(&app, "Boss", "boss@example.com").await;
+    let spammer = app.signup_member("Spammer").await;
+    let victim = app.signup_member("Victim").await;
+    // Not an administrator yet: the page refuses.
+    let r = boss.get("/admin").await;
+    assert_eq!(r.status(), 403);
+    app.app
+        .admin_update_by_email(
+            "boss@example.com",
+            rapport_app::AdminUpdate {
+                role: Some("admin".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let inv = app.invite_ok(&spammer, &victim).await;
+    let body = serde_json::json!({"reason": "spam"});
+    expect_empty(app.ignore(&victim.token, &inv, Some(body)).await, 204).await;
+
+    let page = boss.page("/admin").await;
+    assert!(
+        page.contains("Spammer") && page.contains("reported by Victim"),
+        "{page}"
+    );
+    let at = page.find("/admin/reports/").unwrap() + 15;
+    let report = page[at..at + page[at..].find('"').unwrap()].to_owned();
+    let csrf = boss.csrf().await;
+    let r = boss
+        .post(
+            &format!("/admin/reports/{report}"),
+            &[("csrf", &csrf), ("action", "restrict")],
+        )
+        .await;
+    assert_eq!(location(&r), "/admin?done=resolved");
+    assert!(boss.page("/admin").await.contains("No open reports."));
+    let r = app
+        .invite(&spammer, &app.signup_member("Other").await)
+        .await;
+    expect_problem(r, 403, "restricted").await;
+
+    let r = boss
+        .post(
+            "/admin/members",
+            &[
+                ("csrf", &csrf),
+                ("member_id", &victim.id),
+                ("tier", "premium"),
+                ("role", ""),
+                ("suspended", ""),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/admin?done=admin_saved");
+    let r = boss
+        .post(
+            "/admin/webhooks",
+            &[
+                ("csrf", &csrf),
+                ("url", "http://127.0.0.1:9/hook"),
+                ("events", "invitation.sent"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("whsec_") && html.contains("http://127.0.0.1:9/hook"));
+    assert!(
+        !boss.page("/admin").await.contains("whsec_"),
+        "the secret is shown once"
+    );
+}

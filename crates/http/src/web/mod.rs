@@ -6,6 +6,8 @@
 //! the base URL is https). Every form carries the session's CSRF token; nothing changes on GET.
 //! Every answer carries a strict Content-Security-Policy with no inline script or style.
 
+mod account;
+mod admin;
 mod pages;
 
 use crate::error::ApiError;
@@ -24,6 +26,8 @@ use rapport_domain::{MemberId, Timestamp};
 
 pub fn router() -> Router<AppState> {
     pages::routes()
+        .merge(account::routes())
+        .merge(admin::routes())
         .route("/static/app.css", get(css))
         .route("/static/live.js", get(script))
         .layer(axum::middleware::from_fn(security_headers))

@@ -56,6 +56,7 @@ pub struct Chrome {
     pub pending: usize,
     /// Which tab is open.
     pub tab: &'static str,
+    pub admin: bool,
 }
 
 impl Chrome {
@@ -77,7 +78,7 @@ fn badge(n: u64) -> String {
     }
 }
 
-async fn chrome(app: &App, s: &Session, tab: &'static str) -> WebResult<Chrome> {
+pub(super) async fn chrome(app: &App, s: &Session, tab: &'static str) -> WebResult<Chrome> {
     let me = app.me(s.member).await?;
     let unread = app
         .notifications(
@@ -101,6 +102,7 @@ async fn chrome(app: &App, s: &Session, tab: &'static str) -> WebResult<Chrome> 
         .items
         .len();
     Ok(Chrome {
+        admin: me.role == "admin",
         name: me.name,
         id: me.id,
         csrf: s.csrf.clone(),
@@ -110,7 +112,7 @@ async fn chrome(app: &App, s: &Session, tab: &'static str) -> WebResult<Chrome> 
     })
 }
 
-fn check_csrf(s: &Session, sent: &str) -> WebResult<()> {
+pub(super) fn check_csrf(s: &Session, sent: &str) -> WebResult<()> {
     if sent == s.csrf {
         Ok(())
     } else {
@@ -126,7 +128,7 @@ fn page(n: u32) -> PageRequest {
 }
 
 /// A notice shown after a form redirected back: only these words, never text from the address.
-fn notice(done: Option<&str>) -> Option<&'static str> {
+pub(super) fn notice(done: Option<&str>) -> Option<&'static str> {
     Some(match done? {
         "accepted" => "Invitation accepted. You are now connected.",
         "ignored" => "Invitation ignored. They won't be told.",
@@ -138,18 +140,26 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "removed" => "Connection removed. They won't be told.",
         "blocked" => "Blocked. You won't see each other anywhere on the network.",
         "read" => "All notifications marked as read.",
+        "saved" => "Saved.",
+        "unblocked" => "Unblocked. Nothing the block ended comes back.",
+        "deactivated" => {
+            "Your account is deactivated: nobody sees it. Sign in again to reactivate it."
+        }
+        "closed" => "Your account is closed and your profile is gone.",
+        "resolved" => "Report resolved.",
+        "admin_saved" => "Member updated.",
         _ => return None,
     })
 }
 
 #[derive(Deserialize)]
 pub struct Done {
-    done: Option<String>,
+    pub(super) done: Option<String>,
 }
 
 #[derive(Deserialize)]
 pub struct CsrfForm {
-    csrf: String,
+    pub(super) csrf: String,
 }
 
 /// A card of the Received or Sent list.
@@ -218,6 +228,7 @@ fn person(m: &Member) -> Person {
 #[template(path = "web/login.html")]
 struct LoginPage {
     chrome: Option<Chrome>,
+    notice: Option<&'static str>,
     next: String,
     email: String,
     error: Option<String>,
@@ -226,6 +237,7 @@ struct LoginPage {
 #[derive(Deserialize)]
 pub struct Next {
     next: Option<String>,
+    done: Option<String>,
 }
 
 /// Only a path of this site: never another host (`//evil`, `/\evil`, `https://…`).
@@ -239,6 +251,7 @@ fn safe_next(next: Option<&str>) -> String {
 async fn login_page(Query(q): Query<Next>) -> Response {
     let page = LoginPage {
         chrome: None,
+        notice: notice(q.done.as_deref()),
         next: safe_next(q.next.as_deref()),
         email: String::new(),
         error: None,
@@ -272,6 +285,7 @@ async fn login(State(s): State<AppState>, Form(f): Form<LoginForm>) -> Response 
             let (status, _, detail, _) = ApiError::from(e).parts();
             let page = LoginPage {
                 chrome: None,
+                notice: None,
                 next,
                 email: f.email,
                 error: Some(super::sentence(&detail)),

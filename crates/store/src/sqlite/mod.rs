@@ -307,7 +307,8 @@ fn saved_member(tx: &mut WriteTx<'_>, id: MemberId) -> StoreResult<Arc<MemberRec
     // next statement opens a savepoint, so those rows would be counted against the next job of the
     // batch, and a job that fails would look as if it had written. Opening one here writes them
     // out as part of this job.
-    tx.conn.execute_batch("SAVEPOINT search_index; RELEASE search_index;")?;
+    tx.conn
+        .execute_batch("SAVEPOINT search_index; RELEASE search_index;")?;
     let m = Arc::new(member_by_id(tx.conn, id)?.ok_or(RuleError::NotFound)?);
     tx.record(Change::MemberSaved(m.clone()));
     Ok(m)
