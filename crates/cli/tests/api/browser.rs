@@ -368,6 +368,31 @@ async fn members_invite_see_it_live_withdraw_and_block_in_a_real_browser_on_desk
         let empty = bob.find("#received-empty").await.unwrap();
         assert!(empty.is_displayed().await);
 
+        // Someone Bob does not know invites him; his open page shows it; he ignores it, saying so.
+        let cy = app.signup_member(&format!("Cy {size}")).await;
+        let body = serde_json::json!({ "recipient_id": bob_id });
+        expect_json(app.send_invitation(&cy.token, body).await, 201).await;
+        until(&bob, "[data-invitation-id]", true).await;
+        click(&bob, ".card details.menu summary").await;
+        shot(&bob, size, "received-ignore-menu").await;
+        click(&bob, ".card button[value=dont_know]").await;
+        until(&bob, "p.notice", true).await;
+
+        // Ada invites Cy; three weeks later she withdraws everything older, after seeing how many.
+        ada.goto(&format!("{base}/in/{}", cy.id)).await;
+        click(&ada, "form.connect button[type=submit]").await;
+        until(&ada, "p.notice", true).await;
+        app.advance(22 * DAY);
+        ada.goto(&format!("{base}/invitations/sent")).await;
+        click(&ada, ".bulk button").await;
+        until(&ada, "ul.consequences", true).await;
+        let title = ada.find("h1").await.unwrap().text().await;
+        assert_eq!(title, "Withdraw 1 invitation sent more than 21 days ago?");
+        shot(&ada, size, "withdraw-older").await;
+        click(&ada, "button.danger").await;
+        until(&ada, "p.notice", true).await;
+        assert!(ada.find("[data-invitation-id]").await.is_err());
+
         // Bob invites Ada instead; she accepts; then he blocks her from her profile.
         bob.goto(&format!("{base}/in/{_ada_id}")).await;
         click(&bob, "form.connect button[type=submit]").await;

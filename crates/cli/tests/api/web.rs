@@ -271,7 +271,11 @@ async fn invite_accept_and_withdraw_through_the_pages_with_notes_shown_as_text()
         )
         .await;
     assert_eq!(r.status(), 429);
-    assert!(r.text().await.unwrap().contains("Not right now"));
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("Not right now") && html.contains("You can try again on "),
+        "{html}"
+    );
     let _ = cy.csrf().await;
     let _ = &mut cy;
 }

@@ -182,7 +182,26 @@ impl IntoResponse for WebError {
         if matches!(self.0, ApiError::App(AppError::Unauthenticated)) {
             return Redirect::to("/login").into_response();
         }
-        let (status, code, detail, _) = self.0.parts();
+        let (status, code, mut detail, retry) = self.0.parts();
+        // Times in words a person reads, not RFC 3339.
+        if let Some((at, _)) = retry {
+            let rfc = at.to_rfc3339();
+            detail = detail.replace(&format!(" (from {rfc})"), "");
+            detail = format!(
+                "{}. You can try again on {}",
+                sentence(&detail).trim_end_matches('.'),
+                pages::day(&rfc)
+            );
+        }
+        if let ApiError::App(AppError::Rule(rapport_domain::RuleError::Restricted { until })) =
+            &self.0
+        {
+            detail = format!(
+                "{}. The restriction ends on {}",
+                sentence(&detail).trim_end_matches('.'),
+                pages::day(&until.to_rfc3339())
+            );
+        }
         let title = match code {
             "not_found" => "Not found",
             "csrf" => "This form has expired",

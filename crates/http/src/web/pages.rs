@@ -390,7 +390,7 @@ async fn home(State(s): State<AppState>, session: Session) -> WebResult<Response
 }
 
 /// An RFC 3339 time as a day a person reads ("23 Nov 2026").
-fn day(rfc3339: &str) -> String {
+pub(super) fn day(rfc3339: &str) -> String {
     let fmt = time::macros::format_description!("[day padding:none] [month repr:short] [year]");
     time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
         .ok()
@@ -654,6 +654,7 @@ struct ProfilePage {
     mutual_names: String,
     note_max: usize,
     cooldown: String,
+    quota_remaining: u32,
 }
 
 async fn profile(
@@ -685,6 +686,7 @@ async fn profile(
         mutual_names: mutual,
         note_max: s.app.config().note_max_chars,
         cooldown: cooldown_words(&s.app),
+        quota_remaining: s.app.me(session.member).await?.quota.remaining,
     };
     Ok(render(StatusCode::OK, &page))
 }
@@ -693,6 +695,7 @@ async fn profile(
 pub struct ConnectForm {
     csrf: String,
     note: Option<String>,
+    email: Option<String>,
 }
 
 async fn connect(
@@ -709,7 +712,7 @@ async fn connect(
             SendInput {
                 recipient_id: id.clone(),
                 note: f.note.filter(|n| !n.trim().is_empty()),
-                recipient_email: None,
+                recipient_email: f.email.filter(|e| !e.trim().is_empty()),
             },
         )
         .await?;
@@ -801,6 +804,7 @@ async fn search(
 #[template(path = "web/network.html")]
 struct NetworkPage {
     chrome: Option<Chrome>,
+    csrf: String,
     notice: Option<&'static str>,
     q: String,
     total: u64,
@@ -824,6 +828,7 @@ async fn network(
     let list = s.app.connections(session.member, filter, page(100)).await?;
     let now = s.app.now();
     let page = NetworkPage {
+        csrf: session.csrf.clone(),
         chrome: Some(chrome),
         notice: notice(q.done.as_deref()),
         q: text,
