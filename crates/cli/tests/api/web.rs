@@ -240,6 +240,27 @@ async fn invite_accept_and_withdraw_through_the_pages_with_notes_shown_as_text()
         .await
         .contains("Connected"));
     assert!(ada.page("/network").await.contains("1 connection"));
+    // Cy connects with Bob too: Cy's view of Ada links their mutual connection, listed in full.
+    let cy_csrf = cy.csrf().await;
+    cy.post(
+        &format!("/in/{bob_id}/connect"),
+        &[("csrf", &cy_csrf), ("note", "")],
+    )
+    .await;
+    let inv = first_invitation(&bob.page("/invitations").await);
+    bob.post(
+        &format!("/invitations/{inv}/accept"),
+        &[("csrf", &bob_csrf)],
+    )
+    .await;
+    let ada_id = member_id(&ada.page("/").await);
+    let profile = cy.page(&format!("/in/{ada_id}")).await;
+    let link = format!("href=\"/in/{ada_id}/mutual\">1 mutual connection</a>: Bob");
+    assert!(profile.contains(&link), "{profile}");
+    let mutual = cy.page(&format!("/in/{ada_id}/mutual")).await;
+    assert!(
+        mutual.contains("1 mutual connection with") && mutual.contains(&format!("/in/{bob_id}"))
+    );
 
     // Ada invites Cy, then withdraws after reading what it means; Cy's inbox has nothing.
     ada.post(

@@ -38,6 +38,7 @@ pub fn routes() -> Router<AppState> {
             get(withdraw_older_page).post(withdraw_older),
         )
         .route("/in/{id}", get(profile))
+        .route("/in/{id}/mutual", get(mutual))
         .route("/in/{id}/connect", post(connect))
         .route("/in/{id}/remove", post(remove))
         .route("/in/{id}/block", post(block))
@@ -687,6 +688,36 @@ async fn profile(
         note_max: s.app.config().note_max_chars,
         cooldown: cooldown_words(&s.app),
         quota_remaining: s.app.me(session.member).await?.quota.remaining,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(Template)]
+#[template(path = "web/mutual.html")]
+struct MutualPage {
+    chrome: Option<Chrome>,
+    member: Member,
+    total: u64,
+    people: Vec<rapport_app::views::MemberSummary>,
+}
+
+/// Every connection the viewer shares with a member.
+async fn mutual(
+    State(s): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> WebResult<Response> {
+    let chrome = chrome(&s.app, &session, "").await?;
+    let member = s.app.member(session.member, &id).await?;
+    let list = s
+        .app
+        .mutual_connections(session.member, &id, page(100))
+        .await?;
+    let page = MutualPage {
+        chrome: Some(chrome),
+        member,
+        total: list.total.unwrap_or(0),
+        people: list.items,
     };
     Ok(render(StatusCode::OK, &page))
 }
