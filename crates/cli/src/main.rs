@@ -36,6 +36,11 @@ enum Command {
     Serve,
     /// Bring the store's schema up to date and exit.
     Migrate,
+    /// Write a consistent copy of the embedded store to FILE, while the server keeps running.
+    Backup {
+        /// The new file to write (it must not exist).
+        file: PathBuf,
+    },
     /// Fill an empty embedded store with a realistic synthetic network (members sign in as
     /// member<N>@example.com).
     Seed(seed::Args),
@@ -90,6 +95,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(config),
+            Command::Backup { file } => backup(config, &file),
             Command::Seed(args) => seed::run(config, args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::BenchGraph(args) => bench_graph::run(args).await,
@@ -198,6 +204,23 @@ async fn admin(config: Config, task: AdminCommand) -> anyhow::Result<()> {
         "{} ({}): role {}, tier {}",
         me.name, me.email, me.role, me.tier
     );
+    Ok(())
+}
+
+fn backup(config: Config, file: &std::path::Path) -> anyhow::Result<()> {
+    let Database::Sqlite(path) = &config.database else {
+        anyhow::bail!("rapport backup copies the embedded store; back PostgreSQL up with pg_dump");
+    };
+    let started = std::time::Instant::now();
+    let bytes = rapport_store::sqlite::backup(path, file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "{} → {}: {:.1} MiB in {:.1} s, integrity check ok",
+        path.display(),
+        file.display(),
+        bytes as f64 / 1_048_576.0,
+        started.elapsed().as_secs_f64()
+    );
+    println!("To restore: stop rapport, remove rapport.db-wal and rapport.db-shm, and put the copy in place of rapport.db.");
     Ok(())
 }
 

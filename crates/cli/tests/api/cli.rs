@@ -174,3 +174,72 @@ async fn a_seeded_network_signs_in_matches_its_index_and_refuses_a_second_seed()
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_backup_taken_while_serving_restores_every_acknowledged_write() {
+    // The server keeps running and writing while `rapport backup` copies its store; the copy
+    // opens as a store of its own with everything that was acknowledged before the copy began.
+    let app = crate::helpers::TestApp::spawn().await;
+    let ada = app.signup_member("Ada").await;
+    let bob = app.signup_member("Bob").await;
+    app.connect(&ada, &bob).await;
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.db");
+    let writer = {
+        let (a, b) = (ada.clone(), bob.clone());
+        let api = crate::helpers::Api::new(app.address.clone());
+        tokio::spawn(async move {
+            for _ in 0..20 {
+                let _ = api.remove_connection(&a.token, &b.id).await;
+                let id = api.invite_ok(&a, &b).await;
+                let _ = api.accept(&b.token, &id).await;
+            }
+        })
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_rapport"))
+        .args(["backup", copy.to_str().unwrap()])
+        .env(
+            "RAPPORT_DATABASE_URL",
+            format!("sqlite://{}", app.db_path().display()),
+        )
+        .env("RAPPORT_CONFIG", dir.path().join("none.toml"))
+        .env("RAPPORT_LOG", "warn")
+        .output()
+        .unwrap();
+    writer.await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("integrity check ok"));
+
+    // Restore: a data directory holding the copy as its store serves Ada again.
+    let restored = tempfile::tempdir().unwrap();
+    std::fs::copy(&copy, restored.path().join("rapport.db")).unwrap();
+    let mut config = rapport_app::Config::defaults();
+    config.data_dir = restored.path().to_owned();
+    config.database = rapport_app::Database::Sqlite(restored.path().join("rapport.db"));
+    let back = rapport_app::App::open(config, std::sync::Arc::new(rapport_domain::SystemClock))
+        .await
+        .unwrap();
+    let (me, _) = back
+        .login(&ada.email, crate::helpers::PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(me.name, "Ada");
+    assert!(back.verify_graph().await.unwrap().agrees);
+
+    // A second backup to the same file is refused rather than overwriting it.
+    let out = Command::new(env!("CARGO_BIN_EXE_rapport"))
+        .args(["backup", copy.to_str().unwrap()])
+        .env(
+            "RAPPORT_DATABASE_URL",
+            format!("sqlite://{}", app.db_path().display()),
+        )
+        .env("RAPPORT_CONFIG", dir.path().join("none.toml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+}

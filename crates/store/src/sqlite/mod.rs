@@ -103,6 +103,38 @@ fn open_writer_connection(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// Writes a consistent copy of the database at `path` to `dest` while it serves: `VACUUM INTO`
+/// reads one snapshot (a WAL read transaction, so writers go on) and writes a compact file.
+/// Refuses to overwrite `dest`. Returns the copy's size in bytes.
+pub fn backup(path: &Path, dest: &Path) -> StoreResult<u64> {
+    if dest.exists() {
+        return Err(StoreError::Internal(format!(
+            "{} already exists; choose a new file",
+            dest.display()
+        )));
+    }
+    if !path.exists() {
+        return Err(StoreError::Internal(format!(
+            "there is no store at {}",
+            path.display()
+        )));
+    }
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let dest_text = dest
+        .to_str()
+        .ok_or_else(|| StoreError::Internal("the backup path is not valid UTF-8".into()))?;
+    conn.execute("VACUUM INTO ?1", [dest_text])?;
+    let check: String =
+        Connection::open(dest)?.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    if check != "ok" {
+        return Err(StoreError::Internal(format!(
+            "the copy failed its integrity check: {check}"
+        )));
+    }
+    Ok(std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0))
+}
+
 /// Applies the migrations that have not run yet. Returns how many ran.
 pub fn migrate(path: &Path) -> StoreResult<usize> {
     let mut conn = open_writer_connection(path)?;
