@@ -153,6 +153,25 @@ impl App {
         Ok(relationship(viewer, degree, mutual, pending.as_ref()))
     }
 
+    /// The degree of each of `others` (member ids as text) for `viewer`, from the index alone:
+    /// for lists that already hold the members (cards of invitations). Unknown or hidden
+    /// members read as out of network.
+    pub async fn degrees(&self, viewer: MemberId, others: &[String]) -> AppResult<Vec<Option<u8>>> {
+        let hidden = self.hidden(viewer).await?;
+        let hidden_nodes = nodes(&hidden);
+        let v = self.graph().view();
+        Ok(others
+            .iter()
+            .map(|o| {
+                let id: MemberId = o.parse().ok()?;
+                if hidden.binary_search(&id).is_ok() {
+                    return None;
+                }
+                v.degree(node(viewer), node(id), &hidden_nodes).as_number()
+            })
+            .collect())
+    }
+
     /// The connections `viewer` and member `id` share, in id order, with their `total`.
     pub async fn mutual_connections(
         &self,

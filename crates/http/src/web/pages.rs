@@ -411,23 +411,6 @@ struct ReceivedPage {
     cards: Vec<Card>,
 }
 
-async fn degrees_of(
-    app: &App,
-    viewer: rapport_domain::MemberId,
-    ids: &[String],
-) -> Vec<Option<u8>> {
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        out.push(
-            app.member(viewer, id)
-                .await
-                .ok()
-                .and_then(|m| m.relationship.degree),
-        );
-    }
-    out
-}
-
 async fn received(
     State(s): State<AppState>,
     session: Session,
@@ -436,7 +419,7 @@ async fn received(
     let chrome = chrome(&s.app, &session, "received").await?;
     let list = s.app.received(session.member, page(100)).await?;
     let others: Vec<String> = list.items.iter().map(|i| i.sender.id.clone()).collect();
-    let degrees = degrees_of(&s.app, session.member, &others).await;
+    let degrees = s.app.degrees(session.member, &others).await?;
     let now = s.app.now();
     let cards = list
         .items
@@ -509,7 +492,7 @@ async fn sent(
     let chrome = chrome(&s.app, &session, "sent").await?;
     let list = s.app.sent(session.member, None, page(100)).await?;
     let others: Vec<String> = list.items.iter().map(|i| i.recipient.id.clone()).collect();
-    let degrees = degrees_of(&s.app, session.member, &others).await;
+    let degrees = s.app.degrees(session.member, &others).await?;
     let now = s.app.now();
     let cards = list
         .items
