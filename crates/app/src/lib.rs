@@ -696,6 +696,12 @@ impl App {
         self.invitation_page(viewer, records, limit).await
     }
 
+    /// How many pending invitations `viewer` received, counting at most `up_to`: the badge of
+    /// the pages, without building the invitations' views.
+    pub async fn pending_received_count(&self, viewer: MemberId, up_to: u32) -> AppResult<usize> {
+        Ok(self.store().received(viewer, None, up_to).await?.len())
+    }
+
     pub async fn sent(
         &self,
         viewer: MemberId,

@@ -94,6 +94,8 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// The cookie the web pages sign in with.
 pub const SESSION_COOKIE: &str = "rapport_session";
+/// Its name behind https, where the `__Host-` prefix makes browsers insist on `Secure`.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-rapport_session";
 
 /// The session token of a request's cookie, if it carries one.
 pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
@@ -103,7 +105,7 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE || *name == "__Host-rapport_session")
+        .find(|(name, _)| *name == SESSION_COOKIE || *name == SECURE_SESSION_COOKIE)
         .map(|(_, value)| value.trim())
         .filter(|t| !t.is_empty())
 }

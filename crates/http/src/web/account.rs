@@ -2,12 +2,12 @@
 //! deactivate, close) and stats (numbers and a weekly chart drawn on the server as SVG).
 
 use super::pages::{check_csrf, chrome, notice, Chrome, CsrfForm, Done};
-use super::{render, session_cookie_header, Session, WebResult};
+use super::{redirect_with_session, render, Session, WebResult};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::StatusCode;
+use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use rapport_app::notifications::ChannelsInput;
@@ -65,7 +65,7 @@ async fn settings(
     Query(q): Query<Done>,
 ) -> WebResult<Response> {
     let chrome = chrome(&s.app, &session, "settings").await?;
-    let me = s.app.me(session.member).await?;
+    let me = chrome.me.clone();
     let kinds = me
         .settings
         .notifications
@@ -172,14 +172,6 @@ async fn unblock(
     Ok(Redirect::to("/settings?done=unblocked"))
 }
 
-fn signed_out(s: &AppState, to: &str) -> Response {
-    (
-        [(header::SET_COOKIE, session_cookie_header(s, None))],
-        Redirect::to(to),
-    )
-        .into_response()
-}
-
 async fn deactivate(
     State(s): State<AppState>,
     session: Session,
@@ -188,7 +180,7 @@ async fn deactivate(
     check_csrf(&session, &f.csrf)?;
     s.app.deactivate(session.member).await?;
     let _ = s.app.logout(&session.token).await;
-    Ok(signed_out(&s, "/login?done=deactivated"))
+    Ok(redirect_with_session(&s, None, "/login?done=deactivated"))
 }
 
 #[derive(Deserialize)]
@@ -204,7 +196,7 @@ async fn close(
 ) -> WebResult<Response> {
     check_csrf(&session, &f.csrf)?;
     s.app.close(session.member, &f.password).await?;
-    Ok(signed_out(&s, "/login?done=closed"))
+    Ok(redirect_with_session(&s, None, "/login?done=closed"))
 }
 
 // ----- stats ------------------------------------------------------------------------------------

@@ -43,12 +43,14 @@ pub struct AdminQuery {
     done: Option<String>,
 }
 
-async fn admin(
-    State(s): State<AppState>,
-    session: Session,
-    Query(q): Query<AdminQuery>,
-) -> WebResult<Response> {
-    let chrome = chrome(&s.app, &session, "admin").await?;
+/// The admin page: open reports, webhooks, and (after creating one) its secret.
+async fn admin_page(
+    s: &AppState,
+    session: &Session,
+    notice: Option<&'static str>,
+    new_secret: Option<String>,
+) -> WebResult<AdminPage> {
+    let chrome = chrome(&s.app, session, "admin").await?;
     let now = s.app.now();
     let reports = s
         .app
@@ -61,16 +63,23 @@ async fn admin(
             (r, when)
         })
         .collect();
-    let webhooks = s.app.admin_webhooks(session.member).await?;
-    let page = AdminPage {
+    Ok(AdminPage {
         csrf: session.csrf.clone(),
         chrome: Some(chrome),
-        notice: notice(q.done.as_deref()),
+        notice,
         reports,
-        webhooks,
+        webhooks: s.app.admin_webhooks(session.member).await?,
         event_types: EVENT_TYPES.to_vec(),
-        new_secret: None,
-    };
+        new_secret,
+    })
+}
+
+async fn admin(
+    State(s): State<AppState>,
+    session: Session,
+    Query(q): Query<AdminQuery>,
+) -> WebResult<Response> {
+    let page = admin_page(&s, &session, notice(q.done.as_deref()), None).await?;
     Ok(render(StatusCode::OK, &page))
 }
 
@@ -173,17 +182,7 @@ async fn create_webhook(
         .admin_create_webhook(session.member, field("url").trim(), &events)
         .await?;
     // The signing secret is shown once, on the page that answers the creation.
-    let chrome = chrome(&s.app, &session, "admin").await?;
-    let webhooks = s.app.admin_webhooks(session.member).await?;
-    let page = AdminPage {
-        csrf: session.csrf.clone(),
-        chrome: Some(chrome),
-        notice: None,
-        reports: Vec::new(),
-        webhooks,
-        event_types: EVENT_TYPES.to_vec(),
-        new_secret: created.secret,
-    };
+    let page = admin_page(&s, &session, None, created.secret).await?;
     Ok(render(StatusCode::CREATED, &page))
 }
 

@@ -132,7 +132,7 @@ where
 /// `Secure`, `Path=/` and no `Domain`.
 fn cookie_name(state: &AppState) -> &'static str {
     if secure(state) {
-        "__Host-rapport_session"
+        crate::extract::SECURE_SESSION_COOKIE
     } else {
         crate::extract::SESSION_COOKIE
     }
@@ -142,20 +142,19 @@ fn secure(state: &AppState) -> bool {
     state.app.config().base_url.starts_with("https://")
 }
 
-/// A `Set-Cookie` value starting a session, or (with `None`) ending it.
-fn session_cookie_header(state: &AppState, token: Option<&str>) -> HeaderValue {
+/// A redirect to `to` that starts a session with `token`, or (with `None`) ends the session.
+fn redirect_with_session(state: &AppState, token: Option<&str>, to: &str) -> Response {
     let secure = if secure(state) { "; Secure" } else { "" };
-    let value = match token {
-        Some(t) => format!(
-            "{}={t}; Path=/; HttpOnly; SameSite=Lax; Max-Age=2592000{secure}",
-            cookie_name(state)
-        ),
-        None => format!(
-            "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}",
-            cookie_name(state)
-        ),
+    let (value, age) = match token {
+        Some(t) => (t, 2_592_000),
+        None => ("", 0),
     };
-    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+    let cookie = format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={age}{secure}",
+        cookie_name(state)
+    );
+    let cookie = HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""));
+    ([(header::SET_COOKIE, cookie)], Redirect::to(to)).into_response()
 }
 
 /// A failure on a page: shown as a page of its own, in plain words, with the status it has in the

@@ -3,20 +3,20 @@
 //! repeats an action.
 
 use super::{
-    ago, degree_label, encode_component, render, session_cookie_header, Session, WebError,
+    ago, degree_label, encode_component, redirect_with_session, render, Session, WebError,
     WebResult,
 };
 use crate::error::ApiError;
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::StatusCode;
+use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use rapport_app::views::{Invitation, Member};
+use rapport_app::views::{Invitation, Me, Member, MemberSummary};
 use rapport_app::{App, PageRequest, SendInput, SignupInput};
-use rapport_domain::{IgnoreReason, Timestamp};
+use rapport_domain::IgnoreReason;
 use serde::Deserialize;
 
 pub fn routes() -> Router<AppState> {
@@ -48,16 +48,14 @@ pub fn routes() -> Router<AppState> {
         .route("/notifications/read", post(read_all))
 }
 
-/// What every signed-in page shows around its content.
+/// What every signed-in page shows around its content, and the member it is for.
 pub struct Chrome {
-    pub name: String,
-    pub id: String,
+    pub me: Me,
     pub csrf: String,
     pub unread: u64,
     pub pending: usize,
     /// Which tab is open.
     pub tab: &'static str,
-    pub admin: bool,
 }
 
 impl Chrome {
@@ -68,6 +66,10 @@ impl Chrome {
 
     pub fn unread_badge(&self) -> String {
         badge(self.unread)
+    }
+
+    pub fn admin(&self) -> bool {
+        self.me.role == "admin"
     }
 }
 
@@ -80,35 +82,11 @@ fn badge(n: u64) -> String {
 }
 
 pub(super) async fn chrome(app: &App, s: &Session, tab: &'static str) -> WebResult<Chrome> {
-    let me = app.me(s.member).await?;
-    let unread = app
-        .notifications(
-            s.member,
-            PageRequest {
-                cursor: None,
-                limit: Some(1),
-            },
-        )
-        .await?
-        .unread;
-    let pending = app
-        .received(
-            s.member,
-            PageRequest {
-                cursor: None,
-                limit: Some(100),
-            },
-        )
-        .await?
-        .items
-        .len();
     Ok(Chrome {
-        admin: me.role == "admin",
-        name: me.name,
-        id: me.id,
+        me: app.me(s.member).await?,
         csrf: s.csrf.clone(),
-        unread,
-        pending,
+        unread: app.notifications(s.member, page(1)).await?.unread,
+        pending: app.pending_received_count(s.member, 100).await?,
         tab,
     })
 }
@@ -176,28 +154,48 @@ pub struct Card {
     pub ago: String,
 }
 
-fn card(inv: &Invitation, viewer_id: &str, now: Timestamp, degree: Option<u8>) -> Card {
-    let other = if inv.sender.id == viewer_id {
-        &inv.recipient
-    } else {
-        &inv.sender
-    };
-    Card {
-        id: inv.id.clone(),
-        other_id: other.id.clone(),
-        other_name: other.name.clone(),
-        other_headline: other.headline.clone(),
-        degree: degree_label(degree),
-        mutual: inv.mutual_connections,
-        mutual_names: inv
-            .mutual_preview
-            .iter()
-            .map(|m| m.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-        note: inv.note.clone(),
-        ago: ago(&inv.created_at, now),
-    }
+/// The cards of a list of invitations, each about the party who is not the viewer, with that
+/// member's degree from the graph index.
+async fn cards(
+    app: &App,
+    s: &Session,
+    viewer_id: &str,
+    items: &[Invitation],
+) -> WebResult<Vec<Card>> {
+    let others: Vec<&MemberSummary> = items
+        .iter()
+        .map(|i| {
+            if i.sender.id == viewer_id {
+                &i.recipient
+            } else {
+                &i.sender
+            }
+        })
+        .collect();
+    let ids: Vec<String> = others.iter().map(|o| o.id.clone()).collect();
+    let degrees = app.degrees(s.member, &ids).await?;
+    let now = app.now();
+    Ok(items
+        .iter()
+        .zip(others)
+        .zip(degrees)
+        .map(|((inv, other), degree)| Card {
+            id: inv.id.clone(),
+            other_id: other.id.clone(),
+            other_name: other.name.clone(),
+            other_headline: other.headline.clone(),
+            degree: degree_label(degree),
+            mutual: inv.mutual_connections,
+            mutual_names: inv
+                .mutual_preview
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            note: inv.note.clone(),
+            ago: ago(&inv.created_at, now),
+        })
+        .collect())
 }
 
 /// A member in a list (search, suggestions, network).
@@ -267,21 +265,10 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-fn signed_in(state: &AppState, token: &str, to: &str) -> Response {
-    (
-        [(
-            header::SET_COOKIE,
-            session_cookie_header(state, Some(token)),
-        )],
-        Redirect::to(to),
-    )
-        .into_response()
-}
-
 async fn login(State(s): State<AppState>, Form(f): Form<LoginForm>) -> Response {
     let next = safe_next(f.next.as_deref());
     match s.app.login(&f.email, &f.password).await {
-        Ok((_, token)) => signed_in(&s, &token, &next),
+        Ok((_, token)) => redirect_with_session(&s, Some(&token), &next),
         Err(e) => {
             let (status, _, detail, _) = ApiError::from(e).parts();
             let page = LoginPage {
@@ -332,7 +319,7 @@ async fn signup(State(s): State<AppState>, Form(mut f): Form<SignupForm>) -> Res
         location: None,
     };
     match s.app.signup(input).await {
-        Ok((_, token)) => signed_in(&s, &token, "/"),
+        Ok((_, token)) => redirect_with_session(&s, Some(&token), "/"),
         Err(e) => {
             let (status, _, detail, _) = ApiError::from(e).parts();
             f.password.clear();
@@ -353,11 +340,7 @@ async fn logout(
 ) -> WebResult<Response> {
     check_csrf(&session, &f.csrf)?;
     s.app.logout(&session.token).await?;
-    Ok((
-        [(header::SET_COOKIE, session_cookie_header(&s, None))],
-        Redirect::to("/login"),
-    )
-        .into_response())
+    Ok(redirect_with_session(&s, None, "/login"))
 }
 
 // ----- home -------------------------------------------------------------------------------------
@@ -376,15 +359,16 @@ struct HomePage {
 
 async fn home(State(s): State<AppState>, session: Session) -> WebResult<Response> {
     let chrome = chrome(&s.app, &session, "home").await?;
-    let me = s.app.me(session.member).await?;
+    let quota = chrome.me.quota.clone();
+    let restriction = chrome.me.restriction.clone();
     let suggestions = s.app.suggestions(session.member, page(12)).await?;
     let page = HomePage {
         pending: chrome.pending,
         chrome: Some(chrome),
-        quota_remaining: me.quota.remaining,
-        quota_limit: me.quota.weekly_limit,
-        next_available: me.quota.next_available_at.map(|t| day(&t)),
-        restricted_until: me.restriction.map(|r| day(&r.until)),
+        quota_remaining: quota.remaining,
+        quota_limit: quota.weekly_limit,
+        next_available: quota.next_available_at.map(|t| day(&t)),
+        restricted_until: restriction.map(|r| day(&r.until)),
         suggestions: suggestions.items.iter().map(person).collect(),
     };
     Ok(render(StatusCode::OK, &page))
@@ -418,15 +402,7 @@ async fn received(
 ) -> WebResult<Response> {
     let chrome = chrome(&s.app, &session, "received").await?;
     let list = s.app.received(session.member, page(100)).await?;
-    let others: Vec<String> = list.items.iter().map(|i| i.sender.id.clone()).collect();
-    let degrees = s.app.degrees(session.member, &others).await?;
-    let now = s.app.now();
-    let cards = list
-        .items
-        .iter()
-        .zip(degrees)
-        .map(|(i, d)| card(i, &chrome.id, now, d))
-        .collect();
+    let cards = cards(&s.app, &session, &chrome.me.id, &list.items).await?;
     let page = ReceivedPage {
         tab: "received",
         csrf: session.csrf.clone(),
@@ -491,15 +467,7 @@ async fn sent(
 ) -> WebResult<Response> {
     let chrome = chrome(&s.app, &session, "sent").await?;
     let list = s.app.sent(session.member, None, page(100)).await?;
-    let others: Vec<String> = list.items.iter().map(|i| i.recipient.id.clone()).collect();
-    let degrees = s.app.degrees(session.member, &others).await?;
-    let now = s.app.now();
-    let cards = list
-        .items
-        .iter()
-        .zip(degrees)
-        .map(|(i, d)| card(i, &chrome.id, now, d))
-        .collect();
+    let cards = cards(&s.app, &session, &chrome.me.id, &list.items).await?;
     let page = SentPage {
         tab: "sent",
         chrome: Some(chrome),
@@ -538,7 +506,7 @@ async fn withdraw_page(
 ) -> WebResult<Response> {
     let chrome = chrome(&s.app, &session, "sent").await?;
     let inv = s.app.invitation(session.member, &id).await?;
-    if inv.sender.id != chrome.id || inv.state != "pending" {
+    if inv.sender.id != chrome.me.id || inv.state != "pending" {
         return Err(rapport_domain::RuleError::NotPending.into());
     }
     let page = WithdrawPage {
@@ -662,6 +630,7 @@ async fn profile(
         })
         .unwrap_or_default();
     let page = ProfilePage {
+        quota_remaining: chrome.me.quota.remaining,
         csrf: session.csrf.clone(),
         chrome: Some(chrome),
         notice: notice(q.done.as_deref()),
@@ -670,7 +639,6 @@ async fn profile(
         mutual_names: mutual,
         note_max: s.app.config().note_max_chars,
         cooldown: cooldown_words(&s.app),
-        quota_remaining: s.app.me(session.member).await?.quota.remaining,
     };
     Ok(render(StatusCode::OK, &page))
 }
