@@ -188,6 +188,16 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         .map_err(|e| AppError::Internal(e.to_string()))
 }
 
+/// Builds the graph index from every connection between active members of `store`, as `serve`
+/// does at start.
+pub async fn load_graph(store: &dyn Store) -> AppResult<Graph> {
+    let mut builder = rapport_graph::Builder::new();
+    store
+        .scan_connections(&mut |a, b| builder.push(node(a), node(b)))
+        .await?;
+    Ok(builder.finish())
+}
+
 impl App {
     /// Opens the configured store, loads the graph index from it and returns a ready app.
     pub async fn open(config: Config, clock: Arc<dyn Clock>) -> AppResult<App> {
@@ -220,11 +230,7 @@ impl App {
             }
         };
         let started = std::time::Instant::now();
-        let mut builder = rapport_graph::Builder::new();
-        store
-            .scan_connections(&mut |a, b| builder.push(node(a), node(b)))
-            .await?;
-        graph.replace_with(builder.finish());
+        graph.replace_with(load_graph(store.as_ref()).await?);
         tracing::info!(
             edges = graph.edge_count(),
             ms = started.elapsed().as_millis() as u64,

@@ -362,11 +362,7 @@ impl App {
     /// Rebuilds the graph index from the store and compares it with the live one: how many
     /// connections the store holds, and whether the index agrees on every one of them.
     pub async fn verify_graph(&self) -> AppResult<GraphCheck> {
-        let mut builder = rapport_graph::Builder::new();
-        self.store()
-            .scan_connections(&mut |a, b| builder.push(node(a), node(b)))
-            .await?;
-        let fresh = builder.finish().edges();
+        let fresh = crate::load_graph(self.store()).await?.edges();
         let live = self.graph().edges();
         Ok(GraphCheck {
             connections: fresh.len(),

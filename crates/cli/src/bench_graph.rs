@@ -18,10 +18,9 @@ use hdrhistogram::Histogram;
 use plotters::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rapport_graph::{Builder, Degree, Graph};
-use rapport_store::sqlite::bulk::{BulkLoader, BulkMember};
+use rapport_graph::{Degree, Graph};
+use rapport_store::sqlite::bulk::BulkLoader;
 use rapport_store::sqlite::SqliteStore;
-use rapport_store::Store;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -143,7 +142,7 @@ fn one_size(args: &Args, size: usize, work: &Path) -> anyhow::Result<SizeResult>
     let _ = std::fs::remove_dir_all(&dir);
     let path = dir.join("rapport.db");
     let started = Instant::now();
-    seed_store(&net, &path)?;
+    seed_store(&net, &path, args.seed)?;
     let seed_s = started.elapsed().as_secs_f64();
     let store_mib = std::fs::metadata(&path)?.len() as f64 / 1_048_576.0;
 
@@ -151,11 +150,9 @@ fn one_size(args: &Args, size: usize, work: &Path) -> anyhow::Result<SizeResult>
     let store = SqliteStore::open(&path, Arc::new(|_: &[rapport_store::Change]| {}))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let started = Instant::now();
-    let mut builder = Builder::new();
-    runtime
-        .block_on(store.scan_connections(&mut |a, b| builder.push(a.0 as u32, b.0 as u32)))
+    let graph = runtime
+        .block_on(rapport_app::load_graph(&store))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let graph = builder.finish();
     let load_s = started.elapsed().as_secs_f64();
     drop(store);
     let index_bytes = graph.memory_bytes();
@@ -185,32 +182,12 @@ fn one_size(args: &Args, size: usize, work: &Path) -> anyhow::Result<SizeResult>
 }
 
 /// Writes `net` to a fresh store the way `rapport seed` does (ids from 1: node `i` is member
-/// `i + 1`).
-fn seed_store(net: &Network, path: &Path) -> anyhow::Result<()> {
+/// `i + 1`), without progress bars.
+fn seed_store(net: &Network, path: &Path, seed: u64) -> anyhow::Result<()> {
     let err = |e: rapport_store::StoreError| anyhow::anyhow!("{e}");
     let mut loader = BulkLoader::open(path).map_err(err)?;
-    let members = (0..net.members()).map(|i| {
-        let p = &net.profiles[i];
-        BulkMember {
-            id: i as i64 + 1,
-            email: format!("member{}@example.com", i + 1),
-            password_hash: "",
-            name: p.name(),
-            headline: p.headline(),
-            company: p.company(),
-            location: p.location(),
-            created_at: 0,
-            connection_count: net.neighbours(i as u32).len() as i64,
-            pending_sent: 0,
-        }
-    });
-    loader.members(members, &mut |_| {}).map_err(err)?;
-    let rows = (0..net.members() as u32).flat_map(|a| {
-        net.neighbours(a)
-            .iter()
-            .map(move |&b| (i64::from(a) + 1, i64::from(b) + 1, 0))
-    });
-    loader.connections(rows, &mut |_| {}).map_err(err)?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    crate::seed::write(&mut loader, net, "", now, seed, false)?;
     loader.finish().map_err(err)
 }
 

@@ -72,7 +72,7 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
 
-    tokio::task::block_in_place(|| write(&mut loader, &net, &hash, now, args.seed))?;
+    tokio::task::block_in_place(|| write(&mut loader, &net, &hash, now, args.seed, true))?;
     loader
         .finish()
         .map_err(|e| anyhow::anyhow!("{e}"))
@@ -81,13 +81,24 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write(
+/// Writes `net` through `loader`: member `i + 1` for node `i`, every connection both ways, the
+/// pending invitations; with progress bars when `show_progress`. `rapport bench-graph` seeds its
+/// stores with this too.
+pub fn write(
     loader: &mut BulkLoader,
     net: &Network,
     hash: &str,
     now: i64,
     seed: u64,
+    show_progress: bool,
 ) -> anyhow::Result<()> {
+    let bar = |len: u64, what: &str| {
+        if show_progress {
+            bar(len, what)
+        } else {
+            ProgressBar::hidden()
+        }
+    };
     let n = net.members();
     let mut pending_sent = vec![0i64; n];
     for &(from, _) in &net.pending {
