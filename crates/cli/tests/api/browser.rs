@@ -7,6 +7,7 @@
 use crate::helpers::*;
 use base64::Engine;
 use serde_json::{json, Value};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -20,8 +21,17 @@ struct Driver {
 }
 
 impl Drop for Driver {
+    /// Kills chromedriver's whole process group: the browsers it started too, even when a
+    /// failed assertion left their sessions open.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let group = format!("-{}", self.child.id());
+        let killed = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !killed {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
@@ -41,6 +51,8 @@ async fn driver() -> Driver {
     let driver = Driver {
         child: Command::new(bin)
             .arg(format!("--port={port}"))
+            // A group of its own, so that dropping the driver can end the browsers with it.
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
