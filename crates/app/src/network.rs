@@ -66,12 +66,16 @@ struct Found {
 }
 
 /// Where a page of an offset-ranked list starts, and the cursor of the next one.
-fn offset_page(page: &PageRequest, total: usize) -> AppResult<(usize, usize, Option<String>)> {
-    let offset = cursor::before(page.cursor.as_deref())?.unwrap_or(0).max(0) as usize;
-    let limit = page.limit() as usize;
-    let end = (offset + limit).min(total);
+fn page_offset(page: &PageRequest) -> AppResult<usize> {
+    Ok(cursor::before(page.cursor.as_deref())?.unwrap_or(0).max(0) as usize)
+}
+
+/// The items `from..to` of a list of `total` that a page from `offset` shows, and the cursor of
+/// the page after it.
+fn page_window(offset: usize, page: &PageRequest, total: usize) -> (usize, usize, Option<String>) {
+    let end = (offset + page.limit() as usize).min(total);
     let next = (end < total).then(|| cursor::encode(&[end as i64]));
-    Ok((offset.min(total), end, next))
+    (offset.min(total), end, next)
 }
 
 impl App {
@@ -180,22 +184,21 @@ impl App {
         page: PageRequest,
     ) -> AppResult<Page<MemberSummary>> {
         // The request itself first: a cursor that is not one is refused whoever it names.
-        offset_page(&page, 0)?;
+        let offset = page_offset(&page)?;
         let id: MemberId = id.parse().map_err(|_| RuleError::NotFound)?;
         self.visible_member(viewer, id).await?;
         let hidden = nodes(&self.hidden(viewer).await?);
-        let (total, ids) = {
+        let (total, ids, next_cursor) = {
             let v = self.graph().view();
             let total = v.mutual_count(node(viewer), node(id), &hidden);
-            let (from, to, _) = offset_page(&page, total)?;
+            let (from, to, next) = page_window(offset, &page, total);
             let ids: Vec<MemberId> = v
                 .mutual(node(viewer), node(id), &hidden, from, to - from)
                 .into_iter()
                 .map(member_id)
                 .collect();
-            (total, ids)
+            (total, ids, next)
         };
-        let (_, _, next_cursor) = offset_page(&page, total)?;
         let by_id = self.members_by_id(&ids).await?;
         let items = ids
             .iter()
@@ -324,7 +327,7 @@ impl App {
         found: Vec<Found>,
         page: PageRequest,
     ) -> AppResult<Page<Member>> {
-        let (from, to, next_cursor) = offset_page(&page, found.len())?;
+        let (from, to, next_cursor) = page_window(page_offset(&page)?, &page, found.len());
         let found = &found[from..to];
         let ids: Vec<MemberId> = found.iter().map(|f| f.member).collect();
         let by_id = self.members_by_id(&ids).await?;
