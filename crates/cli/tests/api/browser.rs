@@ -314,7 +314,7 @@ async fn members_invite_see_it_live_withdraw_and_block_in_a_real_browser_on_desk
     for (size, width, height) in SIZES {
         let ada = browser(&driver, width, height).await;
         let bob = browser(&driver, width, height).await;
-        let _ada_id = sign_up(
+        let ada_id = sign_up(
             &ada,
             &base,
             "Ada Lovelace",
@@ -406,7 +406,7 @@ async fn members_invite_see_it_live_withdraw_and_block_in_a_real_browser_on_desk
         assert!(ada.find("[data-invitation-id]").await.is_err());
 
         // Bob invites Ada instead; she accepts; then he blocks her from her profile.
-        bob.goto(&format!("{base}/in/{_ada_id}")).await;
+        bob.goto(&format!("{base}/in/{ada_id}")).await;
         click(&bob, "form.connect button[type=submit]").await;
         until(&bob, "p.notice", true).await;
         ada.goto(&format!("{base}/invitations")).await;
@@ -418,7 +418,7 @@ async fn members_invite_see_it_live_withdraw_and_block_in_a_real_browser_on_desk
         shot(&ada, size, "search").await;
         ada.goto(&format!("{base}/notifications")).await;
         shot(&ada, size, "notifications").await;
-        bob.goto(&format!("{base}/in/{_ada_id}")).await;
+        bob.goto(&format!("{base}/in/{ada_id}")).await;
         click(&bob, "details.block summary").await;
         click(&bob, "details.block button.danger").await;
         until(&bob, "p.notice", true).await;
