@@ -12,6 +12,7 @@ use rapport_domain::MemberId;
 use rapport_store::TokenHash;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
 fn argon2() -> Argon2<'static> {
@@ -55,9 +56,14 @@ pub fn token_hash(token: &str) -> TokenHash {
 
 /// Token hash -> member, for tokens seen recently. Entries leave on logout; the cache is emptied
 /// when it grows past its bound rather than growing without one.
+///
+/// Every revocation moves `epoch` on. A token read from the store is cached only if no revocation
+/// happened since the read began ([`TokenCache::put_unless_revoked`]), so a lookup racing a
+/// logout, password change or suspension cannot put a revoked token back.
 #[derive(Default)]
 pub struct TokenCache {
     map: RwLock<HashMap<TokenHash, MemberId>>,
+    epoch: AtomicU64,
 }
 
 const TOKEN_CACHE_MAX: usize = 200_000;
@@ -79,18 +85,33 @@ impl TokenCache {
         map.insert(hash, member);
     }
 
+    /// Where revocations stand; pass it to [`TokenCache::put_unless_revoked`].
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Caches a token read from the store, unless a revocation happened since `epoch` was read.
+    pub fn put_unless_revoked(&self, hash: TokenHash, member: MemberId, epoch: u64) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if self.epoch.load(Ordering::SeqCst) != epoch {
+            return;
+        }
+        if map.len() >= TOKEN_CACHE_MAX {
+            map.clear();
+        }
+        map.insert(hash, member);
+    }
+
     pub fn forget(&self, hash: &TokenHash) {
-        self.map
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(hash);
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        map.remove(hash);
     }
 
     pub fn forget_member(&self, member: MemberId) {
-        self.map
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, m| *m != member);
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        map.retain(|_, m| *m != member);
     }
 }
 

@@ -33,6 +33,9 @@ pub struct RawConfig {
     pub base_url: Option<String>,
     pub log: String,
     pub log_format: String,
+    pub max_in_flight: u32,
+    pub request_timeout: String,
+    pub header_timeout: String,
 }
 
 impl Default for RawConfig {
@@ -57,6 +60,9 @@ impl Default for RawConfig {
             base_url: None,
             log: "info".into(),
             log_format: "text".into(),
+            max_in_flight: 512,
+            request_timeout: "30s".into(),
+            header_timeout: "10s".into(),
         }
     }
 }
@@ -95,6 +101,12 @@ pub struct Config {
     pub base_url: String,
     pub log: String,
     pub log_json: bool,
+    /// Requests being answered at once; past it the server sheds load with `503 overloaded`.
+    pub max_in_flight: usize,
+    /// The longest a request may take, body upload included (`408 request_timeout`).
+    pub request_timeout: Duration,
+    /// The longest a connection may take to send a request's headers (slow clients are dropped).
+    pub header_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -193,6 +205,13 @@ impl RawConfig {
                 ),
             ));
         }
+        let at_least_a_second = |var: &str, v: &str| {
+            let d = duration(var, v)?;
+            if d < Duration::from_secs(1) {
+                return Err(setting_err(var, "must be at least 1s"));
+            }
+            Ok(d)
+        };
         let sweep_interval = duration("sweep_interval", &self.sweep_interval)?;
         if sweep_interval.is_zero() {
             return Err(setting_err("sweep_interval", "must be longer than zero"));
@@ -243,6 +262,9 @@ impl RawConfig {
             base_url: base_url.trim_end_matches('/').to_owned(),
             log: self.log,
             log_json,
+            max_in_flight: positive("max_in_flight", self.max_in_flight)? as usize,
+            request_timeout: at_least_a_second("request_timeout", &self.request_timeout)?,
+            header_timeout: at_least_a_second("header_timeout", &self.header_timeout)?,
         })
     }
 }

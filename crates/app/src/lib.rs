@@ -365,13 +365,7 @@ impl App {
     pub async fn login(&self, email: &str, password: &str) -> AppResult<(Me, String)> {
         let now = self.now();
         let key = email.trim().to_lowercase();
-        if let Some(retry_at) = self.inner.logins.blocked_until(&key, now) {
-            let retry_after = ((retry_at.0 - now.0).max(1000) as u64).div_ceil(1000);
-            return Err(AppError::RateLimited {
-                retry_at,
-                retry_after,
-            });
-        }
+        self.password_attempts_allowed(&key, now)?;
         let found = match Email::parse(email) {
             Ok(e) => self.store().login_lookup(&e).await?,
             Err(_) => None,
@@ -413,9 +407,11 @@ impl App {
     }
 
     pub async fn logout(&self, token: &str) -> AppResult<()> {
+        // The store first: a lookup that read the token before it went cannot be cached after.
         let hash = auth::token_hash(token);
+        self.store().delete_token(hash).await?;
         self.inner.tokens.forget(&hash);
-        Ok(self.store().delete_token(hash).await?)
+        Ok(())
     }
 
     /// The member a bearer token belongs to.
@@ -427,12 +423,13 @@ impl App {
         if let Some(id) = self.inner.tokens.get(&hash) {
             return Ok(id);
         }
+        let epoch = self.inner.tokens.epoch();
         let id = self
             .store()
             .token_member(hash)
             .await?
             .ok_or(AppError::Unauthenticated)?;
-        self.inner.tokens.put(hash, id);
+        self.inner.tokens.put_unless_revoked(hash, id, epoch);
         Ok(id)
     }
 
@@ -1012,13 +1009,27 @@ impl App {
         Ok(())
     }
 
-    /// Closes the account for good, once the password confirms it.
-    pub async fn close(&self, id: MemberId, password: &str) -> AppResult<()> {
+    /// Refuses with `429 rate_limited` while `key` (an email) has failed too often.
+    fn password_attempts_allowed(&self, key: &str, now: Timestamp) -> AppResult<()> {
+        match self.inner.logins.blocked_until(key, now) {
+            Some(retry_at) => Err(AppError::RateLimited {
+                retry_at,
+                retry_after: ((retry_at.0 - now.0).max(1000) as u64).div_ceil(1000),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses with `invalid_credentials` unless `password` is the member's. Failures count
+    /// towards the same limit as failed sign-ins, so a stolen token cannot guess the password.
+    async fn confirm_password(&self, id: MemberId, password: &str) -> AppResult<()> {
         let m = self
             .store()
             .member(id)
             .await?
             .ok_or(AppError::Unauthenticated)?;
+        let now = self.now();
+        self.password_attempts_allowed(&m.email, now)?;
         let email = Email::parse(&m.email)?;
         let (_, hash) = self
             .store()
@@ -1027,8 +1038,39 @@ impl App {
             .ok_or(AppError::Unauthenticated)?;
         let password = password.to_owned();
         if !blocking(move || auth::verify_password(&password, &hash)).await? {
+            self.inner.logins.failed(&m.email, now);
             return Err(RuleError::InvalidCredentials.into());
         }
+        Ok(())
+    }
+
+    /// Changes the password once the current one confirms it. Every session and token of the
+    /// member stops working; the new token returned is the only one.
+    pub async fn change_password(
+        &self,
+        id: MemberId,
+        current: &str,
+        new: &str,
+    ) -> AppResult<String> {
+        let new = Password::parse(new).map_err(|_| {
+            RuleError::validation(
+                "new_password",
+                "must be between 10 and 256 characters",
+            )
+        })?;
+        self.confirm_password(id, current).await?;
+        let hash = blocking(move || auth::hash_password(new.expose()))
+            .await?
+            .map_err(AppError::Internal)?;
+        self.store().set_password(id, hash).await?;
+        self.inner.tokens.forget_member(id);
+        tracing::info!(member = %id, "password changed; every other session signed out");
+        self.issue_token(id).await
+    }
+
+    /// Closes the account for good, once the password confirms it.
+    pub async fn close(&self, id: MemberId, password: &str) -> AppResult<()> {
+        self.confirm_password(id, password).await?;
         self.store().close_member(id, self.now()).await?;
         self.inner.tokens.forget_member(id);
         tracing::info!(member = %id, "account closed");

@@ -20,6 +20,10 @@ pub enum ApiError {
     MethodNotAllowed,
     /// A cookie-authenticated change without the session's CSRF token.
     Csrf,
+    /// More requests at once than the server answers; try again at `retry_at`.
+    Overloaded { retry_at: Timestamp },
+    /// The request, its body included, took longer than this.
+    RequestTimeout(std::time::Duration),
 }
 
 impl From<AppError> for ApiError {
@@ -63,6 +67,21 @@ impl ApiError {
                 S::FORBIDDEN,
                 "csrf",
                 "this form is out of date or came from another site: reload the page and try again (API clients: send X-CSRF-Token with the session cookie, or use a bearer token)".into(),
+                None,
+            ),
+            ApiError::Overloaded { retry_at } => (
+                S::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "the server is busy answering other requests; try again in a second".into(),
+                Some((*retry_at, 1)),
+            ),
+            ApiError::RequestTimeout(limit) => (
+                S::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "the request took longer than {} s to arrive and be answered; send it again",
+                    limit.as_secs()
+                ),
                 None,
             ),
             ApiError::Malformed(d) => (S::BAD_REQUEST, "malformed", d.clone(), None),

@@ -8,6 +8,7 @@ pub mod api;
 pub mod error;
 pub mod extract;
 mod idempotency;
+pub mod limits;
 pub mod openapi;
 mod ops;
 pub mod web;
@@ -30,6 +31,7 @@ pub struct AppState {
     pub app: App,
     pub metrics: PrometheusHandle,
     idempotency: Arc<idempotency::KeyLocks>,
+    limits: Arc<limits::Limits>,
 }
 
 /// The process-wide Prometheus recorder, installed on first use.
@@ -51,7 +53,9 @@ fn prometheus() -> PrometheusHandle {
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 pub fn router(app: App) -> Router {
+    let limits = limits::Limits::new(app.config().max_in_flight, app.config().request_timeout);
     let state = AppState {
+        limits: Arc::new(limits),
         app,
         metrics: prometheus(),
         idempotency: Default::default(),
@@ -69,6 +73,7 @@ pub fn router(app: App) -> Router {
         .merge(web::router())
         .fallback(|| async { error::ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(state.clone(), limits::admit))
         .layer(middleware::from_fn(record_metrics))
         .layer(
             TraceLayer::new_for_http()
@@ -124,7 +129,6 @@ pub async fn serve(
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let header_timeout = app.config().header_timeout;
+    limits::serve(listener, router(app), header_timeout, shutdown).await
 }

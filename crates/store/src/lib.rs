@@ -54,6 +54,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     async fn token_member(&self, hash: TokenHash) -> StoreResult<Option<MemberId>>;
     async fn delete_token(&self, hash: TokenHash) -> StoreResult<()>;
+    /// Replaces the member's password hash and revokes every token they hold, in one transaction.
+    async fn set_password(&self, member: MemberId, password_hash: String) -> StoreResult<()>;
     /// One member as the store holds it now (not from a cache: roles and states may be changed by
     /// another process).
     async fn member(&self, id: MemberId) -> StoreResult<Option<Arc<MemberRecord>>>;

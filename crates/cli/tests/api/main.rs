@@ -16,6 +16,7 @@ mod connections;
 mod crash;
 mod errors;
 mod fixtures;
+mod hardening;
 mod helpers;
 mod idempotency;
 mod invitations;

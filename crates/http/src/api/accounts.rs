@@ -19,6 +19,7 @@ pub fn router() -> Router<AppState> {
         .route("/auth/logout", post(logout))
         .route("/me", get(me).patch(update_me).delete(close))
         .route("/me/deactivate", post(deactivate))
+        .route("/me/password", post(change_password))
         .route("/me/stats", get(stats))
         .route("/me/export", get(export))
         .route("/me/settings", patch(update_settings))
@@ -202,6 +203,41 @@ pub async fn update_settings(
 #[serde(deny_unknown_fields)]
 pub struct CloseRequest {
     pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current_password: String,
+    /// At least 10 characters.
+    pub new_password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// The only token that works from now on: every other session was signed out.
+    pub token: String,
+}
+
+/// Change your password. Every other session and token stops working; the answer carries the one
+/// new token.
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "accounts", security(("bearer" = [])), request_body = PasswordChange,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 400, description = "malformed", body = Problem),
+        (status = 401, description = "unauthenticated, invalid_credentials (the current password is wrong)", body = Problem),
+        (status = 422, description = "validation_failed (new_password)", body = Problem),
+    ))]
+pub async fn change_password(
+    State(s): State<AppState>,
+    Auth(id): Auth,
+    JsonBody(r): JsonBody<PasswordChange>,
+) -> ApiResult<Json<TokenResponse>> {
+    let token = s
+        .app
+        .change_password(id, &r.current_password, &r.new_password)
+        .await?;
+    Ok(Json(TokenResponse { token }))
 }
 
 /// Deactivate your account: you are hidden and your pending invitations end; your connections wait

@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/settings/privacy", post(save_privacy))
         .route("/settings/notifications", post(save_notifications))
         .route("/settings/unblock/{id}", post(unblock))
+        .route("/settings/password", post(change_password))
         .route("/settings/deactivate", post(deactivate))
         .route("/settings/close", post(close))
         .route("/stats", get(stats))
@@ -170,6 +171,31 @@ async fn unblock(
     check_csrf(&session, &f.csrf)?;
     s.app.unblock(session.member, &id).await?;
     Ok(Redirect::to("/settings?done=unblocked"))
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    csrf: String,
+    current_password: String,
+    new_password: String,
+}
+
+/// Changes the password; this browser gets the new session, every other one is signed out.
+async fn change_password(
+    State(s): State<AppState>,
+    session: Session,
+    Form(f): Form<PasswordForm>,
+) -> WebResult<Response> {
+    check_csrf(&session, &f.csrf)?;
+    let token = s
+        .app
+        .change_password(session.member, &f.current_password, &f.new_password)
+        .await?;
+    Ok(redirect_with_session(
+        &s,
+        Some(&token),
+        "/settings?done=password",
+    ))
 }
 
 async fn deactivate(

@@ -120,6 +120,7 @@ pub(super) fn notice(done: Option<&str>) -> Option<&'static str> {
         "blocked" => "Blocked. You won't see each other anywhere on the network.",
         "read" => "All notifications marked as read.",
         "saved" => "Saved.",
+        "password" => "Password changed. Every other session was signed out.",
         "unblocked" => "Unblocked. Nothing the block ended comes back.",
         "deactivated" => {
             "Your account is deactivated: nobody sees it. Sign in again to reactivate it."

@@ -1007,6 +1007,19 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn set_password(&self, member: MemberId, password_hash: String) -> StoreResult<()> {
+        self.write(move |tx| {
+            tx.conn
+                .prepare_cached("UPDATE members SET password_hash = ?2 WHERE id = ?1")?
+                .execute(params![member.0, password_hash])?;
+            tx.conn
+                .prepare_cached("DELETE FROM tokens WHERE member_id = ?1")?
+                .execute([member.0])?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn member(&self, id: MemberId) -> StoreResult<Option<Arc<MemberRecord>>> {
         // Read fresh: role, tier and status may be changed by another process (`rapport admin`).
         Ok(self.read(move |c| member_by_id(c, id)).await?.map(Arc::new))

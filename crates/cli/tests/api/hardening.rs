@@ -1,0 +1,289 @@
+//! The server under abuse: load shedding past its in-flight limit, slow bodies and slow headers,
+//! the cap on live streams per member, and the life of tokens (new at every sign-in, revoked at
+//! logout, password change, suspension and deactivation).
+
+use crate::helpers::*;
+use reqwest::Method;
+use serde_json::json;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A connection that sends a request's headers and the start of a body, then nothing more.
+async fn stalled_upload(app: &TestApp, path: &str) -> TcpStream {
+    let addr = app.address.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"email\":"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s
+}
+
+/// Everything the server sends until it closes the connection (or 30 s pass, as a bound).
+async fn read_to_close(s: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn past_its_in_flight_limit_the_server_sheds_load_with_503_and_retry_after() {
+    let app = TestApp::spawn_with(|c| c.max_in_flight = 2).await;
+    let m = app.signup_member("Ada").await;
+    // Two uploads that never finish hold both slots.
+    let mut slow = vec![
+        stalled_upload(&app, "/api/v1/auth/login").await,
+        stalled_upload(&app, "/api/v1/auth/login").await,
+    ];
+    let mut shed = None;
+    for _ in 0..500 {
+        let r = app.me(&m.token).await;
+        if r.status() == 503 {
+            shed = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let r = shed.expect("a request past the limit is shed");
+    assert_eq!(header(&r, "retry-after"), "1");
+    let p = expect_problem(r, 503, "overloaded").await;
+    assert!(p["retry_at"].is_string(), "{p}");
+    // Health and metrics are never shed: operators can see what is going on.
+    assert_eq!(app.readyz().await.unwrap().status(), 200);
+    let metrics = app
+        .request(Method::GET, "/metrics", ANONYMOUS, None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("rapport_http_shed_total"), "{metrics}");
+    // The slow clients go away; their slots come back and nothing was lost.
+    slow.clear();
+    let mut answered = None;
+    for _ in 0..500 {
+        let r = app.me(&m.token).await;
+        if r.status() != 503 {
+            answered = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    expect_json(answered.expect("answers again"), 200).await;
+}
+
+#[tokio::test]
+async fn a_body_that_never_arrives_is_answered_408_and_frees_its_slot() {
+    let app = TestApp::spawn_with(|c| {
+        c.max_in_flight = 1;
+        c.request_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let mut s = stalled_upload(&app, "/api/v1/auth/login").await;
+    let answer = read_to_close(&mut s).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
+    // Its one slot is free again.
+    expect_problem(
+        app.login("nobody@example.com", "wrong password").await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    let app = TestApp::spawn_with(|c| c.header_timeout = Duration::from_secs(1)).await;
+    let addr = app.address.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let answer = read_to_close(&mut s).await;
+    // Closed (hyper may say 408 first); never a 200 to a request that did not arrive.
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+    // The server goes on answering everyone else.
+    assert_eq!(app.readyz().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn a_member_may_hold_five_live_streams_and_a_sixth_is_refused_until_one_closes() {
+    let app = TestApp::spawn().await;
+    let m = app.signup_member("Ada").await;
+    let open = || app.request(Method::GET, "/api/v1/events", &m.token, None);
+    let mut streams = Vec::new();
+    for _ in 0..5 {
+        let r = open().await;
+        assert_eq!(r.status(), 200);
+        streams.push(r);
+    }
+    let r = open().await;
+    assert!(!header(&r, "retry-after").is_empty());
+    expect_problem(r, 429, "rate_limited").await;
+    // Another member is not affected.
+    let other = app.signup_member("Grace").await;
+    let r = app
+        .request(Method::GET, "/api/v1/events", &other.token, None)
+        .await;
+    assert_eq!(r.status(), 200);
+    // Closing one makes room (the server notices the closed stream on its next write or
+    // heartbeat, so allow it a moment).
+    streams.pop();
+    let mut reopened = false;
+    for _ in 0..300 {
+        let r = open().await;
+        if r.status() == 200 {
+            reopened = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(reopened, "a closed stream's place is given back");
+}
+
+#[tokio::test]
+async fn every_sign_in_gets_its_own_token_and_logout_revokes_only_that_one() {
+    let app = TestApp::spawn().await;
+    let m = app.signup_member("Ada").await;
+    let second = expect_json(app.login(&m.email, PASSWORD).await, 200).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(second, m.token);
+    expect_empty(app.logout(&second).await, 204).await;
+    expect_problem(app.me(&second).await, 401, "unauthenticated").await;
+    expect_json(app.me(&m.token).await, 200).await;
+}
+
+async fn change_password(
+    app: &TestApp,
+    token: &str,
+    current: &str,
+    new: &str,
+) -> reqwest::Response {
+    app.request(
+        Method::POST,
+        "/api/v1/me/password",
+        token,
+        Some(json!({"current_password": current, "new_password": new})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn changing_the_password_signs_out_every_other_session() {
+    let app = TestApp::spawn().await;
+    let m = app.signup_member("Ada").await;
+    let phone = expect_json(app.login(&m.email, PASSWORD).await, 200).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Both sessions are in the token cache.
+    expect_json(app.me(&phone).await, 200).await;
+    expect_json(app.me(&m.token).await, 200).await;
+
+    let p = expect_problem(
+        change_password(&app, &m.token, "not my password", "a brand new passphrase").await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    assert!(!p.to_string().contains(&m.email));
+    let p = expect_problem(
+        change_password(&app, &m.token, PASSWORD, "short").await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert!(
+        p["detail"].as_str().unwrap().contains("new_password"),
+        "{p}"
+    );
+    expect_json(app.me(&phone).await, 200).await;
+
+    let v = expect_json(
+        change_password(&app, &m.token, PASSWORD, "a brand new passphrase").await,
+        200,
+    )
+    .await;
+    let fresh = v["token"].as_str().unwrap();
+    expect_problem(app.me(&m.token).await, 401, "unauthenticated").await;
+    expect_problem(app.me(&phone).await, 401, "unauthenticated").await;
+    expect_json(app.me(fresh).await, 200).await;
+    expect_problem(
+        app.login(&m.email, PASSWORD).await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    expect_json(app.login(&m.email, "a brand new passphrase").await, 200).await;
+}
+
+#[tokio::test]
+async fn guessing_the_current_password_with_a_stolen_token_is_rate_limited() {
+    let app = TestApp::spawn().await;
+    let m = app.signup_member("Ada").await;
+    for _ in 0..10 {
+        let r = change_password(&app, &m.token, "a wrong guess", "a brand new passphrase").await;
+        expect_problem(r, 401, "invalid_credentials").await;
+    }
+    let r = change_password(&app, &m.token, PASSWORD, "a brand new passphrase").await;
+    assert!(!header(&r, "retry-after").is_empty());
+    expect_problem(r, 429, "rate_limited").await;
+    // Sign-in for that email is held back too: the same guesses, the same limit.
+    expect_problem(app.login(&m.email, PASSWORD).await, 429, "rate_limited").await;
+    app.advance(Duration::from_secs(16 * 60));
+    expect_json(
+        change_password(&app, &m.token, PASSWORD, "a brand new passphrase").await,
+        200,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn suspension_and_deactivation_revoke_every_token_of_the_member() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup_member("Admin").await;
+    app.app
+        .admin_update_by_email(
+            &admin.email,
+            rapport_app::AdminUpdate {
+                role: Some("admin".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let m = app.signup_member("Mallory").await;
+    expect_json(app.me(&m.token).await, 200).await;
+    let r = app
+        .request(
+            Method::PATCH,
+            &format!("/api/v1/admin/members/{}", m.id),
+            &admin.token,
+            Some(json!({"suspended": true})),
+        )
+        .await;
+    expect_json(r, 200).await;
+    expect_problem(app.me(&m.token).await, 401, "unauthenticated").await;
+    expect_problem(
+        app.login(&m.email, PASSWORD).await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+
+    let d = app.signup_member("Dora").await;
+    expect_json(app.me(&d.token).await, 200).await;
+    expect_empty(
+        app.request(Method::POST, "/api/v1/me/deactivate", &d.token, None)
+            .await,
+        204,
+    )
+    .await;
+    expect_problem(app.me(&d.token).await, 401, "unauthenticated").await;
+}
