@@ -301,3 +301,187 @@ async fn bulk_withdraw_racing_accept_agree_on_what_happened() {
         app.advance(22 * DAY); // past any re-invite cooldown
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sends_at_the_quota_boundary_never_pass_the_weekly_limit() {
+    // A limit of 5 and 30 sends to 30 different members at once: exactly 5 are sent, the other 25
+    // are 429 quota_exceeded with a time to try again, and the quota reads 5 used.
+    let app = Arc::new(TestApp::spawn_with(|c| c.weekly_invitation_limit = 5).await);
+    let ada = app.signup_member("Ada").await;
+    let mut others = Vec::new();
+    for i in 0..30 {
+        others.push(app.signup_member(&format!("Member {i}")).await);
+    }
+    let start = Arc::new(Barrier::new(others.len()));
+    let mut tasks = Vec::new();
+    for other in others {
+        let (app, ada, start) = (app.clone(), ada.clone(), start.clone());
+        tasks.push(tokio::spawn(async move {
+            start.wait().await;
+            outcome(app.invite(&ada, &other).await).await
+        }));
+    }
+    let (mut sent, mut refused) = (0, 0);
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            201 => sent += 1,
+            429 => {
+                assert_eq!(body["code"], "quota_exceeded", "{body}");
+                assert!(body["retry_at"].is_string(), "{body}");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!((sent, refused), (5, 25));
+    let me = expect_json(app.me(&ada.token).await, 200).await;
+    assert_eq!(me["quota"]["used"], 5);
+    assert_eq!(me["quota"]["remaining"], 0);
+    assert_eq!(app.sent_ids(&ada.token).await.len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_block_racing_an_accept_never_leaves_blocked_members_connected() {
+    // 100 rounds of the sender blocking the recipient while the recipient accepts. Whatever the
+    // order, the end is the same: not connected, nothing pending, each invisible to the other.
+    let app = Arc::new(TestApp::spawn().await);
+    let mut accepted_first = 0;
+    for round in 0..100 {
+        let sender = app.signup_member(&format!("Sender {round}")).await;
+        let recipient = app.signup_member(&format!("Recipient {round}")).await;
+        let id = app.invite_ok(&sender, &recipient).await;
+        let start = Arc::new(Barrier::new(2));
+        let accept = {
+            let (app, token, id, start) = (
+                app.clone(),
+                recipient.token.clone(),
+                id.clone(),
+                start.clone(),
+            );
+            tokio::spawn(async move {
+                start.wait().await;
+                outcome(app.accept(&token, &id).await).await
+            })
+        };
+        let block = {
+            let (app, token, other, start) = (
+                app.clone(),
+                sender.token.clone(),
+                recipient.id.clone(),
+                start,
+            );
+            tokio::spawn(async move {
+                start.wait().await;
+                let path = format!("/api/v1/blocks/{other}");
+                outcome(app.request(reqwest::Method::PUT, &path, &token, None).await).await
+            })
+        };
+        let (a, b) = (accept.await.unwrap(), block.await.unwrap());
+        assert_eq!(b.0, 204, "round {round}: block answered {b:?}");
+        match a.0 {
+            200 => accepted_first += 1,
+            404 => assert_eq!(a.1["code"], "not_found", "round {round}: {a:?}"),
+            _ => panic!("round {round}: accept answered {a:?}"),
+        }
+        assert!(
+            app.connection_ids(&sender.token).await.is_empty(),
+            "round {round}"
+        );
+        assert!(
+            app.connection_ids(&recipient.token).await.is_empty(),
+            "round {round}"
+        );
+        assert!(
+            app.received_ids(&recipient.token).await.is_empty(),
+            "round {round}"
+        );
+        assert!(
+            app.sent_ids(&sender.token).await.is_empty(),
+            "round {round}"
+        );
+        expect_problem(
+            app.member(&recipient.token, &sender.id).await,
+            404,
+            "not_found",
+        )
+        .await;
+        expect_problem(
+            app.member(&sender.token, &recipient.id).await,
+            404,
+            "not_found",
+        )
+        .await;
+    }
+    println!("accept came first in {accepted_first} of 100 rounds");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_writers_never_see_a_busy_database() {
+    // 50 writers at once, each a different kind of write in turn (send, accept, withdraw, profile,
+    // settings, block, signup): every answer is a rule's answer, never a 5xx such as a "database
+    // is locked" leaking out of SQLite.
+    let app = Arc::new(TestApp::spawn().await);
+    let mut members = Vec::new();
+    for i in 0..50 {
+        members.push(app.signup_member(&format!("Writer {i}")).await);
+    }
+    let members = Arc::new(members);
+    let start = Arc::new(Barrier::new(50));
+    let mut tasks = Vec::new();
+    for w in 0..50 {
+        let (app, members, start) = (app.clone(), members.clone(), start.clone());
+        tasks.push(tokio::spawn(async move {
+            start.wait().await;
+            let me = &members[w];
+            let mut statuses = Vec::new();
+            for step in 0..20 {
+                let other = &members[(w + step * 7 + 1) % 50];
+                let r = match (w + step) % 7 {
+                    0 | 1 => app.invite(me, other).await,
+                    2 => match app.received_ids(&me.token).await.first() {
+                        Some(id) => app.accept(&me.token, id).await,
+                        None => app.me(&me.token).await,
+                    },
+                    3 => match app.sent_ids(&me.token).await.last() {
+                        Some(id) => app.withdraw(&me.token, id).await,
+                        None => app.me(&me.token).await,
+                    },
+                    4 => {
+                        let body = serde_json::json!({"headline": format!("Step {step}")});
+                        app.update_me(&me.token, body).await
+                    }
+                    5 => {
+                        let body = serde_json::json!({"invitations_from": "everyone"});
+                        app.update_settings(&me.token, body).await
+                    }
+                    _ if step % 5 == 0 => {
+                        let path = format!("/api/v1/blocks/{}", other.id);
+                        app.request(reqwest::Method::PUT, &path, &me.token, None)
+                            .await
+                    }
+                    _ => {
+                        app.signup(serde_json::json!({
+                            "email": format!("late.{w}.{step}@example.com"),
+                            "password": PASSWORD,
+                            "name": "Late",
+                        }))
+                        .await
+                    }
+                };
+                statuses.push(outcome(r).await);
+            }
+            statuses
+        }));
+    }
+    let mut answers = 0;
+    for t in tasks {
+        for (status, body) in t.await.unwrap() {
+            answers += 1;
+            assert!(status < 500, "a writer got {status}: {body}");
+            let text = body.to_string().to_lowercase();
+            assert!(!text.contains("locked") && !text.contains("busy"), "{body}");
+        }
+    }
+    assert_eq!(answers, 1000);
+}
