@@ -10,6 +10,7 @@
 
 mod accounts;
 mod authz;
+mod authz_matrix;
 mod browser;
 mod cli;
 mod connections;
