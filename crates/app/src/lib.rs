@@ -631,22 +631,33 @@ impl App {
             .invitation(id)
             .await?
             .ok_or(RuleError::NotFound)?;
-        if party_of(&inv, viewer)
+        if !self.sees(viewer, &inv).await? {
+            return Err(RuleError::NotFound.into());
+        }
+        let mut views = self.invitation_views(viewer, vec![inv]).await?;
+        views.pop().ok_or_else(|| RuleError::NotFound.into())
+    }
+
+    /// Whether `viewer` may see `inv`: they are a party to it, its state is one that party may
+    /// know, and the other party is visible to them (not blocked either way, not deactivated,
+    /// suspended or closed).
+    async fn sees(&self, viewer: MemberId, inv: &InvitationRecord) -> AppResult<bool> {
+        if party_of(inv, viewer)
             .and_then(|p| inv.state.seen_by(p))
             .is_none()
         {
-            return Err(RuleError::NotFound.into());
+            return Ok(false);
         }
         let other = if inv.sender == viewer {
             inv.recipient
         } else {
             inv.sender
         };
-        if self.hidden(viewer).await?.contains(&other) {
-            return Err(RuleError::NotFound.into());
+        match self.visible_member(viewer, other).await {
+            Ok(_) => Ok(true),
+            Err(AppError::Rule(RuleError::NotFound)) => Ok(false),
+            Err(e) => Err(e),
         }
-        let mut views = self.invitation_views(viewer, vec![inv]).await?;
-        views.pop().ok_or_else(|| RuleError::NotFound.into())
     }
 
     pub async fn accept(&self, viewer: MemberId, id: &str) -> AppResult<Connection> {
@@ -682,10 +693,27 @@ impl App {
         action: Action,
     ) -> AppResult<rapport_store::Acted> {
         let id: InvitationId = id.parse().map_err(|_| RuleError::NotFound)?;
-        Ok(self
+        match self
             .store()
             .act(id, viewer, action, self.act_policy(), self.now())
-            .await?)
+            .await
+        {
+            // 404 comes before 409: an invitation the viewer cannot see (its other party is now
+            // hidden from them) is not found, whatever its state, as reading it is.
+            Err(StoreError::Rule(refusal)) if refusal != RuleError::NotFound => {
+                let visible = match self.store().invitation(id).await? {
+                    Some(inv) => self.sees(viewer, &inv).await?,
+                    None => false,
+                };
+                Err(if visible {
+                    refusal
+                } else {
+                    RuleError::NotFound
+                }
+                .into())
+            }
+            acted => Ok(acted?),
+        }
     }
 
     pub async fn received(
