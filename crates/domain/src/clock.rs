@@ -29,20 +29,29 @@ impl Timestamp {
         )
     }
 
-    /// RFC 3339 in UTC with millisecond precision, as every API answer writes times.
+    /// The first and last instants RFC 3339 can write: its years have four digits.
+    const EARLIEST: i64 = -62_167_219_200_000; // 0000-01-01T00:00:00Z
+    const LATEST: i64 = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+
+    /// RFC 3339 in UTC with millisecond precision, as every API answer writes times. A time beyond
+    /// the years 0000 to 9999 (a far-off expiry that saturated) is written as the nearest one
+    /// RFC 3339 can hold, never as nothing or as 1970.
     pub fn to_rfc3339(self) -> String {
-        let nanos = i128::from(self.0) * 1_000_000;
+        let nanos = i128::from(self.0.clamp(Self::EARLIEST, Self::LATEST)) * 1_000_000;
         let dt =
             OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        let dt = dt
-            .replace_nanosecond(dt.millisecond() as u32 * 1_000_000)
-            .unwrap_or(dt);
         dt.format(&Rfc3339).unwrap_or_default()
     }
 
+    /// Reads an RFC 3339 time, truncated to the millisecond at or before it (before 1970 too).
+    /// `None` for anything else, and for an instant [`Self::to_rfc3339`] could not write back
+    /// (an offset can push year 0000 or 9999 past the edge).
     pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
         let dt = OffsetDateTime::parse(s, &Rfc3339).ok()?;
-        Some(Timestamp((dt.unix_timestamp_nanos() / 1_000_000) as i64))
+        let millis = i64::try_from(dt.unix_timestamp_nanos().div_euclid(1_000_000)).ok()?;
+        (Self::EARLIEST..=Self::LATEST)
+            .contains(&millis)
+            .then_some(Timestamp(millis))
     }
 }
 
@@ -112,6 +121,26 @@ mod tests {
             Timestamp::parse_rfc3339("2023-11-14T22:13:20.123Z"),
             Some(Timestamp(1_700_000_000_123))
         );
+    }
+
+    #[test]
+    fn times_before_1970_truncate_down_to_the_millisecond() {
+        assert_eq!(
+            Timestamp::parse_rfc3339("1969-12-31T23:59:59.9995Z"),
+            Some(Timestamp(-1))
+        );
+        assert_eq!(Timestamp(-1).to_rfc3339(), "1969-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn times_rfc3339_cannot_write_are_clamped_on_the_way_out_and_refused_on_the_way_in() {
+        assert_eq!(Timestamp(i64::MAX).to_rfc3339(), "9999-12-31T23:59:59.999Z");
+        assert_eq!(Timestamp(i64::MIN).to_rfc3339(), "0000-01-01T00:00:00Z");
+        assert_eq!(
+            Timestamp::parse_rfc3339("9999-12-31T23:59:59.999-01:00"),
+            None
+        );
+        assert_eq!(Timestamp::parse_rfc3339("0000-01-01T00:30:00+01:00"), None);
     }
 
     #[test]
