@@ -230,10 +230,15 @@ impl RawConfig {
             .base_url
             .clone()
             .unwrap_or_else(|| format!("http://{listen}"));
-        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        // Links are written as `{base_url}/path`, so the trailing slashes go, and a host must stay.
+        let base_url = base_url.trim_end_matches('/');
+        let host = base_url
+            .strip_prefix("https://")
+            .or_else(|| base_url.strip_prefix("http://"));
+        if !matches!(host, Some(h) if !h.is_empty()) {
             return Err(setting_err(
                 "base_url",
-                "must start with http:// or https://",
+                "must start with http:// or https:// and name a host",
             ));
         }
         Ok(Config {
@@ -259,7 +264,7 @@ impl RawConfig {
             smtp_url: self.smtp_url.filter(|s| !s.is_empty()),
             mail_from: self.mail_from,
             webhook_retries,
-            base_url: base_url.trim_end_matches('/').to_owned(),
+            base_url: base_url.to_owned(),
             log: self.log,
             log_json,
             max_in_flight: positive("max_in_flight", self.max_in_flight)? as usize,
@@ -316,6 +321,27 @@ mod tests {
             ..Default::default()
         };
         assert!(raw.check().is_err());
+    }
+
+    #[test]
+    fn a_base_url_loses_its_trailing_slash_but_not_its_host() {
+        let base = |url: &str| {
+            RawConfig {
+                base_url: Some(url.into()),
+                ..Default::default()
+            }
+            .check()
+            .map(|c| c.base_url)
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            base("https://rapport.example.com/"),
+            Ok("https://rapport.example.com".into())
+        );
+        for bad in ["https:///", "http://", "rapport.example.com"] {
+            let err = base(bad).unwrap_err();
+            assert!(err.contains("RAPPORT_BASE_URL"), "{bad}: {err}");
+        }
     }
 
     #[test]
