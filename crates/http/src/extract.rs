@@ -28,6 +28,13 @@ async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body this API takes is an object, but serde also reads a struct from an array of its
+    // fields in order (`[null, null]`), which no client means.
+    if bytes.trim_ascii_start().first() != Some(&b'{') {
+        return Err(ApiError::Malformed(
+            "the body is not the JSON this endpoint takes: send a JSON object".into(),
+        ));
+    }
     serde_json::from_slice(bytes).map_err(|e| {
         ApiError::Malformed(format!("the body is not the JSON this endpoint takes: {e}"))
     })
