@@ -2,7 +2,9 @@
 
 use crate::api::{accounts, admin, invitations, network, notifications};
 use crate::error::Problem;
+use utoipa::openapi::schema::{Schema, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -19,7 +21,7 @@ use utoipa::{Modify, OpenApi};
         crate::ops::healthz, crate::ops::readyz,
     ),
     components(schemas(Problem)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &AsServed),
     tags(
         (name = "accounts", description = "Sign up, sign in, your profile"),
         (name = "invitations", description = "Send, accept, ignore and withdraw invitations"),
@@ -40,5 +42,177 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Two things the annotations cannot say, put right so that the document says what the server does:
+///
+/// - Every error leaves as `application/problem+json` (RFC 9457), but `body = Problem` in an
+///   annotation says `application/json`: the media type of every response whose body is a
+///   `Problem` is renamed.
+/// - An optional body (`request_body(content = Option<T>)`, taken by `OptionalJsonBody`) is left
+///   out, never sent as `null`, which is not a `T`: its schema becomes `T` alone (the body stays
+///   not required).
+struct AsServed;
+
+impl Modify for AsServed {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        const PROBLEM: &str = "#/components/schemas/Problem";
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in operations.into_iter().flatten() {
+                for response in op.responses.responses.values_mut() {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    let is_problem = response.content.get("application/json").is_some_and(
+                        |c| matches!(&c.schema, Some(RefOr::Ref(r)) if r.ref_location == PROBLEM),
+                    );
+                    if is_problem {
+                        if let Some(content) = response.content.shift_remove("application/json") {
+                            response
+                                .content
+                                .insert("application/problem+json".to_owned(), content);
+                        }
+                    }
+                }
+                let Some(body) = &mut op.request_body else {
+                    continue;
+                };
+                if body.required == Some(Required::True) {
+                    continue;
+                }
+                for content in body.content.values_mut() {
+                    if let Some(RefOr::T(Schema::OneOf(one))) = &content.schema {
+                        let mut not_null = one.items.iter().filter(|s| !is_null(s));
+                        if let (Some(only), None, 2) =
+                            (not_null.next(), not_null.next(), one.items.len())
+                        {
+                            content.schema = Some(only.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn is_null(schema: &RefOr<Schema>) -> bool {
+    matches!(schema, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null))
+}
+
+/// The document as served. utoipa 5 writes the fields of a response's `links` in snake case
+/// (`operation_id`, `request_body`), which OpenAPI tools do not read: they are renamed to the
+/// specification's `operationId`, `operationRef` and `requestBody` here.
+pub fn document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let operations = doc
+        .get_mut("paths")
+        .and_then(|p| p.as_object_mut())
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut());
+    for op in operations {
+        let responses = op
+            .get_mut("responses")
+            .and_then(|r| r.as_object_mut())
+            .into_iter()
+            .flat_map(|r| r.values_mut());
+        for response in responses {
+            let links = response
+                .get_mut("links")
+                .and_then(|l| l.as_object_mut())
+                .into_iter()
+                .flat_map(|l| l.values_mut())
+                .filter_map(|link| link.as_object_mut());
+            for link in links {
+                for (from, to) in [
+                    ("operation_id", "operationId"),
+                    ("operation_ref", "operationRef"),
+                    ("request_body", "requestBody"),
+                ] {
+                    if let Some(v) = link.remove(from) {
+                        link.insert(to.to_owned(), v);
+                    }
+                }
+            }
+        }
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::document;
+
+    /// Every operation of the document, as (label, operation).
+    fn operations(doc: &serde_json::Value) -> Vec<(String, &serde_json::Value)> {
+        let mut ops = Vec::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("operations") {
+                ops.push((format!("{method} {path}"), op));
+            }
+        }
+        ops
+    }
+
+    #[test]
+    fn parameters_are_where_the_server_reads_them() {
+        let doc = document();
+        for (label, op) in operations(&doc) {
+            let path = label.split_once(' ').unwrap().1;
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap();
+                let in_path = path.contains(&format!("{{{name}}}"));
+                let expected = if in_path { "path" } else { "query" };
+                assert_eq!(p["in"], expected, "{label}: parameter {name}");
+                if !in_path {
+                    assert_eq!(p["required"], false, "{label}: parameter {name}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn errors_are_documented_as_problem_json() {
+        let doc = document();
+        for (label, op) in operations(&doc) {
+            for (status, response) in op["responses"].as_object().unwrap() {
+                let content = response["content"].as_object();
+                if status.starts_with('4') || status.starts_with('5') {
+                    if let Some(content) = content {
+                        assert!(
+                            content.keys().all(|k| k == "application/problem+json"),
+                            "{label} {status}: {content:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn optional_bodies_are_left_out_not_null_and_links_are_camel_case() {
+        let doc = document();
+        let read = &doc["paths"]["/api/v1/notifications/read"]["post"]["requestBody"];
+        assert_ne!(read["required"], true);
+        assert_eq!(
+            read["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/ReadRequest"
+        );
+        let links = &doc["paths"]["/api/v1/auth/signup"]["post"]["responses"]["201"]["links"];
+        assert_eq!(links["invite"]["operationId"], "send");
+        assert_eq!(
+            links["invite"]["requestBody"]["recipient_id"],
+            "$response.body#/member/id"
+        );
+        assert!(links["invite"].get("operation_id").is_none());
     }
 }

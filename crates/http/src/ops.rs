@@ -9,7 +9,6 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
-use utoipa::OpenApi;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -49,5 +48,5 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
 }
 
 async fn openapi() -> impl IntoResponse {
-    Json(crate::openapi::ApiDoc::openapi())
+    Json(crate::openapi::document())
 }

@@ -28,9 +28,10 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupRequest {
-    #[schema(example = "ada@example.com")]
+    #[schema(example = "ada@example.com", format = Email)]
     pub email: String,
-    /// At least 10 characters.
+    /// 10 to 256 characters.
+    #[schema(min_length = 10, max_length = 256)]
     pub password: String,
     pub name: String,
     pub headline: Option<String>,
@@ -86,7 +87,12 @@ pub struct ChannelsUpdate {
 /// Create an account and sign in.
 #[utoipa::path(post, path = "/api/v1/auth/signup", tag = "accounts", request_body = SignupRequest,
     responses(
-        (status = 201, body = AuthResponse),
+        (status = 201, body = AuthResponse, links(
+            ("profile" = (operation_id = "member", parameters(("id" = "$response.body#/member/id")),
+                description = "The new member's profile")),
+            ("invite" = (operation_id = "send", request_body = json!({"recipient_id": "$response.body#/member/id"}),
+                description = "Invite the new member")),
+        )),
         (status = 400, description = "malformed", body = Problem),
         (status = 409, description = "email_taken", body = Problem),
         (status = 422, description = "validation_failed", body = Problem),
@@ -209,7 +215,8 @@ pub struct CloseRequest {
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     pub current_password: String,
-    /// At least 10 characters.
+    /// 10 to 256 characters.
+    #[schema(min_length = 10, max_length = 256)]
     pub new_password: String,
 }
 
@@ -227,6 +234,7 @@ pub struct TokenResponse {
         (status = 400, description = "malformed", body = Problem),
         (status = 401, description = "unauthenticated, invalid_credentials (the current password is wrong)", body = Problem),
         (status = 422, description = "validation_failed (new_password)", body = Problem),
+        (status = 429, description = "rate_limited: too many wrong passwords (with Retry-After and retry_at)", body = Problem),
     ))]
 pub async fn change_password(
     State(s): State<AppState>,
@@ -255,6 +263,7 @@ pub async fn deactivate(State(s): State<AppState>, Auth(id): Auth) -> ApiResult<
         (status = 204),
         (status = 400, description = "malformed", body = Problem),
         (status = 401, description = "unauthenticated, invalid_credentials", body = Problem),
+        (status = 429, description = "rate_limited: too many wrong passwords (with Retry-After and retry_at)", body = Problem),
     ))]
 pub async fn close(
     State(s): State<AppState>,

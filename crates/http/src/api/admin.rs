@@ -99,9 +99,11 @@ pub async fn delete_webhook(
     params(("id" = String, Path, description = "webhook id"), ListParams),
     responses(
         (status = 200, body = Page<Delivery>),
+        (status = 400, description = "malformed: a query parameter of the wrong type", body = Problem),
         (status = 401, description = "unauthenticated", body = Problem),
         (status = 403, description = "forbidden", body = Problem),
         (status = 404, description = "not_found", body = Problem),
+        (status = 422, description = "validation_failed: a cursor this list did not give out", body = Problem),
     ))]
 pub async fn deliveries(
     State(s): State<AppState>,

@@ -61,18 +61,30 @@ pub struct BulkWithdrawRequest {
     pub dry_run: bool,
 }
 
+/// Query parameters (not path parameters, which `IntoParams` assumes without `parameter_in`).
+/// Leaving one out is the way to not give it: none of them is `null`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// 1 to 100, 20 by default.
+    /// How many items a page holds: 1 to 100, 20 by default (0 reads as 1, more than 100 as 100).
+    #[param(nullable = false, format = Int64, minimum = 0, maximum = 4294967295_u64)]
     pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(nullable = false)]
     pub cursor: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SentParams {
     /// Only invitations sent longer ago than this duration, e.g. `21d`.
+    #[param(nullable = false)]
     pub older_than: Option<String>,
+    /// How many items a page holds: 1 to 100, 20 by default (0 reads as 1, more than 100 as 100).
+    #[param(nullable = false, format = Int64, minimum = 0, maximum = 4294967295_u64)]
     pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(nullable = false)]
     pub cursor: Option<String>,
 }
 
@@ -210,7 +222,7 @@ pub async fn accept(
 /// Ignore an invitation you received. The sender is never told.
 #[utoipa::path(post, path = "/api/v1/invitations/{id}/ignore", tag = "invitations", security(("bearer" = [])),
     params(("id" = String, Path, description = "invitation id")),
-    request_body(content = IgnoreRequest, description = "optional"),
+    request_body(content = Option<IgnoreRequest>, description = "optional"),
     responses(
         (status = 204),
         (status = 400, description = "malformed", body = Problem),

@@ -24,19 +24,33 @@ pub fn router() -> Router<AppState> {
         .route("/blocks/{member_id}", put(block).delete(unblock))
 }
 
+/// Query parameters (not path parameters, which `IntoParams` assumes without `parameter_in`).
+/// Leaving one out is the way to not give it: none of them is `null`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchParams {
     /// Words to find in names, headlines and companies (each word matches as a prefix).
+    #[param(nullable = false)]
     pub q: Option<String>,
     /// Only members of this degree: 1, 2 or 3.
+    #[param(nullable = false)]
     pub degree: Option<String>,
+    /// How many items a page holds: 1 to 100, 20 by default (0 reads as 1, more than 100 as 100).
+    #[param(nullable = false, format = Int64, minimum = 0, maximum = 4294967295_u64)]
     pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(nullable = false)]
     pub cursor: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
+    /// How many items a page holds: 1 to 100, 20 by default (0 reads as 1, more than 100 as 100).
+    #[param(nullable = false, format = Int64, minimum = 0, maximum = 4294967295_u64)]
     pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(nullable = false)]
     pub cursor: Option<String>,
 }
 
@@ -50,10 +64,16 @@ impl PageParams {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConnectionParams {
     /// Part of a connection's name.
+    #[param(nullable = false)]
     pub q: Option<String>,
+    /// How many items a page holds: 1 to 100, 20 by default (0 reads as 1, more than 100 as 100).
+    #[param(nullable = false, format = Int64, minimum = 0, maximum = 4294967295_u64)]
     pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(nullable = false)]
     pub cursor: Option<String>,
 }
 
@@ -106,6 +126,7 @@ pub async fn search(
     params(PageParams),
     responses(
         (status = 200, body = Page<Member>),
+        (status = 400, description = "malformed: a query parameter of the wrong type", body = Problem),
         (status = 401, description = "unauthenticated", body = Problem),
         (status = 422, description = "validation_failed: cursor", body = Problem),
     ))]
@@ -122,6 +143,7 @@ pub async fn suggestions(
     params(("id" = String, Path, description = "member id"), PageParams),
     responses(
         (status = 200, body = Page<MemberSummary>),
+        (status = 400, description = "malformed: a query parameter of the wrong type", body = Problem),
         (status = 401, description = "unauthenticated", body = Problem),
         (status = 404, description = "not_found: unknown or hidden", body = Problem),
         (status = 422, description = "validation_failed: cursor", body = Problem),

@@ -32,6 +32,7 @@ const HEARTBEAT: Duration = Duration::from_secs(15);
     params(ListParams),
     responses(
         (status = 200, body = NotificationPage),
+        (status = 400, description = "malformed: a query parameter of the wrong type", body = Problem),
         (status = 401, description = "unauthenticated", body = Problem),
         (status = 422, description = "validation_failed: a cursor this list did not give out", body = Problem),
     ))]
@@ -56,7 +57,7 @@ pub struct ReadRequest {
 
 /// Mark notifications read: some, or all.
 #[utoipa::path(post, path = "/api/v1/notifications/read", tag = "notifications", security(("bearer" = [])),
-    request_body(content = ReadRequest, description = "optional"),
+    request_body(content = Option<ReadRequest>, description = "optional"),
     responses(
         (status = 204),
         (status = 400, description = "malformed", body = Problem),
