@@ -137,6 +137,31 @@ impl BulkLoader {
         Ok(())
     }
 
+    /// Writes API tokens `(token hash, member, created_at)`: only the SHA-256 of a token is stored,
+    /// as sign-in stores it, so the load generator can hand tokens to seeded members without
+    /// hashing a password for each. Hashes must be distinct.
+    pub fn tokens(
+        &mut self,
+        rows: impl Iterator<Item = (crate::TokenHash, i64, i64)>,
+    ) -> StoreResult<u64> {
+        let mut rows = rows.peekable();
+        let mut written = 0u64;
+        while rows.peek().is_some() {
+            let tx = self.conn.transaction()?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO tokens (hash, member_id, created_at) VALUES (?1, ?2, ?3)",
+                )?;
+                for (hash, member, at) in rows.by_ref().take(CHUNK) {
+                    insert.execute(params![&hash[..], member, at])?;
+                    written += 1;
+                }
+            }
+            tx.commit()?;
+        }
+        Ok(written)
+    }
+
     /// Updates the planner's statistics and folds the log into the database file.
     pub fn finish(self) -> StoreResult<()> {
         self.conn
