@@ -2,6 +2,8 @@
 
 mod bench;
 mod bench_graph;
+mod bench_growth;
+mod plot;
 mod seed;
 mod synth;
 
