@@ -5,7 +5,7 @@
 //! closed-loop rate), the runs as JSON and four SVG plots, in the output directory.
 
 use crate::bench::{self, Mode, Plan, Report, Scenario};
-use crate::plot::{log_plot, Series, PALETTE};
+use crate::plot::{log_plot, log_plot_with_dashed, Series, PALETTE};
 use anyhow::Context;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -128,6 +128,10 @@ fn scenarios(runs: &[Report], mode: Mode) -> Vec<Scenario> {
     out
 }
 
+fn index(all: &[Scenario], s: Scenario) -> usize {
+    all.iter().position(|&a| a == s).unwrap_or(0)
+}
+
 fn plot(runs: &[Report], out: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let x = |r: &Report| r.members as f64;
     let points = |f: &dyn Fn(&Report) -> Option<f64>| -> Vec<(f64, f64)> {
@@ -135,45 +139,58 @@ fn plot(runs: &[Report], out: &Path) -> anyhow::Result<Vec<PathBuf>> {
             .filter_map(|r| f(r).map(|y| (x(r), y)))
             .collect()
     };
-    let closed_names: Vec<(Scenario, String)> = scenarios(runs, Mode::Closed)
-        .into_iter()
-        .map(|s| (s, format!("{} closed", s.name())))
-        .collect();
-    let open_names: Vec<(Scenario, String)> = scenarios(runs, Mode::Open)
-        .into_iter()
-        .map(|s| (s, format!("{} open loop", s.name())))
-        .collect();
+    // One colour per scenario: solid closed loop, dashed open loop.
+    let mut all = scenarios(runs, Mode::Closed);
+    for s in scenarios(runs, Mode::Open) {
+        if !all.contains(&s) {
+            all.push(s);
+        }
+    }
     let color = |i: usize| PALETTE[i % PALETTE.len()];
-
+    let closed_names: Vec<(usize, Scenario, String)> = scenarios(runs, Mode::Closed)
+        .into_iter()
+        .map(|s| (index(&all, s), s, format!("{} closed", s.name())))
+        .collect();
+    let open_names: Vec<(usize, Scenario, String)> = scenarios(runs, Mode::Open)
+        .into_iter()
+        .map(|s| {
+            (
+                index(&all, s),
+                s,
+                format!("{} open loop at half rate", s.name()),
+            )
+        })
+        .collect();
     let throughput: Vec<Series<'_>> = closed_names
         .iter()
-        .enumerate()
-        .map(|(i, (s, name))| {
+        .map(|(i, s, name)| {
             (
                 name.as_str(),
-                color(i),
+                color(*i),
                 points(&|r| closed(r, *s).map(|o| o.ops_per_sec)),
             )
         })
         .collect();
-    let mut p99: Vec<Series<'_>> = closed_names
+    let p99_closed: Vec<Series<'_>> = closed_names
         .iter()
-        .enumerate()
-        .map(|(i, (s, name))| {
+        .map(|(i, s, name)| {
             (
                 name.as_str(),
-                color(i),
+                color(*i),
                 points(&|r| closed(r, *s).map(|o| o.p99_ms)),
             )
         })
         .collect();
-    p99.extend(open_names.iter().enumerate().map(|(i, (s, name))| {
-        (
-            name.as_str(),
-            color(i + closed_names.len()),
-            points(&|r| open(r, *s).map(|o| o.p99_ms)),
-        )
-    }));
+    let p99_open: Vec<Series<'_>> = open_names
+        .iter()
+        .map(|(i, s, name)| {
+            (
+                name.as_str(),
+                color(*i),
+                points(&|r| open(r, *s).map(|o| o.p99_ms)),
+            )
+        })
+        .collect();
     let memory: Vec<Series<'_>> = vec![
         (
             "server RSS at the end",
@@ -203,37 +220,43 @@ fn plot(runs: &[Report], out: &Path) -> anyhow::Result<Vec<PathBuf>> {
             points(&|r| Some(r.store.seed_s)),
         ),
     ];
-    let files = [
-        (
-            "growth-throughput.svg",
-            "Throughput, closed loop (log-log)",
-            "requests per second",
-            throughput,
-        ),
-        (
-            "growth-p99.svg",
-            "p99 latency, closed loop and open loop at half rate (log-log)",
-            "milliseconds",
-            p99,
-        ),
-        (
-            "growth-memory.svg",
-            "Server memory and store size (log-log)",
-            "MiB",
-            memory,
-        ),
-        (
-            "growth-startup.svg",
-            "Server start-up and seeding (log-log)",
-            "seconds",
-            time,
-        ),
-    ];
     let mut written = Vec::new();
-    for (file, title, y_label, series) in files {
-        let path = out.join(file);
-        log_plot(&path, title, "members", y_label, &series)?;
-        written.push(path);
-    }
+    let path = out.join("growth-throughput.svg");
+    log_plot(
+        &path,
+        "Throughput, closed loop (log-log)",
+        "members",
+        "requests per second",
+        &throughput,
+    )?;
+    written.push(path);
+    let path = out.join("growth-p99.svg");
+    log_plot_with_dashed(
+        &path,
+        "p99 latency: closed loop, and open loop at half that rate (log-log)",
+        "members",
+        "milliseconds",
+        &p99_closed,
+        &p99_open,
+    )?;
+    written.push(path);
+    let path = out.join("growth-memory.svg");
+    log_plot(
+        &path,
+        "Server memory and store size (log-log)",
+        "members",
+        "MiB",
+        &memory,
+    )?;
+    written.push(path);
+    let path = out.join("growth-startup.svg");
+    log_plot(
+        &path,
+        "Server start-up and seeding (log-log)",
+        "members",
+        "seconds",
+        &time,
+    )?;
+    written.push(path);
     Ok(written)
 }

@@ -28,32 +28,47 @@ pub fn log_plot(
     y_label: &str,
     series: &[Series<'_>],
 ) -> anyhow::Result<()> {
-    let series: Vec<Series<'_>> = series
-        .iter()
-        .map(|(name, color, points)| {
-            let kept = points
-                .iter()
-                .copied()
-                .filter(|&(x, y)| x > 0.0 && y > 0.0)
-                .collect::<Vec<_>>();
-            (*name, *color, kept)
-        })
-        .filter(|s| !s.2.is_empty())
-        .collect();
-    if series.is_empty() {
+    log_plot_with_dashed(path, title, x_label, y_label, series, &[])
+}
+
+/// [`log_plot`], with `dashed` series drawn as dashed lines with hollow points: the same figure
+/// measured another way, in the colour of its solid counterpart.
+pub fn log_plot_with_dashed(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    solid: &[Series<'_>],
+    dashed: &[Series<'_>],
+) -> anyhow::Result<()> {
+    let keep = |series: &[Series<'_>]| -> Vec<(String, RGBColor, Vec<(f64, f64)>)> {
+        series
+            .iter()
+            .map(|(name, color, points)| {
+                let kept = points
+                    .iter()
+                    .copied()
+                    .filter(|&(x, y)| x > 0.0 && y > 0.0)
+                    .collect::<Vec<_>>();
+                ((*name).to_owned(), *color, kept)
+            })
+            .filter(|s| !s.2.is_empty())
+            .collect()
+    };
+    let (solid, dashed) = (keep(solid), keep(dashed));
+    let all = || {
+        solid
+            .iter()
+            .chain(&dashed)
+            .flat_map(|s| s.2.iter().copied())
+    };
+    if all().next().is_none() {
         return Ok(());
     }
-    let xs: Vec<f64> = series
-        .iter()
-        .flat_map(|s| s.2.iter().map(|p| p.0))
-        .collect();
-    let ys: Vec<f64> = series
-        .iter()
-        .flat_map(|s| s.2.iter().map(|p| p.1))
-        .collect();
-    let fold = |v: &[f64], f: fn(f64, f64) -> f64, init: f64| v.iter().copied().fold(init, f);
-    let (x0, x1) = (fold(&xs, f64::min, f64::MAX), fold(&xs, f64::max, 0.0));
-    let (y0, y1) = (fold(&ys, f64::min, f64::MAX), fold(&ys, f64::max, 0.0));
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, 0f64, f64::MAX, 0f64);
+    for (x, y) in all() {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
     let root = SVGBackend::new(path, (720, 440)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
@@ -62,8 +77,9 @@ pub fn log_plot(
         .x_label_area_size(36)
         .y_label_area_size(64)
         .build_cartesian_2d(
-            (x0 * 0.8..x1 * 1.25).log_scale(),
-            (y0 * 0.5..y1 * 2.0).log_scale(),
+            axis(x0 * 0.8, x1 * 1.25).log_scale(),
+            // Room above the highest point for the legend.
+            axis(y0 * 0.5, y1 * 4.0).log_scale(),
         )?;
     chart
         .configure_mesh()
@@ -72,13 +88,37 @@ pub fn log_plot(
         .x_label_formatter(&|v| compact(*v))
         .y_label_formatter(&|v| compact(*v))
         .draw()?;
-    for (name, color, points) in &series {
+    for (name, color, points) in &solid {
         let color = *color;
         chart
             .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
-            .label(*name)
+            .label(name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
         chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+    }
+    for (name, color, points) in &dashed {
+        let color = *color;
+        chart
+            .draw_series(DashedLineSeries::new(
+                points.clone(),
+                6,
+                4,
+                color.stroke_width(2),
+            ))?
+            .label(name)
+            .legend(move |(x, y)| {
+                plotters::element::DashedPathElement::new(
+                    vec![(x, y), (x + 16, y)],
+                    4,
+                    3,
+                    color.stroke_width(2),
+                )
+            });
+        chart.draw_series(
+            points
+                .iter()
+                .map(|&p| Circle::new(p, 3, color.stroke_width(1))),
+        )?;
     }
     chart
         .configure_series_labels()
@@ -88,6 +128,16 @@ pub fn log_plot(
         .draw()?;
     root.present()?;
     Ok(())
+}
+
+/// A log axis from `lo` to `hi`, widened to whole decades when it spans less than one, since a log
+/// axis only labels powers of ten and their multiples.
+fn axis(lo: f64, hi: f64) -> std::ops::Range<f64> {
+    if hi / lo >= 10.0 {
+        lo..hi
+    } else {
+        10f64.powf(lo.log10().floor())..10f64.powf(hi.log10().ceil())
+    }
 }
 
 /// An axis label: 2k, 1.5M, 0.25, without a trailing ".0".
