@@ -41,20 +41,6 @@ pub fn log_plot_with_dashed(
     solid: &[Series<'_>],
     dashed: &[Series<'_>],
 ) -> anyhow::Result<()> {
-    let keep = |series: &[Series<'_>]| -> Vec<(String, RGBColor, Vec<(f64, f64)>)> {
-        series
-            .iter()
-            .map(|(name, color, points)| {
-                let kept = points
-                    .iter()
-                    .copied()
-                    .filter(|&(x, y)| x > 0.0 && y > 0.0)
-                    .collect::<Vec<_>>();
-                ((*name).to_owned(), *color, kept)
-            })
-            .filter(|s| !s.2.is_empty())
-            .collect()
-    };
     let (solid, dashed) = (keep(solid), keep(dashed));
     let all = || {
         solid
@@ -92,7 +78,7 @@ pub fn log_plot_with_dashed(
         let color = *color;
         chart
             .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
-            .label(name)
+            .label(*name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
         chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
     }
@@ -105,7 +91,7 @@ pub fn log_plot_with_dashed(
                 4,
                 color.stroke_width(2),
             ))?
-            .label(name)
+            .label(*name)
             .legend(move |(x, y)| {
                 plotters::element::DashedPathElement::new(
                     vec![(x, y), (x + 16, y)],
@@ -128,6 +114,22 @@ pub fn log_plot_with_dashed(
         .draw()?;
     root.present()?;
     Ok(())
+}
+
+/// The series with their unmeasured points (y of zero or less) left out, and empty ones dropped.
+fn keep<'a>(series: &[Series<'a>]) -> Vec<Series<'a>> {
+    series
+        .iter()
+        .map(|(name, color, points)| {
+            let kept = points
+                .iter()
+                .copied()
+                .filter(|&(x, y)| x > 0.0 && y > 0.0)
+                .collect::<Vec<_>>();
+            (*name, *color, kept)
+        })
+        .filter(|s| !s.2.is_empty())
+        .collect()
 }
 
 /// A log axis from `lo` to `hi`, widened to whole decades when it spans less than one, since a log
