@@ -228,8 +228,11 @@ pub(crate) struct StoreFigures {
 pub(crate) struct ServerFigures {
     /// From spawning `rapport serve` to the first `200` from `/readyz` (polled every 10 ms).
     pub startup_s: f64,
-    /// VmRSS when ready, before any load.
+    /// VmRSS when ready, before any load, and its anonymous and mapped-file parts (loading the
+    /// graph index reads the whole connections table through the readers' memory map).
     pub rss_ready_mib: f64,
+    pub rss_anon_ready_mib: f64,
+    pub rss_file_ready_mib: f64,
     /// VmRSS after the last scenario.
     pub rss_end_mib: f64,
     /// VmHWM after the last scenario: the peak resident set.
@@ -499,7 +502,7 @@ pub(crate) async fn run_size(plan: &Plan, members: usize, dir: &Path) -> anyhow:
     let addr = format!("127.0.0.1:{port}");
     wait_ready(&addr, &mut server).await?;
     let startup_s = spawned.elapsed().as_secs_f64();
-    let rss_ready = server.memory().rss;
+    let ready = server.memory();
 
     let mut rng = StdRng::seed_from_u64(plan.seed ^ 0x5EA2C4);
     let queries = search_queries(&seeded.net, &mut rng);
@@ -591,7 +594,9 @@ pub(crate) async fn run_size(plan: &Plan, members: usize, dir: &Path) -> anyhow:
         store,
         server: ServerFigures {
             startup_s,
-            rss_ready_mib: rss_ready,
+            rss_ready_mib: ready.rss,
+            rss_anon_ready_mib: ready.anon,
+            rss_file_ready_mib: ready.file,
             rss_end_mib: memory.rss,
             rss_peak_mib: memory.peak,
             rss_anon_end_mib: memory.anon,
@@ -698,9 +703,11 @@ pub(crate) fn print_summary(r: &Report) {
     );
     let v = &r.server;
     println!(
-        "server: start-up {:.2} s, RSS {:.1} MiB ready, {:.1} MiB at the end ({:.1} anonymous, {:.1} mapped file), {:.1} MiB peak; database {:.1} MiB + {:.1} MiB WAL = {:.1} MiB (seeded {:.1} MiB)",
+        "server: start-up {:.2} s, RSS {:.1} MiB ready ({:.1} anonymous, {:.1} mapped file), {:.1} MiB at the end ({:.1} anonymous, {:.1} mapped file), {:.1} MiB peak; database {:.1} MiB + {:.1} MiB WAL = {:.1} MiB (seeded {:.1} MiB)",
         v.startup_s,
         v.rss_ready_mib,
+        v.rss_anon_ready_mib,
+        v.rss_file_ready_mib,
         v.rss_end_mib,
         v.rss_anon_end_mib,
         v.rss_file_end_mib,
