@@ -76,6 +76,22 @@ async fn a_field_of_the_wrong_type_is_400_malformed() {
         "malformed",
     )
     .await;
+    // A body written as an array of the fields (which serde would read as the struct) is not the
+    // object the API takes, whatever the endpoint.
+    expect_problem(
+        app.update_settings(&ada.token, json!([null, null])).await,
+        400,
+        "malformed",
+    )
+    .await;
+    let login = json!([ada.email, PASSWORD]);
+    expect_problem(
+        app.request(Method::POST, "/api/v1/auth/login", ANONYMOUS, Some(login))
+            .await,
+        400,
+        "malformed",
+    )
+    .await;
     assert!(app.received_ids(&bob.token).await.is_empty());
 }
 
