@@ -7,7 +7,7 @@ use crate::views::{Member, MemberSummary, Page, Relationship};
 use crate::{cursor, member_id, node, summary, App, AppResult, PageRequest};
 use rapport_domain::{MemberId, RuleError};
 use rapport_graph::{Degree, Node, Reach};
-use rapport_store::{InvitationRecord, MemberRecord};
+use rapport_store::{InvitationRecord, MemberRecord, SearchHit};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -268,10 +268,14 @@ impl App {
         if within.as_ref().is_some_and(Vec::is_empty) {
             return self.found_page(viewer, Vec::new(), page).await;
         }
-        let hits = self
-            .store()
-            .search_members(query, within, SEARCH_CANDIDATES)
-            .await?;
+        let hits = match within {
+            Some(within) => {
+                self.store()
+                    .search_members(query, Some(within), SEARCH_CANDIDATES)
+                    .await?
+            }
+            None => self.search_everyone(query, &reach).await?,
+        };
         let mut found: Vec<(bool, Found, f64)> = {
             let v = self.graph().view();
             hits.into_iter()
@@ -303,6 +307,45 @@ impl App {
         });
         let found = found.into_iter().map(|(_, f, _)| f).collect();
         self.found_page(viewer, found, page).await
+    }
+
+    /// Candidates for a search of the whole network. Ranking every match costs a bm25 score each,
+    /// which for a word a large share of the network has (a common surname, a big company) is
+    /// hundreds of milliseconds. So: when at most [`SEARCH_CANDIDATES`] members match, rank them
+    /// all; when more do, rank only those within the viewer's 1st and 2nd degree (who rank first
+    /// anyway, after name matches) and add the first others in id order, unranked.
+    async fn search_everyone(&self, query: String, reach: &Reach) -> AppResult<Vec<SearchHit>> {
+        let store = self.store();
+        let mut first = store
+            .search_members_unranked(query.clone(), SEARCH_CANDIDATES + 1)
+            .await?;
+        if first.len() <= SEARCH_CANDIDATES as usize {
+            return Ok(store.search_members(query, None, SEARCH_CANDIDATES).await?);
+        }
+        first.truncate(SEARCH_CANDIDATES as usize);
+        let near: Vec<MemberId> = reach
+            .first
+            .iter()
+            .copied()
+            .chain(reach.second.iter().map(|&(n, _)| n))
+            .take(SEARCH_WITHIN_MAX)
+            .map(member_id)
+            .collect();
+        let mut hits = if near.is_empty() {
+            Vec::new()
+        } else {
+            store
+                .search_members(query, Some(near), SEARCH_CANDIDATES)
+                .await?
+        };
+        let mut seen: Vec<MemberId> = hits.iter().map(|h| h.member).collect();
+        seen.sort_unstable();
+        hits.extend(
+            first
+                .into_iter()
+                .filter(|h| seen.binary_search(&h.member).is_err()),
+        );
+        Ok(hits)
     }
 
     /// People you may know: 2nd-degree members, most mutual connections first, leaving out anyone

@@ -149,6 +149,13 @@ pub trait Store: Send + Sync + 'static {
         within: Option<Vec<MemberId>>,
         limit: u32,
     ) -> StoreResult<Vec<SearchHit>>;
+    /// The first `limit` active members matching `query`, in id order and unranked (`rank` 0): cheap
+    /// however many members match, since it stops at `limit`.
+    async fn search_members_unranked(
+        &self,
+        query: String,
+        limit: u32,
+    ) -> StoreResult<Vec<SearchHit>>;
     /// The pending invitations between `viewer` and any of `others`, whichever way they go.
     async fn pending_with(
         &self,

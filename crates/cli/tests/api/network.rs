@@ -475,3 +475,56 @@ async fn after_random_network_changes_the_graph_index_matches_a_rebuild_from_the
     assert!(check.agrees, "{check:?}");
     assert!(check.connections > 0, "the run made connections: {check:?}");
 }
+
+#[tokio::test]
+async fn a_word_half_the_network_shares_still_finds_the_viewers_own_people_first() {
+    // 1,200 members named Smith: more than the 1,000 candidates the search ranks, so it takes the
+    // viewer's 1st and 2nd degree first and adds the others unranked. The Smiths the viewer knows
+    // come first, by degree then mutual connections; a Smith whose name does not match but whose
+    // company does comes after every name match; the hidden and the blocked never appear.
+    let app = TestApp::spawn().await;
+    let me = app.signup_member("Viewer").await;
+    let seeded: Vec<rapport_app::SeedMember> = (0..1_200)
+        .map(|i| rapport_app::SeedMember {
+            email: format!("smith.{i}@example.com"),
+            name: format!("Pat Smith {i}"),
+            headline: String::new(),
+            company: String::new(),
+            location: String::new(),
+        })
+        .collect();
+    let smiths = app.app.seed_members(seeded, PASSWORD).await.unwrap();
+    let smith = |i: usize| TestMember {
+        id: smiths[i].0.to_string(),
+        token: smiths[i].1.clone(),
+        email: format!("smith.{i}@example.com"),
+        name: format!("Pat Smith {i}"),
+    };
+    // The newest Smiths (highest ids, last in id order) are the ones the viewer knows.
+    let (first, second, blocked) = (smith(1_199), smith(1_198), smith(1_197));
+    app.connect(&me, &first).await;
+    let friend = app.signup_member("Friend").await;
+    app.connect(&me, &friend).await;
+    app.connect(&friend, &second).await;
+    app.connect(&friend, &blocked).await;
+    let path = format!("/api/v1/blocks/{}", blocked.id);
+    expect_empty(app.request(Method::PUT, &path, &me.token, None).await, 204).await;
+    let by_company = app.signup_member("Kim Lee").await;
+    profile(&app, &by_company, "", "Smith & Sons").await;
+    app.connect(&me, &by_company).await;
+
+    let found = get_ok(&app, &me, "/api/v1/members?q=smith&limit=100").await;
+    let got = names(&found);
+    assert_eq!(got[..2], ["Pat Smith 1199", "Pat Smith 1198"], "{got:?}");
+    assert_eq!(found["items"][0]["relationship"]["degree"], 1);
+    assert_eq!(found["items"][1]["relationship"]["degree"], 2);
+    assert!(!got.contains(&"Pat Smith 1197".to_owned()), "{got:?}");
+    assert!(
+        !got.contains(&"Kim Lee".to_owned()),
+        "a company match after 100 name matches"
+    );
+    assert_eq!(got.len(), 100);
+    // Only Smiths the viewer knows are within 2nd degree; filtering by it finds exactly those.
+    let near = get_ok(&app, &me, "/api/v1/members?q=smith&degree=2").await;
+    assert_eq!(names(&near), ["Pat Smith 1198"]);
+}

@@ -1297,6 +1297,33 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn search_members_unranked(
+        &self,
+        query: String,
+        limit: u32,
+    ) -> StoreResult<Vec<SearchHit>> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT s.rowid, s.rowid IN (SELECT rowid FROM member_search WHERE member_search MATCH ?3)
+                   FROM member_search s JOIN members m ON m.id = s.rowid
+                  WHERE member_search MATCH ?1 AND m.status = 'active'
+                  LIMIT ?2",
+            )?
+            .query_map(
+                params![query, limit, format!("{{name}} : ({query})")],
+                |r| {
+                    Ok(SearchHit {
+                        member: MemberId(r.get(0)?),
+                        rank: 0.0,
+                        in_name: r.get(1)?,
+                    })
+                },
+            )?
+            .collect()
+        })
+        .await
+    }
+
     async fn pending_with(
         &self,
         viewer: MemberId,
