@@ -1081,10 +1081,7 @@ impl App {
         new: &str,
     ) -> AppResult<String> {
         let new = Password::parse(new).map_err(|_| {
-            RuleError::validation(
-                "new_password",
-                "must be between 10 and 256 characters",
-            )
+            RuleError::validation("new_password", "must be between 10 and 256 characters")
         })?;
         self.confirm_password(id, current).await?;
         let hash = blocking(move || auth::hash_password(new.expose()))

@@ -21,7 +21,9 @@ pub enum ApiError {
     /// A cookie-authenticated change without the session's CSRF token.
     Csrf,
     /// More requests at once than the server answers; try again at `retry_at`.
-    Overloaded { retry_at: Timestamp },
+    Overloaded {
+        retry_at: Timestamp,
+    },
     /// The request, its body included, took longer than this.
     RequestTimeout(std::time::Duration),
 }

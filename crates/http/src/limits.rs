@@ -101,8 +101,10 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let conn = http
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
+        let conn = http.serve_connection(
+            TokioIo::new(stream),
+            TowerToHyperService::new(router.clone()),
+        );
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
