@@ -12,10 +12,11 @@
 //! It prints a table, writes the figures as JSON and two SVG plots of how they grow. It measures;
 //! it asserts nothing.
 
+use crate::plot::log_plot;
 use crate::synth::{self, Network};
 use anyhow::Context;
 use hdrhistogram::Histogram;
-use plotters::prelude::*;
+use plotters::prelude::{BLUE, GREEN, MAGENTA, RED};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rapport_graph::{Degree, Graph};
@@ -357,55 +358,6 @@ fn print_table(results: &[SizeResult]) {
     }
 }
 
-type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
-
-fn log_plot(path: &Path, title: &str, y_label: &str, series: &[Series<'_>]) -> anyhow::Result<()> {
-    let xs: Vec<f64> = series
-        .iter()
-        .flat_map(|s| s.2.iter().map(|p| p.0))
-        .collect();
-    let ys: Vec<f64> = series
-        .iter()
-        .flat_map(|s| s.2.iter().map(|p| p.1))
-        .filter(|y| *y > 0.0)
-        .collect();
-    let fold = |v: &[f64], f: fn(f64, f64) -> f64, init: f64| v.iter().copied().fold(init, f);
-    let (x0, x1) = (fold(&xs, f64::min, f64::MAX), fold(&xs, f64::max, 0.0));
-    let (y0, y1) = (fold(&ys, f64::min, f64::MAX), fold(&ys, f64::max, 0.0));
-    let root = SVGBackend::new(path, (720, 440)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(64)
-        .build_cartesian_2d(
-            (x0 * 0.8..x1 * 1.25).log_scale(),
-            (y0 * 0.5..y1 * 2.0).log_scale(),
-        )?;
-    chart
-        .configure_mesh()
-        .x_desc("members")
-        .y_desc(y_label)
-        .draw()?;
-    for (name, color, points) in series {
-        let color = *color;
-        chart
-            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
-            .label(*name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
-        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
-    root.present()?;
-    Ok(())
-}
-
 fn plot_latency(results: &[SizeResult], path: &Path) -> anyhow::Result<()> {
     let pick = |f: fn(&SizeResult) -> f64| -> Vec<(f64, f64)> {
         results.iter().map(|r| (r.members as f64, f(r))).collect()
@@ -413,6 +365,7 @@ fn plot_latency(results: &[SizeResult], path: &Path) -> anyhow::Result<()> {
     log_plot(
         path,
         "Graph questions, p99 (log-log)",
+        "members",
         "microseconds",
         &[
             (
@@ -446,6 +399,7 @@ fn plot_build(results: &[SizeResult], path: &Path) -> anyhow::Result<()> {
     log_plot(
         path,
         "Seeding the store and loading the index (log-log)",
+        "members",
         "seconds",
         &[
             ("seed (write the store)", RED, pick(|r| r.seed_s)),
