@@ -78,7 +78,7 @@ pub async fn mark_read(
 /// reconnect with `Last-Event-ID` to be sent what was missed.
 #[utoipa::path(get, path = "/api/v1/events", tag = "notifications", security(("bearer" = [])),
     responses(
-        (status = 200, description = "text/event-stream"),
+        (status = 200, description = "Server-Sent Events, one per change, and a comment line as a heartbeat", content_type = "text/event-stream", body = String),
         (status = 401, description = "unauthenticated", body = Problem),
         (status = 429, description = "rate_limited: too many open streams", body = Problem),
     ))]
