@@ -77,12 +77,9 @@ impl TokenCache {
             .copied()
     }
 
+    /// Caches a token just issued (left out only if a revocation lands at this very moment).
     pub fn put(&self, hash: TokenHash, member: MemberId) {
-        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= TOKEN_CACHE_MAX {
-            map.clear();
-        }
-        map.insert(hash, member);
+        self.put_unless_revoked(hash, member, self.epoch());
     }
 
     /// Where revocations stand; pass it to [`TokenCache::put_unless_revoked`].

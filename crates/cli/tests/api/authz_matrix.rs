@@ -184,16 +184,7 @@ async fn call(
 
 async fn set_up(app: &TestApp) -> (World, Vec<(Role, String)>) {
     let admin = app.signup_member("Admin").await;
-    app.app
-        .admin_update_by_email(
-            &admin.email,
-            rapport_app::AdminUpdate {
-                role: Some("admin".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    app.make_admin(&admin.email).await;
     let olivia = app.signup_member(OLIVIA).await;
     let tom = app.signup_member("Tom").await;
     let dora = app.signup_member(DORA).await;

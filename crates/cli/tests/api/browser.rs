@@ -329,14 +329,7 @@ async fn members_invite_see_it_live_withdraw_and_block_in_a_real_browser_on_desk
         )
         .await;
         // Ada administers the network too, so the admin page is looked at as well.
-        let admin = rapport_app::AdminUpdate {
-            role: Some("admin".into()),
-            ..Default::default()
-        };
-        app.app
-            .admin_update_by_email(&format!("ada.{size}@example.com"), admin)
-            .await
-            .unwrap();
+        app.make_admin(&format!("ada.{size}@example.com")).await;
         shot(&bob, size, "home").await;
 
         // Bob keeps Received open; the live script connects to the event stream.

@@ -248,16 +248,7 @@ async fn guessing_the_current_password_with_a_stolen_token_is_rate_limited() {
 async fn suspension_and_deactivation_revoke_every_token_of_the_member() {
     let app = TestApp::spawn().await;
     let admin = app.signup_member("Admin").await;
-    app.app
-        .admin_update_by_email(
-            &admin.email,
-            rapport_app::AdminUpdate {
-                role: Some("admin".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    app.make_admin(&admin.email).await;
     let m = app.signup_member("Mallory").await;
     expect_json(app.me(&m.token).await, 200).await;
     let r = app

@@ -93,6 +93,18 @@ impl TestApp {
         }
     }
 
+    /// Makes the member with `email` an administrator, as `rapport admin set-role` does.
+    pub async fn make_admin(&self, email: &str) {
+        let update = rapport_app::AdminUpdate {
+            role: Some("admin".into()),
+            ..Default::default()
+        };
+        self.app
+            .admin_update_by_email(email, update)
+            .await
+            .expect("the member is made an administrator");
+    }
+
     pub fn advance(&self, d: Duration) {
         self.clock.advance(d);
     }

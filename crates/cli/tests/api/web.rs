@@ -580,16 +580,7 @@ async fn the_admin_page_is_for_administrators_and_acts_on_reports_members_and_we
     // Not an administrator yet: the page refuses.
     let r = boss.get("/admin").await;
     assert_eq!(r.status(), 403);
-    app.app
-        .admin_update_by_email(
-            "boss@example.com",
-            rapport_app::AdminUpdate {
-                role: Some("admin".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    app.make_admin("boss@example.com").await;
     let inv = app.invite_ok(&spammer, &victim).await;
     let body = serde_json::json!({"reason": "spam"});
     expect_empty(app.ignore(&victim.token, &inv, Some(body)).await, 204).await;

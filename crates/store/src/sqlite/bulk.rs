@@ -6,7 +6,7 @@
 
 use super::{migrate_connection, open_writer_connection};
 use crate::{StoreError, StoreResult};
-use rusqlite::{params, Connection};
+use rusqlite::{params, CachedStatement, Connection};
 use std::path::Path;
 
 /// Rows per transaction.
@@ -50,10 +50,13 @@ impl BulkLoader {
         Ok(BulkLoader { conn })
     }
 
-    /// Writes members, which must have no email in common.
-    pub fn members<'a>(
+    /// Runs `sql` once per row, binding each with `bind`, committing every [`CHUNK`] rows and
+    /// reporting the rows written so far after each commit. Returns how many were written.
+    fn insert_in_chunks<R>(
         &mut self,
-        rows: impl Iterator<Item = BulkMember<'a>>,
+        sql: &str,
+        rows: impl Iterator<Item = R>,
+        mut bind: impl FnMut(&mut CachedStatement<'_>, R) -> rusqlite::Result<usize>,
         progress: &mut dyn FnMut(u64),
     ) -> StoreResult<u64> {
         let mut rows = rows.peekable();
@@ -61,24 +64,9 @@ impl BulkLoader {
         while rows.peek().is_some() {
             let tx = self.conn.transaction()?;
             {
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO members (id, email, password_hash, name, headline, company, location,
-                                          created_at, connection_count, pending_sent)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                )?;
-                for m in rows.by_ref().take(CHUNK) {
-                    insert.execute(params![
-                        m.id,
-                        m.email,
-                        m.password_hash,
-                        m.name,
-                        m.headline,
-                        m.company,
-                        m.location,
-                        m.created_at,
-                        m.connection_count,
-                        m.pending_sent
-                    ])?;
+                let mut insert = tx.prepare_cached(sql)?;
+                for row in rows.by_ref().take(CHUNK) {
+                    bind(&mut insert, row)?;
                     written += 1;
                 }
             }
@@ -88,29 +76,47 @@ impl BulkLoader {
         Ok(written)
     }
 
+    /// Writes members, which must have no email in common.
+    pub fn members<'a>(
+        &mut self,
+        rows: impl Iterator<Item = BulkMember<'a>>,
+        progress: &mut dyn FnMut(u64),
+    ) -> StoreResult<u64> {
+        self.insert_in_chunks(
+            "INSERT INTO members (id, email, password_hash, name, headline, company, location,
+                                  created_at, connection_count, pending_sent)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            rows,
+            |insert, m| {
+                insert.execute(params![
+                    m.id,
+                    m.email,
+                    m.password_hash,
+                    m.name,
+                    m.headline,
+                    m.company,
+                    m.location,
+                    m.created_at,
+                    m.connection_count,
+                    m.pending_sent
+                ])
+            },
+            progress,
+        )
+    }
+
     /// Writes directed connections `(member, other, created_at)`, which must come in key order.
     pub fn connections(
         &mut self,
         rows: impl Iterator<Item = (i64, i64, i64)>,
         progress: &mut dyn FnMut(u64),
     ) -> StoreResult<u64> {
-        let mut rows = rows.peekable();
-        let mut written = 0u64;
-        while rows.peek().is_some() {
-            let tx = self.conn.transaction()?;
-            {
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO connections (member_id, other_id, created_at) VALUES (?1, ?2, ?3)",
-                )?;
-                for (a, b, at) in rows.by_ref().take(CHUNK) {
-                    insert.execute(params![a, b, at])?;
-                    written += 1;
-                }
-            }
-            tx.commit()?;
-            progress(written);
-        }
-        Ok(written)
+        self.insert_in_chunks(
+            "INSERT INTO connections (member_id, other_id, created_at) VALUES (?1, ?2, ?3)",
+            rows,
+            |insert, (a, b, at)| insert.execute(params![a, b, at]),
+            progress,
+        )
     }
 
     /// Writes pending invitations `(sender, recipient, created_at, next_reminder_at)` without
@@ -120,20 +126,13 @@ impl BulkLoader {
         rows: &[(i64, i64, i64, i64)],
         progress: &mut dyn FnMut(u64),
     ) -> StoreResult<()> {
-        for (i, chunk) in rows.chunks(CHUNK).enumerate() {
-            let tx = self.conn.transaction()?;
-            {
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO invitations (sender_id, recipient_id, created_at, next_reminder_at)
-                     VALUES (?1, ?2, ?3, ?4)",
-                )?;
-                for &(from, to, at, remind) in chunk {
-                    insert.execute(params![from, to, at, remind])?;
-                }
-            }
-            tx.commit()?;
-            progress((i * CHUNK + chunk.len()) as u64);
-        }
+        self.insert_in_chunks(
+            "INSERT INTO invitations (sender_id, recipient_id, created_at, next_reminder_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            rows.iter().copied(),
+            |insert, (from, to, at, remind)| insert.execute(params![from, to, at, remind]),
+            progress,
+        )?;
         Ok(())
     }
 
@@ -144,22 +143,12 @@ impl BulkLoader {
         &mut self,
         rows: impl Iterator<Item = (crate::TokenHash, i64, i64)>,
     ) -> StoreResult<u64> {
-        let mut rows = rows.peekable();
-        let mut written = 0u64;
-        while rows.peek().is_some() {
-            let tx = self.conn.transaction()?;
-            {
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO tokens (hash, member_id, created_at) VALUES (?1, ?2, ?3)",
-                )?;
-                for (hash, member, at) in rows.by_ref().take(CHUNK) {
-                    insert.execute(params![&hash[..], member, at])?;
-                    written += 1;
-                }
-            }
-            tx.commit()?;
-        }
-        Ok(written)
+        self.insert_in_chunks(
+            "INSERT INTO tokens (hash, member_id, created_at) VALUES (?1, ?2, ?3)",
+            rows,
+            |insert, (hash, member, at)| insert.execute(params![&hash[..], member, at]),
+            &mut |_| {},
+        )
     }
 
     /// Updates the planner's statistics and folds the log into the database file.
