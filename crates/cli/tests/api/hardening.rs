@@ -20,11 +20,14 @@ async fn stalled_upload(app: &TestApp, path: &str) -> TcpStream {
     s
 }
 
-/// Everything the server sends until it closes the connection (or 30 s pass, as a bound).
-async fn read_to_close(s: &mut TcpStream) -> String {
+/// Everything the server sends until it closes the connection, or `None` if it has not closed it
+/// within 30 s (a bound far above every timeout these tests set).
+async fn read_to_close(s: &mut TcpStream) -> Option<String> {
     let mut out = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out)).await;
-    String::from_utf8_lossy(&out).into_owned()
+    match tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out)).await {
+        Ok(_) => Some(String::from_utf8_lossy(&out).into_owned()),
+        Err(_) => None,
+    }
 }
 
 #[tokio::test]
@@ -80,7 +83,9 @@ async fn a_body_that_never_arrives_is_answered_408_and_frees_its_slot() {
     })
     .await;
     let mut s = stalled_upload(&app, "/api/v1/auth/login").await;
-    let answer = read_to_close(&mut s).await;
+    let answer = read_to_close(&mut s)
+        .await
+        .expect("the server answers and closes");
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
     // Its one slot is free again.
@@ -100,7 +105,9 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         .await
         .unwrap();
-    let answer = read_to_close(&mut s).await;
+    let answer = read_to_close(&mut s)
+        .await
+        .expect("the server closes a connection that never finishes its headers");
     // Closed (hyper may say 408 first); never a 200 to a request that did not arrive.
     assert!(
         answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
