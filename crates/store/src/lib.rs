@@ -3,8 +3,8 @@
 //! Each method is one use case's transaction: it reads what the rule needs, asks the domain for the
 //! decision, and writes the outcome, all inside the same transaction, so a rule that must hold under
 //! races (one pending invitation per pair, state transitions) is never a read-then-write in a
-//! handler. The embedded implementation is [`sqlite::SqliteStore`]; PostgreSQL comes behind the
-//! same trait.
+//! handler. The embedded implementation is [`sqlite::SqliteStore`]; [`postgres::PgStore`] serves
+//! several replicas over one PostgreSQL database.
 //!
 //! Every committed change to the connection graph is reported, in commit order, to the
 //! [`CommitHook`] given at open, before the writer answers the request that made it: whoever keeps
@@ -12,6 +12,7 @@
 
 mod member_cache;
 pub mod model;
+pub mod postgres;
 pub mod sqlite;
 
 pub use model::*;
@@ -332,4 +333,26 @@ pub trait Store: Send + Sync + 'static {
         response: StoredResponse,
         at: Timestamp,
     ) -> StoreResult<()>;
+
+    // Replicas
+    /// Takes the lease `name` for `holder` until `ttl` from now, or renews it: `true` while
+    /// `holder` has it. Background work that must run once (sweeps, mail, webhooks) runs only
+    /// while its replica holds the lease. The embedded store serves one process: always `true`.
+    async fn lease(
+        &self,
+        _name: &str,
+        _holder: &str,
+        _ttl: std::time::Duration,
+    ) -> StoreResult<bool> {
+        Ok(true)
+    }
+    /// Gives the lease up, if `holder` has it (a clean shutdown hands the work on at once).
+    async fn release(&self, _name: &str, _holder: &str) -> StoreResult<()> {
+        Ok(())
+    }
+    /// Do other processes write to this store (several replicas)? Then nothing read from it may be
+    /// cached on the strength of this process's own writes (sign-in tokens, for one).
+    fn shared(&self) -> bool {
+        false
+    }
 }

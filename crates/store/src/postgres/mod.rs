@@ -1,0 +1,566 @@
+//! The PostgreSQL store: what several `rapport serve` replicas share.
+//!
+//! Each [`Store`] method is one transaction at READ COMMITTED. A rule that must hold under races
+//! is held the way the embedded store's single writer holds it, by serialising whoever could break
+//! it: a write first locks the rows of the members it concerns, in id order (`FOR NO KEY UPDATE`,
+//! see [`lock_members`]), then reads what the rule needs, asks the domain and writes. Two sends of
+//! one sender, an accept racing a withdrawal, a block racing an accept: each pair of them meets on
+//! a member row and runs one after the other, on whichever replica. The database holds the rest
+//! itself (one pending invitation per pair is a unique index). Deadlocks and serialization failures
+//! (SQLSTATE 40P01, 40001) roll back and run the whole transaction again, a bounded number of
+//! times ([`in_tx!`]), so the same code runs on PostgreSQL-compatible databases that report
+//! conflicts instead of waiting.
+//!
+//! What one replica writes, the others learn from the database: numbered outbox events (the
+//! [`sequencer`]) for live streams and webhooks, woken by `NOTIFY`; and a log of touched pairs for
+//! every replica's graph index ([`follower`]).
+
+mod accounts;
+mod follower;
+mod invitations;
+mod leases;
+mod network;
+mod outbox;
+mod sequencer;
+mod standing;
+mod store;
+
+use crate::{Change, CommitHook, InvitationRecord, MemberRecord, StoreError, StoreResult};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use rapport_domain::{
+    IgnoreReason, InvitationId, InvitationState, MemberId, NotificationPrefs, RuleError, Timestamp,
+};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row, Statement};
+
+/// Schema versions, applied in order; `rapport_schema` records how many have run.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_schema.sql")];
+
+/// Attempts of one transaction that fails on a deadlock or serialization conflict.
+const MAX_ATTEMPTS: u32 = 10;
+
+/// Connections each replica keeps to the database.
+const POOL_SIZE: usize = 16;
+
+/// The `NOTIFY` channel the sequencer announces numbered events on.
+const CHANNEL: &str = "rapport_events";
+
+/// Why a transaction stopped: a rule (nothing written, answered as is), the database (retried when
+/// it is a conflict), or anything else.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    Rule(RuleError),
+    Db(tokio_postgres::Error),
+    Internal(String),
+}
+
+impl From<RuleError> for Failure {
+    fn from(e: RuleError) -> Self {
+        Failure::Rule(e)
+    }
+}
+
+impl From<tokio_postgres::Error> for Failure {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Failure::Db(e)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Rule(r) => Failure::Rule(r),
+            StoreError::Internal(s) => Failure::Internal(s),
+        }
+    }
+}
+
+impl From<Failure> for StoreError {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Rule(r) => StoreError::Rule(r),
+            Failure::Db(e) => StoreError::Internal(describe(&e)),
+            Failure::Internal(s) => StoreError::Internal(s),
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for Failure {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        Failure::Internal(format!("no database connection: {e}"))
+    }
+}
+
+pub(crate) type TxResult<T> = Result<T, Failure>;
+
+/// The database's own message, with its SQLSTATE, for logs.
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
+
+impl Failure {
+    /// A conflict that running the transaction again resolves.
+    fn is_retryable(&self) -> bool {
+        let Failure::Db(e) = self else { return false };
+        match e.code() {
+            Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE => true,
+            Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED => true,
+            // Two transactions that both found no pending invitation between a pair: the second
+            // one's insert fails; run again, it finds the first one's and answers as the rules say.
+            Some(c) if *c == SqlState::UNIQUE_VIOLATION => e
+                .as_db_error()
+                .and_then(|d| d.constraint())
+                .is_some_and(|c| c == "invitations_one_pending_per_pair"),
+            _ => false,
+        }
+    }
+}
+
+/// Is `e` a unique violation of `constraint`?
+pub(crate) fn is_unique_violation(e: &Failure, constraint: &str) -> bool {
+    matches!(e, Failure::Db(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+        && e.as_db_error().and_then(|d| d.constraint()) == Some(constraint))
+}
+
+#[derive(Clone)]
+pub struct PgStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    /// Statements are prepared once per connection and kept; off behind a transaction-mode pooler
+    /// (PgBouncer), where a connection's statements belong to whichever client used it last, so
+    /// every statement is prepared inside its own transaction and closed there.
+    cache_statements: bool,
+    hook: CommitHook,
+    /// Wakes the sequencer after a commit that appended events.
+    events_written: Arc<tokio::sync::Notify>,
+    /// Pairs whose graph change this replica applied itself, and when (see [`follower`]).
+    local_graph: Mutex<HashMap<(i64, i64), u64>>,
+    local_graph_clock: AtomicU64,
+    /// Where the graph follower starts: the snapshot xmin of the last full scan.
+    graph_from: Mutex<Option<String>>,
+    /// The connection string, for the listener's own connection.
+    config: tokio_postgres::Config,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Splits rapport's own options off a `postgres://` URL: `pgbouncer=true` says a transaction-mode
+/// pooler sits in between. Returns the driver's configuration and whether to cache statements.
+fn parse_url(url: &str) -> StoreResult<(tokio_postgres::Config, bool)> {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, q),
+        None => (url, ""),
+    };
+    let mut cache = true;
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("pgbouncer", v)) => cache = !matches!(v, "true" | "1" | "on"),
+            _ => kept.push(pair),
+        }
+    }
+    let url = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    let config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| StoreError::Internal(format!("the database URL is not valid: {e}")))?;
+    Ok((config, cache))
+}
+
+impl PgStore {
+    /// Connects to the database at `url`, brings its schema up to date and starts following what
+    /// the other replicas write. `hook` is called after each commit of this replica with its graph
+    /// changes, and with the changes of other replicas as they are learnt.
+    pub async fn open(url: &str, hook: CommitHook) -> StoreResult<PgStore> {
+        let (config, cache_statements) = parse_url(url)?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let (stop, _) = tokio::sync::watch::channel(false);
+        let store = PgStore {
+            inner: Arc::new(Inner {
+                pool,
+                cache_statements,
+                hook,
+                events_written: Arc::new(tokio::sync::Notify::new()),
+                local_graph: Mutex::new(HashMap::new()),
+                local_graph_clock: AtomicU64::new(0),
+                graph_from: Mutex::new(None),
+                config,
+                stop,
+            }),
+        };
+        store.migrate().await?;
+        sequencer::start(&store);
+        follower::start(&store);
+        Ok(store)
+    }
+
+    /// Applies the migrations that have not run yet, one transaction each, under a lock so that
+    /// replicas starting together migrate once. Returns how many ran.
+    pub async fn migrate(&self) -> StoreResult<usize> {
+        let mut ran = 0;
+        for (i, sql) in MIGRATIONS.iter().enumerate() {
+            let version = (i + 1) as i64;
+            let applied = in_tx!(self, |tx| {
+                tx.batch("SELECT pg_advisory_xact_lock(72617001)").await?;
+                tx.batch("CREATE TABLE IF NOT EXISTS rapport_schema (version BIGINT NOT NULL)")
+                    .await?;
+                let done: i64 = tx
+                    .query_one("SELECT coalesce(max(version), 0) FROM rapport_schema", &[])
+                    .await?
+                    .get(0);
+                if done > MIGRATIONS.len() as i64 {
+                    return Err(Failure::Internal(format!(
+                        "the database is at schema version {done}, newer than this binary knows ({}); upgrade rapport",
+                        MIGRATIONS.len()
+                    )));
+                }
+                if done >= version {
+                    return Ok(false);
+                }
+                tx.batch(sql).await?;
+                tx.execute(
+                    "INSERT INTO rapport_schema (version) VALUES ($1)",
+                    &[&version],
+                )
+                .await?;
+                Ok(true)
+            })?;
+            if applied {
+                tracing::info!(version, "applied migration");
+                ran += 1;
+            }
+        }
+        Ok(ran)
+    }
+
+    pub(crate) async fn connection(&self) -> TxResult<deadpool_postgres::Object> {
+        Ok(self.inner.pool.get().await?)
+    }
+
+    /// Starts a transaction (see [`in_tx!`]).
+    pub(crate) async fn begin(&self) -> TxResult<Tx> {
+        let conn = self.connection().await?;
+        conn.batch_execute("BEGIN").await?;
+        Ok(Tx {
+            conn,
+            cache: self.inner.cache_statements,
+            changes: Vec::new(),
+            events: false,
+        })
+    }
+
+    /// Ends a transaction started by [`PgStore::begin`]: commits on success and reports its
+    /// changes, rolls back otherwise. `Err(None)` asks the caller to run it again.
+    pub(crate) async fn finish<T>(
+        &self,
+        tx: Tx,
+        result: TxResult<T>,
+        attempt: u32,
+    ) -> Result<StoreResult<T>, ()> {
+        let failure = match result {
+            Ok(value) => match tx.conn.batch_execute("COMMIT").await {
+                Ok(()) => {
+                    self.committed(tx.changes, tx.events);
+                    return Ok(Ok(value));
+                }
+                Err(e) => Failure::Db(e),
+            },
+            Err(f) => {
+                let _ = tx.conn.batch_execute("ROLLBACK").await;
+                f
+            }
+        };
+        if failure.is_retryable() && attempt < MAX_ATTEMPTS {
+            metrics::counter!("rapport_store_retries_total").increment(1);
+            // Back off a little, more each time, with jitter so that the two sides of a conflict
+            // do not meet again.
+            let jitter = u64::from(std::process::id() ^ attempt) % 3;
+            tokio::time::sleep(Duration::from_millis((1u64 << attempt.min(6)) + jitter)).await;
+            return Err(());
+        }
+        if let Failure::Db(e) = &failure {
+            tracing::error!(error = %describe(e), "database transaction failed");
+        }
+        Ok(Err(failure.into()))
+    }
+
+    /// After a commit of this replica: its graph changes go to the hook at once (read-after-write
+    /// on this replica), and the sequencer is woken when it appended events.
+    fn committed(&self, changes: Vec<Change>, events: bool) {
+        if !changes.is_empty() {
+            let stamp = self.inner.local_graph_clock.fetch_add(1, Ordering::SeqCst) + 1;
+            {
+                let mut local = self
+                    .inner
+                    .local_graph
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                for c in &changes {
+                    if let Change::Connected(a, b) | Change::Disconnected(a, b) = c {
+                        local.insert(pair(*a, *b), stamp);
+                    }
+                }
+            }
+            (self.inner.hook)(&changes);
+        }
+        if events {
+            self.inner.events_written.notify_one();
+        }
+    }
+
+    /// A connection for reads outside a transaction (each statement its own). Behind a
+    /// transaction-mode pooler reads run in a transaction too (see [`read!`]).
+    pub(crate) async fn reader(&self) -> TxResult<Tx> {
+        let conn = self.connection().await?;
+        if !self.inner.cache_statements {
+            conn.batch_execute("BEGIN READ ONLY").await?;
+        }
+        Ok(Tx {
+            conn,
+            cache: self.inner.cache_statements,
+            changes: Vec::new(),
+            events: false,
+        })
+    }
+
+    pub(crate) async fn reader_done(&self, tx: Tx) {
+        if !self.inner.cache_statements {
+            let _ = tx.conn.batch_execute("COMMIT").await;
+        }
+    }
+}
+
+/// Placeholder while a method is being ported.
+macro_rules! todo_port {
+    () => {
+        Err($crate::StoreError::Internal(
+            "not available on PostgreSQL yet".into(),
+        ))
+    };
+}
+pub(crate) use todo_port;
+
+/// A pair in a fixed order.
+fn pair(a: MemberId, b: MemberId) -> (i64, i64) {
+    (a.0.min(b.0), a.0.max(b.0))
+}
+
+/// Runs `$body` (which uses `$tx`, a `&mut Tx`) in a transaction of `$store`, committing when it
+/// returns `Ok` and running it again from the start on a deadlock or serialization failure.
+/// Evaluates to a `StoreResult`.
+macro_rules! in_tx {
+    ($store:expr, |$tx:ident| $body:expr) => {{
+        let store: &$crate::postgres::PgStore = $store;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let mut tx = match store.begin().await {
+                Ok(tx) => tx,
+                Err(f) => break Err($crate::StoreError::from(f)),
+            };
+            let result = {
+                let $tx = &mut tx;
+                async { $body }.await
+            };
+            match store.finish(tx, result, attempt).await {
+                Ok(done) => break done,
+                Err(()) => continue,
+            }
+        }
+    }};
+}
+pub(crate) use in_tx;
+
+/// Runs `$body` (which uses `$c`, a `&mut Tx`) on a connection for reads. Evaluates to a
+/// `StoreResult`.
+macro_rules! read {
+    ($store:expr, |$c:ident| $body:expr) => {{
+        let store: &$crate::postgres::PgStore = $store;
+        match store.reader().await {
+            Ok(mut conn) => {
+                let result: $crate::postgres::TxResult<_> = {
+                    let $c = &mut conn;
+                    async { $body }.await
+                };
+                store.reader_done(conn).await;
+                result.map_err($crate::StoreError::from)
+            }
+            Err(f) => Err($crate::StoreError::from(f)),
+        }
+    }};
+}
+pub(crate) use read;
+
+/// One transaction (or, for reads, one connection) and the graph changes it made.
+pub(crate) struct Tx {
+    conn: deadpool_postgres::Object,
+    cache: bool,
+    changes: Vec<Change>,
+    events: bool,
+}
+
+pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+impl Tx {
+    async fn statement(&self, sql: &str) -> TxResult<Statement> {
+        Ok(if self.cache {
+            self.conn.prepare_cached(sql).await?
+        } else {
+            self.conn.prepare(sql).await?
+        })
+    }
+
+    pub async fn query(&self, sql: &str, params: Params<'_>) -> TxResult<Vec<Row>> {
+        let st = self.statement(sql).await?;
+        Ok(self.conn.query(&st, params).await?)
+    }
+
+    pub async fn query_opt(&self, sql: &str, params: Params<'_>) -> TxResult<Option<Row>> {
+        let st = self.statement(sql).await?;
+        Ok(self.conn.query_opt(&st, params).await?)
+    }
+
+    pub async fn query_one(&self, sql: &str, params: Params<'_>) -> TxResult<Row> {
+        let st = self.statement(sql).await?;
+        Ok(self.conn.query_one(&st, params).await?)
+    }
+
+    pub async fn execute(&self, sql: &str, params: Params<'_>) -> TxResult<u64> {
+        let st = self.statement(sql).await?;
+        Ok(self.conn.execute(&st, params).await?)
+    }
+
+    /// Does `sql` (which takes parameters) find a row?
+    pub async fn exists(&self, sql: &str, params: Params<'_>) -> TxResult<bool> {
+        Ok(self.query_opt(sql, params).await?.is_some())
+    }
+
+    /// Runs statements without parameters (the simple protocol: nothing is prepared).
+    pub async fn batch(&self, sql: &str) -> TxResult<()> {
+        Ok(self.conn.batch_execute(sql).await?)
+    }
+
+    /// Reports a graph change of this transaction: applied to this replica's graph index after
+    /// the commit, and written to `graph_changes` for the other replicas now.
+    pub async fn graph_change(&mut self, change: Change, at: Timestamp) -> TxResult<()> {
+        if let Change::Connected(a, b) | Change::Disconnected(a, b) = &change {
+            let (x, y) = pair(*a, *b);
+            self.execute(
+                "INSERT INTO graph_changes (a_id, b_id, created_at) VALUES ($1, $2, $3)",
+                &[&x, &y, &at.0],
+            )
+            .await?;
+        }
+        self.changes.push(change);
+        Ok(())
+    }
+
+    /// Reports a change that is not the graph's (a member row written): passed to the hook after
+    /// the commit, like the embedded store's.
+    pub fn record(&mut self, change: Change) {
+        self.changes.push(change);
+    }
+
+    /// Notes that this transaction appended outbox events (the sequencer numbers them).
+    pub fn wrote_events(&mut self) {
+        self.events = true;
+    }
+}
+
+/// Locks the rows of `ids` (that exist), in id order, until the transaction ends: what every write
+/// that decides on those members' state does first, so that writes concerning the same member run
+/// one after the other on whichever replica.
+pub(crate) async fn lock_members(tx: &Tx, ids: &[MemberId]) -> TxResult<()> {
+    let mut ids: Vec<i64> = ids.iter().map(|m| m.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    tx.query(
+        "SELECT id FROM members WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+        &[&ids],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(crate) const MEMBER_COLS: &str =
+    "id, email, name, headline, company, location, tier, role, status, invitations_from, created_at, notification_prefs";
+
+pub(crate) fn member_row(r: &Row) -> MemberRecord {
+    member_row_offset(r, 0)
+}
+
+pub(crate) fn member_row_offset(r: &Row, o: usize) -> MemberRecord {
+    MemberRecord {
+        id: MemberId(r.get(o)),
+        email: r.get(o + 1),
+        name: r.get(o + 2),
+        headline: r.get(o + 3),
+        company: r.get(o + 4),
+        location: r.get(o + 5),
+        tier: r.get(o + 6),
+        role: r.get(o + 7),
+        status: r.get(o + 8),
+        invitations_from: r.get(o + 9),
+        created_at: Timestamp(r.get(o + 10)),
+        notification_prefs: NotificationPrefs::decode(r.get::<_, Option<&str>>(o + 11)),
+    }
+}
+
+pub(crate) const INVITATION_COLS: &str =
+    "id, sender_id, recipient_id, note, state, ignore_reason, created_at, decided_at";
+
+pub(crate) fn invitation_row(r: &Row) -> TxResult<InvitationRecord> {
+    let state: &str = r.get(4);
+    let reason: Option<&str> = r.get(5);
+    Ok(InvitationRecord {
+        id: InvitationId(r.get(0)),
+        sender: MemberId(r.get(1)),
+        recipient: MemberId(r.get(2)),
+        note: r.get(3),
+        state: InvitationState::parse(state)
+            .ok_or_else(|| Failure::Internal(format!("unknown invitation state {state}")))?,
+        ignore_reason: reason.and_then(IgnoreReason::parse),
+        created_at: Timestamp(r.get(6)),
+        decided_at: r.get::<_, Option<i64>>(7).map(Timestamp),
+    })
+}
+
+pub(crate) fn invitation_rows(rows: &[Row]) -> TxResult<Vec<InvitationRecord>> {
+    rows.iter().map(invitation_row).collect()
+}
+
+pub(crate) fn ids_of(ids: &[MemberId]) -> Vec<i64> {
+    ids.iter().map(|m| m.0).collect()
+}
