@@ -17,6 +17,7 @@ pub struct RawConfig {
     pub listen: String,
     pub data_dir: String,
     pub database_url: Option<String>,
+    pub database_read_url: Option<String>,
     pub weekly_invitation_limit: u32,
     pub premium_weekly_invitation_limit: u32,
     pub outstanding_limit: u32,
@@ -44,6 +45,7 @@ impl Default for RawConfig {
             listen: "127.0.0.1:8080".into(),
             data_dir: "./rapport-data".into(),
             database_url: None,
+            database_read_url: None,
             weekly_invitation_limit: 100,
             premium_weekly_invitation_limit: 200,
             outstanding_limit: 2500,
@@ -82,6 +84,9 @@ pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub database: Database,
+    /// A streaming read replica of the PostgreSQL primary: serves the graph index's initial load
+    /// and member search, while every write and every other read goes to the primary.
+    pub database_read_url: Option<String>,
     pub weekly_invitation_limit: u32,
     pub premium_weekly_invitation_limit: u32,
     pub outstanding_limit: u32,
@@ -161,6 +166,24 @@ impl RawConfig {
                 return Err(setting_err(
                     "database_url",
                     format!("{other:?} must start with sqlite:// or postgres://"),
+                ))
+            }
+        };
+        let database_read_url = match self.database_read_url.as_deref() {
+            None | Some("") => None,
+            Some(url) if !matches!(database, Database::Postgres(_)) => {
+                return Err(setting_err(
+                    "database_read_url",
+                    format!("{url:?} is a read replica of PostgreSQL; set RAPPORT_DATABASE_URL to the primary's postgres:// URL too"),
+                ))
+            }
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Some(url.to_owned())
+            }
+            Some(other) => {
+                return Err(setting_err(
+                    "database_read_url",
+                    format!("{other:?} must start with postgres://"),
                 ))
             }
         };
@@ -245,6 +268,7 @@ impl RawConfig {
             listen,
             data_dir,
             database,
+            database_read_url,
             weekly_invitation_limit: positive(
                 "weekly_invitation_limit",
                 self.weekly_invitation_limit,

@@ -24,6 +24,7 @@ use rapport_domain::{
     Password, ProfileField, RuleError, SeenState, Timestamp,
 };
 use rapport_graph::Graph;
+use rapport_store::postgres::PgStore;
 use rapport_store::sqlite::SqliteStore;
 use rapport_store::{
     AccountStatus, ActPolicy, Change, CommitHook, ConnectionQuery, InvitationRecord, MemberRecord,
@@ -172,7 +173,18 @@ struct Inner {
     mail: mail::Transport,
     /// For webhook deliveries.
     http: reqwest::Client,
+    /// Does this replica hold the lease on background work (always, on the embedded store)?
+    leads: std::sync::atomic::AtomicBool,
+    /// Who this replica is, in the leases table.
+    replica: String,
 }
+
+/// The lease on the background work that runs once across replicas (sweeps, mail, webhooks).
+const WORK_LEASE: &str = "background-work";
+/// How long the lease lasts unless renewed: how soon another replica takes over from one that died.
+const LEASE_TTL: Duration = Duration::from_secs(10);
+/// How often the holder renews it.
+const LEASE_RENEW: Duration = Duration::from_secs(3);
 
 fn node(id: MemberId) -> rapport_graph::Node {
     id.0 as rapport_graph::Node
@@ -223,12 +235,11 @@ impl App {
             .map_err(|e| AppError::Internal(e.to_string()))?;
         let store: Arc<dyn Store> = match &config.database {
             Database::Sqlite(path) => Arc::new(SqliteStore::open(path, hook)?),
-            Database::Postgres(_) => {
-                return Err(AppError::Internal(
-                    "PostgreSQL is not supported by this build yet".into(),
-                ))
+            Database::Postgres(url) => {
+                Arc::new(PgStore::open(url, config.database_read_url.as_deref(), hook).await?)
             }
         };
+        let shared = store.shared();
         let started = std::time::Instant::now();
         graph.replace_with(load_graph(store.as_ref()).await?);
         tracing::info!(
@@ -252,8 +263,54 @@ impl App {
                 hub,
                 mail,
                 http,
+                leads: std::sync::atomic::AtomicBool::new(!shared),
+                replica: replica_name(),
             }),
         })
+    }
+
+    /// Does this replica run the background work that must run once (see [`App::run_workers`])?
+    pub(crate) fn leads(&self) -> bool {
+        self.inner.leads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Takes and renews the background-work lease until `stop`, then gives it up, so that exactly
+    /// one replica sweeps, mails and delivers webhooks, and another takes over within
+    /// [`LEASE_TTL`] when it dies.
+    async fn run_lease(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        if !self.store().shared() {
+            return;
+        }
+        let set = |on: bool| {
+            let was = self
+                .inner
+                .leads
+                .swap(on, std::sync::atomic::Ordering::SeqCst);
+            if was != on {
+                tracing::info!(replica = %self.inner.replica, leads = on, "background work lease");
+                metrics::gauge!("rapport_background_lease").set(if on { 1.0 } else { 0.0 });
+            }
+        };
+        loop {
+            match self
+                .store()
+                .lease(WORK_LEASE, &self.inner.replica, LEASE_TTL)
+                .await
+            {
+                Ok(held) => set(held),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot renew the background work lease");
+                    set(false);
+                }
+            }
+            if !pause(&mut stop, LEASE_RENEW).await {
+                break;
+            }
+        }
+        set(false);
+        if let Err(e) = self.store().release(WORK_LEASE, &self.inner.replica).await {
+            tracing::warn!(error = %e, "could not give the background work lease up");
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -420,7 +477,9 @@ impl App {
             return Err(AppError::Unauthenticated);
         }
         let hash = auth::token_hash(token);
-        if let Some(id) = self.inner.tokens.get(&hash) {
+        // Over a shared store another replica may revoke a token at any time: no cache then.
+        let cache = !self.store().shared();
+        if let Some(id) = self.inner.tokens.get(&hash).filter(|_| cache) {
             return Ok(id);
         }
         let epoch = self.inner.tokens.epoch();
@@ -429,7 +488,9 @@ impl App {
             .token_member(hash)
             .await?
             .ok_or(AppError::Unauthenticated)?;
-        self.inner.tokens.put_unless_revoked(hash, id, epoch);
+        if cache {
+            self.inner.tokens.put_unless_revoked(hash, id, epoch);
+        }
         Ok(id)
     }
 
@@ -1316,6 +1377,7 @@ impl App {
             .run_sweeper(async move { stopped(&mut sweeper_stop).await });
         tokio::join!(
             close_streams,
+            self.run_lease(stop.clone()),
             sweeper,
             self.run_feed(stop.clone()),
             self.run_mailer(stop.clone()),
@@ -1332,6 +1394,9 @@ impl App {
             tokio::select! {
                 _ = &mut stop => break,
                 _ = tick.tick() => {
+                    if !self.leads() {
+                        continue;
+                    }
                     if let Err(e) = self.sweep().await {
                         tracing::warn!(error = %e, "sweep failed; will try again");
                     }
@@ -1373,6 +1438,22 @@ impl App {
         };
         Ok(self.store().idempotent_put(member, key, resp, now).await?)
     }
+}
+
+/// This process, as the leases table names it: host, process id and a random part (a restarted
+/// replica is a new holder).
+fn replica_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "rapport".into());
+    format!(
+        "{host}:{}:{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
 }
 
 fn party_of(inv: &InvitationRecord, viewer: MemberId) -> Option<Party> {

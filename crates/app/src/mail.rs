@@ -318,6 +318,12 @@ impl App {
     /// Sends due mail every second until `stop`.
     pub(crate) async fn run_mailer(&self, mut stop: watch::Receiver<bool>) {
         while !*stop.borrow() {
+            if !self.leads() {
+                if !crate::pause(&mut stop, TICK).await {
+                    break;
+                }
+                continue;
+            }
             if let Err(e) = self.deliver_mail().await {
                 tracing::warn!(error = %e, "mail pass failed; will try again");
             }

@@ -406,6 +406,12 @@ impl App {
     /// Dispatches and delivers every second until `stop`.
     pub(crate) async fn run_webhooks(&self, mut stop: watch::Receiver<bool>) {
         while !*stop.borrow() {
+            if !self.leads() {
+                if !crate::pause(&mut stop, TICK).await {
+                    break;
+                }
+                continue;
+            }
             if let Err(e) = self.dispatch_webhooks().await {
                 tracing::warn!(error = %e, "webhook dispatch failed; will try again");
             }

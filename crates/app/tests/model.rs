@@ -953,6 +953,8 @@ struct Harness {
     /// The app's id of each invitation of the model, in the same order.
     invitation_ids: Vec<String>,
     _dir: tempfile::TempDir,
+    /// With `RAPPORT_TEST_BACKEND=postgres`, the fresh database the app runs on.
+    _postgres: Option<rapport_store::postgres::scratch::ScratchDatabase>,
 }
 
 /// What happened in all the cases run, for the closing line.
@@ -1037,7 +1039,19 @@ impl Harness {
     async fn open() -> Harness {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let clock = Arc::new(ManualClock::new(Timestamp(START)));
-        let app = App::open(config(dir.path()), clock.clone())
+        let mut config = config(dir.path());
+        // The same model checks the PostgreSQL store when asked (scripts/test does).
+        let postgres = if std::env::var("RAPPORT_TEST_BACKEND").is_ok_and(|b| b == "postgres") {
+            use rapport_store::postgres::scratch::{server_url, ScratchDatabase};
+            let db = ScratchDatabase::create(&server_url(), "rapport_model")
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            config.database = Database::Postgres(db.url.clone());
+            Some(db)
+        } else {
+            None
+        };
+        let app = App::open(config, clock.clone())
             .await
             .expect("the app opens");
         let members = (0..N)
@@ -1060,6 +1074,7 @@ impl Harness {
             tokens,
             invitation_ids: Vec::new(),
             _dir: dir,
+            _postgres: postgres,
         }
     }
 

@@ -3,6 +3,7 @@
 mod bench;
 mod bench_graph;
 mod bench_growth;
+mod copy;
 mod plot;
 mod seed;
 mod synth;
@@ -46,6 +47,8 @@ enum Command {
     /// Fill an empty embedded store with a realistic synthetic network (members sign in as
     /// member<N>@example.com).
     Seed(seed::Args),
+    /// Copy a whole network from the embedded store into an empty PostgreSQL database.
+    Copy(copy::Args),
     /// Measure the graph index on seeded networks of growing size, beside the same questions in SQL.
     BenchGraph(bench_graph::Args),
     /// Drive a server over HTTP and report throughput and latency per operation.
@@ -96,9 +99,10 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve => serve(config).await,
-            Command::Migrate => migrate(config),
+            Command::Migrate => migrate(config).await,
             Command::Backup { file } => backup(config, &file),
             Command::Seed(args) => seed::run(config, args).await,
+            Command::Copy(args) => copy::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::BenchGraph(args) => bench_graph::run(args).await,
             Command::Admin(task) => admin(config, task).await,
@@ -226,7 +230,7 @@ fn backup(config: Config, file: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn migrate(config: Config) -> anyhow::Result<()> {
+async fn migrate(config: Config) -> anyhow::Result<()> {
     match &config.database {
         Database::Sqlite(path) => {
             if let Some(dir) = path.parent() {
@@ -240,6 +244,10 @@ fn migrate(config: Config) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Database::Postgres(_) => anyhow::bail!("PostgreSQL is not supported by this build yet"),
+        Database::Postgres(url) => {
+            let n = rapport_store::postgres::PgStore::migrate_url(url).await?;
+            println!("PostgreSQL: {n} migration(s) applied; schema is up to date");
+            Ok(())
+        }
     }
 }

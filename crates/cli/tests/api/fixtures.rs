@@ -1,7 +1,7 @@
 //! A second `TestApp` for the platform-rule tests: a real server on 127.0.0.1:0 over a temporary
 //! store, with a clock the test drives, handing out members as values (see main.rs).
 
-use rapport_app::{App, Config, Database};
+use rapport_app::{App, Config};
 use rapport_domain::{ManualClock, Timestamp};
 use reqwest::{Client, Method, Response};
 use serde_json::{json, Value};
@@ -17,6 +17,7 @@ pub struct TestApp {
     pub app: App,
     /// Kept so the store outlives the server.
     dir: tempfile::TempDir,
+    pub database: crate::backend::TestDatabase,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     /// Stops the live feed when the test ends (the other workers are run by the tests, by hand).
     _stop_feed: tokio::sync::watch::Sender<bool>,
@@ -39,7 +40,8 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config::defaults();
         config.data_dir = dir.path().to_owned();
-        config.database = Database::Sqlite(dir.path().join("rapport.db"));
+        let database = crate::backend::TestDatabase::create(dir.path()).await;
+        config.database = database.database.clone();
         adjust(&mut config);
         let clock = Arc::new(ManualClock::new(START));
         let app = App::open(config, clock.clone()).await.expect("app opens");
@@ -60,6 +62,7 @@ impl TestApp {
             clock,
             app,
             dir,
+            database,
             shutdown: Some(tx),
             _stop_feed: stop_feed,
         }

@@ -2,7 +2,7 @@
 //! drives by hand, and `Api`: one method per endpoint. `Api` is the only place that knows the
 //! contract's paths; the crash test points it at the real binary instead of an in-process server.
 
-use rapport_app::{App, Config, Database};
+use rapport_app::{App, Config};
 use rapport_domain::{ManualClock, Timestamp};
 use reqwest::{Client, Method, Response};
 use serde_json::{json, Value};
@@ -48,6 +48,7 @@ pub struct TestApp {
     pub app: App,
     /// Kept so that the store outlives the server.
     dir: tempfile::TempDir,
+    _database: crate::backend::TestDatabase,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -70,7 +71,8 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let mut config = Config::defaults();
         config.data_dir = dir.path().to_owned();
-        config.database = Database::Sqlite(dir.path().join("rapport.db"));
+        let database = crate::backend::TestDatabase::create(dir.path()).await;
+        config.database = database.database.clone();
         adjust(&mut config);
         let clock = Arc::new(ManualClock::new(START));
         let app = App::open(config, clock.clone())
@@ -89,6 +91,7 @@ impl TestApp {
             clock,
             app,
             dir,
+            _database: database,
             shutdown: Some(tx),
         }
     }

@@ -289,7 +289,7 @@ async fn only_administrators_change_members_and_suspension_locks_the_member_out(
         .env("RAPPORT_DATA_DIR", app.data_dir())
         .env("RAPPORT_CONFIG", app.data_dir().join("none.toml"))
         .env("RAPPORT_LOG", "warn")
-        .env_remove("RAPPORT_DATABASE_URL")
+        .env("RAPPORT_DATABASE_URL", app.database.url())
         .output()
         .unwrap();
     assert!(
@@ -308,7 +308,7 @@ async fn only_administrators_change_members_and_suspension_locks_the_member_out(
         ])
         .env("RAPPORT_DATA_DIR", app.data_dir())
         .env("RAPPORT_CONFIG", app.data_dir().join("none.toml"))
-        .env_remove("RAPPORT_DATABASE_URL")
+        .env("RAPPORT_DATABASE_URL", app.database.url())
         .output()
         .unwrap();
     assert!(!unknown.status.success());

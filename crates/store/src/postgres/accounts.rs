@@ -22,6 +22,17 @@ pub(super) async fn saved_member(tx: &mut Tx, id: MemberId) -> TxResult<Arc<Memb
     Ok(m)
 }
 
+/// Locks a member's row and reads it: the first step of a write that changes what the rules read
+/// about a member who must still have an account. `NotFound` when they are missing or closed (as
+/// the embedded store answers), and then nothing is written.
+pub(super) async fn open_member_locked(tx: &mut Tx, id: MemberId) -> TxResult<MemberRecord> {
+    lock_members(tx, &[id]).await?;
+    Ok(member_by_id(tx, id)
+        .await?
+        .filter(|m| m.status != "closed")
+        .ok_or(RuleError::NotFound)?)
+}
+
 pub(super) async fn ping(s: &PgStore) -> StoreResult<()> {
     read!(s, |c| {
         c.query_one("SELECT 1", &[]).await?;
@@ -50,7 +61,14 @@ pub(super) async fn login_lookup(
     s: &PgStore,
     email: &Email,
 ) -> StoreResult<Option<(MemberId, String)>> {
-    todo_port!()
+    read!(s, |c| {
+        Ok(c.query_opt(
+            "SELECT id, password_hash FROM members WHERE email = $1",
+            &[&email.as_str()],
+        )
+        .await?
+        .map(|r| (MemberId(r.get(0)), r.get(1))))
+    })
 }
 
 pub(super) async fn insert_token(
@@ -59,15 +77,33 @@ pub(super) async fn insert_token(
     member: MemberId,
     at: Timestamp,
 ) -> StoreResult<()> {
-    todo_port!()
+    in_tx!(s, |tx| {
+        tx.execute(
+            "INSERT INTO tokens (hash, member_id, created_at) VALUES ($1, $2, $3)",
+            &[&&hash[..], &member.0, &at.0],
+        )
+        .await?;
+        Ok(())
+    })
 }
 
 pub(super) async fn token_member(s: &PgStore, hash: TokenHash) -> StoreResult<Option<MemberId>> {
-    todo_port!()
+    read!(s, |c| {
+        Ok(c.query_opt(
+            "SELECT member_id FROM tokens WHERE hash = $1",
+            &[&&hash[..]],
+        )
+        .await?
+        .map(|r| MemberId(r.get(0))))
+    })
 }
 
 pub(super) async fn delete_token(s: &PgStore, hash: TokenHash) -> StoreResult<()> {
-    todo_port!()
+    in_tx!(s, |tx| {
+        tx.execute("DELETE FROM tokens WHERE hash = $1", &[&&hash[..]])
+            .await?;
+        Ok(())
+    })
 }
 
 pub(super) async fn set_password(
@@ -75,7 +111,16 @@ pub(super) async fn set_password(
     member: MemberId,
     password_hash: String,
 ) -> StoreResult<()> {
-    todo_port!()
+    in_tx!(s, |tx| {
+        tx.execute(
+            "UPDATE members SET password_hash = $2 WHERE id = $1",
+            &[&member.0, &password_hash],
+        )
+        .await?;
+        tx.execute("DELETE FROM tokens WHERE member_id = $1", &[&member.0])
+            .await?;
+        Ok(())
+    })
 }
 
 pub(super) async fn member(s: &PgStore, id: MemberId) -> StoreResult<Option<Arc<MemberRecord>>> {
@@ -83,7 +128,21 @@ pub(super) async fn member(s: &PgStore, id: MemberId) -> StoreResult<Option<Arc<
 }
 
 pub(super) async fn members(s: &PgStore, ids: &[MemberId]) -> StoreResult<Vec<Arc<MemberRecord>>> {
-    todo_port!()
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Read fresh rather than from a cache: another replica may have changed these rows.
+    let ids = ids_of(ids);
+    read!(s, |c| {
+        Ok(c.query(
+            &format!("SELECT {MEMBER_COLS} FROM members WHERE id = ANY($1)"),
+            &[&ids],
+        )
+        .await?
+        .iter()
+        .map(|r| Arc::new(member_row(r)))
+        .collect())
+    })
 }
 
 pub(super) async fn update_profile(
@@ -91,7 +150,22 @@ pub(super) async fn update_profile(
     id: MemberId,
     patch: ProfilePatch,
 ) -> StoreResult<Arc<MemberRecord>> {
-    todo_port!()
+    in_tx!(s, |tx| {
+        tx.execute(
+            "UPDATE members SET name = coalesce($2, name), headline = coalesce($3, headline),
+                    company = coalesce($4, company), location = coalesce($5, location)
+              WHERE id = $1",
+            &[
+                &id.0,
+                &patch.name,
+                &patch.headline,
+                &patch.company,
+                &patch.location,
+            ],
+        )
+        .await?;
+        saved_member(tx, id).await
+    })
 }
 
 pub(super) async fn set_invitations_from(
@@ -99,7 +173,16 @@ pub(super) async fn set_invitations_from(
     id: MemberId,
     from: InvitationsFrom,
 ) -> StoreResult<Arc<MemberRecord>> {
-    todo_port!()
+    in_tx!(s, |tx| {
+        // Who may invite this member is a send rule: sends to them wait for this to commit.
+        lock_members(tx, &[id]).await?;
+        tx.execute(
+            "UPDATE members SET invitations_from = $2 WHERE id = $1",
+            &[&id.0, &from.as_str()],
+        )
+        .await?;
+        saved_member(tx, id).await
+    })
 }
 
 pub(super) async fn set_tier_role(
@@ -108,14 +191,29 @@ pub(super) async fn set_tier_role(
     tier: Option<String>,
     role: Option<String>,
 ) -> StoreResult<Arc<MemberRecord>> {
-    todo_port!()
+    in_tx!(s, |tx| {
+        open_member_locked(tx, id).await?;
+        tx.execute(
+            "UPDATE members SET tier = coalesce($2, tier), role = coalesce($3, role) WHERE id = $1",
+            &[&id.0, &tier, &role],
+        )
+        .await?;
+        saved_member(tx, id).await
+    })
 }
 
 pub(super) async fn member_by_email(
     s: &PgStore,
     email: &Email,
 ) -> StoreResult<Option<Arc<MemberRecord>>> {
-    todo_port!()
+    read!(s, |c| {
+        Ok(c.query_opt(
+            &format!("SELECT {MEMBER_COLS} FROM members WHERE email = $1"),
+            &[&email.as_str()],
+        )
+        .await?
+        .map(|r| Arc::new(member_row(&r))))
+    })
 }
 
 pub(super) async fn set_notification_prefs(
@@ -123,7 +221,15 @@ pub(super) async fn set_notification_prefs(
     member: MemberId,
     prefs: NotificationPrefs,
 ) -> StoreResult<Arc<MemberRecord>> {
-    todo_port!()
+    in_tx!(s, |tx| {
+        open_member_locked(tx, member).await?;
+        tx.execute(
+            "UPDATE members SET notification_prefs = $2 WHERE id = $1",
+            &[&member.0, &prefs.encode()],
+        )
+        .await?;
+        saved_member(tx, member).await
+    })
 }
 
 pub(super) async fn idempotent_get(
@@ -131,7 +237,29 @@ pub(super) async fn idempotent_get(
     member: MemberId,
     key: &str,
 ) -> StoreResult<Option<StoredResponse>> {
-    todo_port!()
+    read!(s, |c| {
+        let Some(r) = c
+            .query_opt(
+                "SELECT request_hash, status, body, created_at FROM idempotency_keys
+                  WHERE member_id = $1 AND key = $2",
+                &[&member.0, &key],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let status: i64 = r.get(1);
+        Ok(Some(StoredResponse {
+            request_hash: r.get(0),
+            status: u16::try_from(status).map_err(|_| {
+                Failure::Internal(format!(
+                    "stored response status {status} is not an HTTP status"
+                ))
+            })?,
+            body: r.get(2),
+            created_at: Timestamp(r.get(3)),
+        }))
+    })
 }
 
 pub(super) async fn idempotent_put(
@@ -141,5 +269,25 @@ pub(super) async fn idempotent_put(
     response: StoredResponse,
     at: Timestamp,
 ) -> StoreResult<()> {
-    todo_port!()
+    in_tx!(s, |tx| {
+        // A key used again replaces what it held (the embedded store's INSERT OR REPLACE): after
+        // the replay window the old answer is stale, and the new one is what later replays get.
+        tx.execute(
+            "INSERT INTO idempotency_keys (member_id, key, request_hash, status, body, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (member_id, key) DO UPDATE
+                SET request_hash = excluded.request_hash, status = excluded.status,
+                    body = excluded.body, created_at = excluded.created_at",
+            &[
+                &member.0,
+                &key,
+                &response.request_hash,
+                &i64::from(response.status),
+                &response.body,
+                &at.0,
+            ],
+        )
+        .await?;
+        Ok(())
+    })
 }

@@ -100,7 +100,7 @@ pub(super) fn start(store: &PgStore) {
                 Err(e) => tracing::warn!(error = %e, "following the graph failed; will try again"),
             }
             passes += 1;
-            if passes % 3_000 == 0 {
+            if passes.is_multiple_of(3_000) {
                 let cutoff = now_ms() - KEEP_MS;
                 let pruned = in_tx!(&store, |tx| {
                     tx.execute(
@@ -142,12 +142,14 @@ impl PgStore {
     }
 
     /// Every connection between active members, streamed to `sink` in order, from one snapshot
-    /// whose xmin the follower then starts from.
+    /// whose xmin the follower then starts from. On a read replica when one is configured: a
+    /// transaction the replica had not replayed yet was running in its snapshot, so its xid is at
+    /// least that snapshot's xmin and the follower, reading the primary, sees it.
     pub(super) async fn scan_graph(
         &self,
         sink: &mut (dyn FnMut(MemberId, MemberId) + Send),
     ) -> StoreResult<()> {
-        let conn = self.connection().await.map_err(StoreError::from)?;
+        let conn = self.bulk_reader().await.map_err(StoreError::from)?;
         let result: TxResult<String> = async {
             conn.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 .await?;

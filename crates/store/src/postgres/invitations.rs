@@ -1,7 +1,25 @@
-//! invitations
+//! Invitations: sending, answering and withdrawing them, the lists members see, and the sweeps
+//! that expire them and remind their recipients.
+//!
+//! The rules themselves are shared with other areas and live in [`super::rules`]; the sweeps
+//! change each invitation once, whichever replicas run them together (each acts only on the rows
+//! its own `UPDATE … WHERE state = 'pending' … RETURNING` moved).
 
+use super::rules;
 use super::*;
 use crate::*;
+use rapport_domain::WithdrawalNotice;
+
+/// Invitations one sweep moves at most, so that a long backlog never holds its locks for long.
+const SWEEP_BATCH: i64 = 1000;
+
+/// Reminders one sweep sends at most.
+const REMINDER_BATCH: u32 = 1000;
+
+/// `before` as the exclusive upper bound of an id range (none: from the newest).
+fn before_id(before: Option<InvitationId>) -> i64 {
+    before.map_or(i64::MAX, |b| b.0)
+}
 
 pub(super) async fn sent_since(
     s: &PgStore,
@@ -9,18 +27,18 @@ pub(super) async fn sent_since(
     since: Timestamp,
     cap: u32,
 ) -> StoreResult<SentWindow> {
-    todo_port!()
+    read!(s, |c| rules::sent_window(c, member, since, cap).await)
 }
 
 pub(super) async fn send_invitation(s: &PgStore, cmd: SendInvitation) -> StoreResult<SendOutcome> {
-    todo_port!()
+    in_tx!(s, |tx| rules::send_in_tx(tx, cmd.clone()).await)
 }
 
 pub(super) async fn invitation(
     s: &PgStore,
     id: InvitationId,
 ) -> StoreResult<Option<InvitationRecord>> {
-    todo_port!()
+    read!(s, |c| rules::invitation_by_id(c, id).await)
 }
 
 pub(super) async fn act(
@@ -31,7 +49,8 @@ pub(super) async fn act(
     policy: ActPolicy,
     at: Timestamp,
 ) -> StoreResult<Acted> {
-    todo_port!()
+    in_tx!(s, |tx| rules::act_in_tx(tx, id, actor, action, policy, at)
+        .await)
 }
 
 pub(super) async fn received(
@@ -40,7 +59,16 @@ pub(super) async fn received(
     before: Option<InvitationId>,
     limit: u32,
 ) -> StoreResult<Vec<InvitationRecord>> {
-    todo_port!()
+    let sql = format!(
+        "SELECT {INVITATION_COLS} FROM invitations
+          WHERE recipient_id = $1 AND state = 'pending' AND id < $2 ORDER BY id DESC LIMIT $3"
+    );
+    read!(s, |c| {
+        let rows = c
+            .query(&sql, &[&member.0, &before_id(before), &i64::from(limit)])
+            .await?;
+        invitation_rows(&rows)
+    })
 }
 
 pub(super) async fn sent(
@@ -50,9 +78,31 @@ pub(super) async fn sent(
     before: Option<InvitationId>,
     limit: u32,
 ) -> StoreResult<Vec<InvitationRecord>> {
-    todo_port!()
+    let sql = format!(
+        "SELECT {INVITATION_COLS} FROM invitations
+          WHERE sender_id = $1 AND state = 'pending' AND created_at <= $2 AND id < $3
+          ORDER BY id DESC LIMIT $4"
+    );
+    let created_by = created_by.map_or(i64::MAX, |t| t.0);
+    read!(s, |c| {
+        let rows = c
+            .query(
+                &sql,
+                &[
+                    &member.0,
+                    &created_by,
+                    &before_id(before),
+                    &i64::from(limit),
+                ],
+            )
+            .await?;
+        invitation_rows(&rows)
+    })
 }
 
+/// Withdraws every pending invitation `sender` sent by `created_by` (or, `dry_run`, counts them).
+/// Each one is an ordinary withdrawal: its cooldown starts and the sender's count drops. The sender
+/// is locked first, so an answer to one of them runs before or after, never in between.
 pub(super) async fn withdraw_older(
     s: &PgStore,
     sender: MemberId,
@@ -61,7 +111,45 @@ pub(super) async fn withdraw_older(
     policy: ActPolicy,
     at: Timestamp,
 ) -> StoreResult<u64> {
-    todo_port!()
+    if dry_run {
+        return read!(s, |c| {
+            let n: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM invitations WHERE sender_id = $1 AND state = 'pending' AND created_at <= $2",
+                    &[&sender.0, &created_by.0],
+                )
+                .await?
+                .get(0);
+            Ok(u64::try_from(n).unwrap_or(0))
+        });
+    }
+    in_tx!(s, |tx| {
+        lock_members(tx, &[sender]).await?;
+        let ended: Vec<_> = tx
+            .query(
+                "UPDATE invitations SET state = 'withdrawn', decided_at = $3, next_reminder_at = NULL
+                  WHERE sender_id = $1 AND state = 'pending' AND created_at <= $2
+                  RETURNING id, sender_id, recipient_id",
+                &[&sender.0, &created_by.0, &at.0],
+            )
+            .await?
+            .iter()
+            .map(rules::ended_row)
+            .collect();
+        let until = at.plus(policy.reinvite_cooldown);
+        for &(_, _, recipient) in &ended {
+            rules::note_withdrawal(tx, sender, recipient, until).await?;
+        }
+        rules::closed_in_bulk(
+            tx,
+            &ended,
+            InvitationState::Withdrawn,
+            policy.withdrawal_notice,
+            at,
+        )
+        .await?;
+        Ok(ended.len() as u64)
+    })
 }
 
 pub(super) async fn pending_between(
@@ -69,44 +157,134 @@ pub(super) async fn pending_between(
     a: MemberId,
     b: MemberId,
 ) -> StoreResult<Option<InvitationRecord>> {
-    todo_port!()
+    read!(s, |c| rules::pending_between(c, a, b).await)
 }
 
+/// The pending invitations between `viewer` and any of `others`, either way.
 pub(super) async fn pending_with(
     s: &PgStore,
     viewer: MemberId,
     others: Vec<MemberId>,
 ) -> StoreResult<Vec<InvitationRecord>> {
-    todo_port!()
+    if others.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT {INVITATION_COLS} FROM invitations
+          WHERE state = 'pending' AND sender_id = $1 AND recipient_id = ANY($2)
+         UNION ALL
+         SELECT {INVITATION_COLS} FROM invitations
+          WHERE state = 'pending' AND recipient_id = $1 AND sender_id = ANY($2)"
+    );
+    let others = ids_of(&others);
+    read!(s, |c| {
+        let rows = c.query(&sql, &[&viewer.0, &others]).await?;
+        invitation_rows(&rows)
+    })
 }
 
+/// The members `viewer` has a pending invitation with, or ignored with a reason either way: never
+/// suggested to them.
 pub(super) async fn not_to_suggest(s: &PgStore, viewer: MemberId) -> StoreResult<Vec<MemberId>> {
-    todo_port!()
+    read!(s, |c| {
+        Ok(c.query(
+            "SELECT recipient_id FROM invitations
+                  WHERE sender_id = $1 AND (state = 'pending' OR ignore_reason IS NOT NULL)
+                 UNION
+                 SELECT sender_id FROM invitations
+                  WHERE recipient_id = $1 AND (state = 'pending' OR ignore_reason IS NOT NULL)",
+            &[&viewer.0],
+        )
+        .await?
+        .iter()
+        .map(|r| MemberId(r.get(0)))
+        .collect())
+    })
 }
 
 pub(super) async fn all_sent(s: &PgStore, member: MemberId) -> StoreResult<Vec<InvitationRecord>> {
-    todo_port!()
+    let sql = format!("SELECT {INVITATION_COLS} FROM invitations WHERE sender_id = $1 ORDER BY id");
+    read!(s, |c| invitation_rows(&c.query(&sql, &[&member.0]).await?))
 }
 
 pub(super) async fn all_received(
     s: &PgStore,
     member: MemberId,
 ) -> StoreResult<Vec<InvitationRecord>> {
-    todo_port!()
+    let sql =
+        format!("SELECT {INVITATION_COLS} FROM invitations WHERE recipient_id = $1 ORDER BY id");
+    read!(s, |c| invitation_rows(&c.query(&sql, &[&member.0]).await?))
 }
 
+/// Expires the pending invitations sent by `created_by`, at most [`SWEEP_BATCH`] per call, and
+/// reviews the standing of their senders (an expiry counts against the acceptance rate).
+///
+/// The senders of a batch are locked first, in id order like every write, and only then are the
+/// invitations moved, those still pending: so an expiry never deadlocks with an answer (which
+/// holds the members and waits for the invitation), a sweep on another replica finds the batch
+/// already moved, and each expired invitation is followed up once.
 pub(super) async fn expire_pending(
     s: &PgStore,
     created_by: Timestamp,
     at: Timestamp,
 ) -> StoreResult<u64> {
-    todo_port!()
+    in_tx!(s, |tx| {
+        let candidates = tx
+            .query(
+                "SELECT id, sender_id FROM invitations
+                  WHERE state = 'pending' AND created_at <= $1 ORDER BY created_at LIMIT $2",
+                &[&created_by.0, &SWEEP_BATCH],
+            )
+            .await?;
+        if candidates.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<i64> = candidates.iter().map(|r| r.get(0)).collect();
+        let mut senders: Vec<MemberId> = candidates.iter().map(|r| MemberId(r.get(1))).collect();
+        senders.sort_unstable();
+        senders.dedup();
+        lock_members(tx, &senders).await?;
+        let ended: Vec<_> = tx
+            .query(
+                "UPDATE invitations SET state = 'expired', decided_at = $2, next_reminder_at = NULL
+                  WHERE id = ANY($1) AND state = 'pending'
+                  RETURNING id, sender_id, recipient_id",
+                &[&ids, &at.0],
+            )
+            .await?
+            .iter()
+            .map(rules::ended_row)
+            .collect();
+        rules::closed_in_bulk(
+            tx,
+            &ended,
+            InvitationState::Expired,
+            WithdrawalNotice::Silent,
+            at,
+        )
+        .await?;
+        let mut expired_senders: Vec<MemberId> = ended.iter().map(|e| e.1).collect();
+        expired_senders.sort_unstable();
+        expired_senders.dedup();
+        for sender in expired_senders {
+            rules::review_standing(tx, sender, 0, at).await?;
+        }
+        Ok(ended.len() as u64)
+    })
 }
 
+/// Reminds the recipients of invitations whose next reminder is due, at most [`REMINDER_BATCH`]
+/// per call (see [`notices::send_reminders`]: each due invitation is taken by one sweep only).
 pub(super) async fn send_reminders(
     s: &PgStore,
     offsets: Vec<std::time::Duration>,
     now: Timestamp,
 ) -> StoreResult<u64> {
-    todo_port!()
+    in_tx!(s, |tx| notices::send_reminders(
+        tx,
+        &offsets,
+        now,
+        REMINDER_BATCH
+    )
+    .await)
 }

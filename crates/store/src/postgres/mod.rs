@@ -20,7 +20,10 @@ mod follower;
 mod invitations;
 mod leases;
 mod network;
+mod notices;
 mod outbox;
+mod rules;
+pub mod scratch;
 mod sequencer;
 mod standing;
 mod store;
@@ -43,6 +46,9 @@ const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_schem
 
 /// Attempts of one transaction that fails on a deadlock or serialization conflict.
 const MAX_ATTEMPTS: u32 = 10;
+
+/// How long a starting replica waits for its read replica to replay the schema.
+const REPLICA_WAIT: Duration = Duration::from_secs(30);
 
 /// Connections each replica keeps to the database.
 const POOL_SIZE: usize = 16;
@@ -124,12 +130,6 @@ impl Failure {
     }
 }
 
-/// Is `e` a unique violation of `constraint`?
-pub(crate) fn is_unique_violation(e: &Failure, constraint: &str) -> bool {
-    matches!(e, Failure::Db(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION)
-        && e.as_db_error().and_then(|d| d.constraint()) == Some(constraint))
-}
-
 #[derive(Clone)]
 pub struct PgStore {
     inner: Arc<Inner>,
@@ -137,6 +137,8 @@ pub struct PgStore {
 
 struct Inner {
     pool: Pool,
+    /// A streaming read replica, and whether its statements are cached (see `cache_statements`).
+    replica: Option<(Pool, bool)>,
     /// Statements are prepared once per connection and kept; off behind a transaction-mode pooler
     /// (PgBouncer), where a connection's statements belong to whichever client used it last, so
     /// every statement is prepared inside its own transaction and closed there.
@@ -158,6 +160,24 @@ impl Drop for Inner {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
     }
+}
+
+/// A pool of connections to one server.
+fn pool(config: tokio_postgres::Config) -> StoreResult<Pool> {
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(POOL_SIZE)
+        .wait_timeout(Some(Duration::from_secs(10)))
+        .create_timeout(Some(Duration::from_secs(10)))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(|e| StoreError::Internal(e.to_string()))
 }
 
 /// Splits rapport's own options off a `postgres://` URL: `pgbouncer=true` says a transaction-mode
@@ -190,26 +210,73 @@ impl PgStore {
     /// Connects to the database at `url`, brings its schema up to date and starts following what
     /// the other replicas write. `hook` is called after each commit of this replica with its graph
     /// changes, and with the changes of other replicas as they are learnt.
-    pub async fn open(url: &str, hook: CommitHook) -> StoreResult<PgStore> {
+    ///
+    /// With `read_url` (a streaming replica of the same database), the graph index's full load and
+    /// member search read from the replica; everything else stays on the primary.
+    pub async fn open(url: &str, read_url: Option<&str>, hook: CommitHook) -> StoreResult<PgStore> {
+        let mut store = Self::connect(url, hook)?;
+        if let Some(read_url) = read_url {
+            let (config, cache) = parse_url(read_url)?;
+            let inner = Arc::get_mut(&mut store.inner)
+                .ok_or_else(|| StoreError::Internal("the store is already shared".into()))?;
+            inner.replica = Some((pool(config)?, cache));
+        }
+        store.migrate().await?;
+        store.await_replica().await;
+        sequencer::start(&store);
+        follower::start(&store);
+        Ok(store)
+    }
+
+    /// Waits (a bounded time) until the read replica has replayed this binary's schema; one that
+    /// lags further is left unused by this process, with a warning, and everything reads from the
+    /// primary. Without it a first start (or an upgrade) would read tables the replica has not yet
+    /// replayed.
+    async fn await_replica(&mut self) {
+        let Some((pool, _)) = &self.inner.replica else {
+            return;
+        };
+        let wanted = MIGRATIONS.len() as i64;
+        let deadline = tokio::time::Instant::now() + REPLICA_WAIT;
+        let mut last = String::from("never answered");
+        while tokio::time::Instant::now() < deadline {
+            let version = async {
+                let c = pool.get().await.map_err(|e| e.to_string())?;
+                c.query_one("SELECT coalesce(max(version), 0) FROM rapport_schema", &[])
+                    .await
+                    .map(|r| r.get::<_, i64>(0))
+                    .map_err(|e| describe(&e))
+            }
+            .await;
+            match version {
+                Ok(v) if v >= wanted => return,
+                Ok(v) => last = format!("at schema version {v} of {wanted}"),
+                Err(e) => last = e,
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        tracing::warn!(replica = %last, "the read replica has not caught up with the schema; reading from the primary");
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.replica = None;
+        }
+    }
+
+    /// Brings the schema of the database at `url` up to date; returns how many migrations ran.
+    pub async fn migrate_url(url: &str) -> StoreResult<usize> {
+        Self::connect(url, Arc::new(|_: &[Change]| {}))?
+            .migrate()
+            .await
+    }
+
+    /// A store over the database at `url`, nothing started and nothing checked yet.
+    fn connect(url: &str, hook: CommitHook) -> StoreResult<PgStore> {
         let (config, cache_statements) = parse_url(url)?;
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .wait_timeout(Some(Duration::from_secs(10)))
-            .create_timeout(Some(Duration::from_secs(10)))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .build()
-            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let pool = pool(config.clone())?;
         let (stop, _) = tokio::sync::watch::channel(false);
-        let store = PgStore {
+        Ok(PgStore {
             inner: Arc::new(Inner {
                 pool,
+                replica: None,
                 cache_statements,
                 hook,
                 events_written: Arc::new(tokio::sync::Notify::new()),
@@ -219,11 +286,7 @@ impl PgStore {
                 config,
                 stop,
             }),
-        };
-        store.migrate().await?;
-        sequencer::start(&store);
-        follower::start(&store);
-        Ok(store)
+        })
     }
 
     /// Applies the migrations that have not run yet, one transaction each, under a lock so that
@@ -340,37 +403,39 @@ impl PgStore {
         }
     }
 
-    /// A connection for reads outside a transaction (each statement its own). Behind a
-    /// transaction-mode pooler reads run in a transaction too (see [`read!`]).
-    pub(crate) async fn reader(&self) -> TxResult<Tx> {
-        let conn = self.connection().await?;
-        if !self.inner.cache_statements {
+    /// A connection for reads outside a transaction (each statement its own), on the primary or,
+    /// with `replica` and a read replica configured, on the replica. Behind a transaction-mode
+    /// pooler reads run in a transaction too (see [`read!`]).
+    pub(crate) async fn reader(&self, replica: bool) -> TxResult<Tx> {
+        let (conn, cache) = match &self.inner.replica {
+            Some((pool, cache)) if replica => (pool.get().await?, *cache),
+            _ => (self.connection().await?, self.inner.cache_statements),
+        };
+        if !cache {
             conn.batch_execute("BEGIN READ ONLY").await?;
         }
         Ok(Tx {
             conn,
-            cache: self.inner.cache_statements,
+            cache,
             changes: Vec::new(),
             events: false,
         })
     }
 
     pub(crate) async fn reader_done(&self, tx: Tx) {
-        if !self.inner.cache_statements {
+        if !tx.cache {
             let _ = tx.conn.batch_execute("COMMIT").await;
         }
     }
-}
 
-/// Placeholder while a method is being ported.
-macro_rules! todo_port {
-    () => {
-        Err($crate::StoreError::Internal(
-            "not available on PostgreSQL yet".into(),
-        ))
-    };
+    /// A connection for the graph's full load: the read replica's when there is one.
+    pub(crate) async fn bulk_reader(&self) -> TxResult<deadpool_postgres::Object> {
+        Ok(match &self.inner.replica {
+            Some((pool, _)) => pool.get().await?,
+            None => self.connection().await?,
+        })
+    }
 }
-pub(crate) use todo_port;
 
 /// A pair in a fixed order.
 fn pair(a: MemberId, b: MemberId) -> (i64, i64) {
@@ -406,9 +471,24 @@ pub(crate) use in_tx;
 /// Runs `$body` (which uses `$c`, a `&mut Tx`) on a connection for reads. Evaluates to a
 /// `StoreResult`.
 macro_rules! read {
-    ($store:expr, |$c:ident| $body:expr) => {{
+    ($store:expr, |$c:ident| $body:expr) => {
+        $crate::postgres::read_from!($store, false, |$c| $body)
+    };
+}
+pub(crate) use read;
+
+/// [`read!`] on the read replica when one is configured (search), on the primary otherwise.
+macro_rules! read_replica {
+    ($store:expr, |$c:ident| $body:expr) => {
+        $crate::postgres::read_from!($store, true, |$c| $body)
+    };
+}
+pub(crate) use read_replica;
+
+macro_rules! read_from {
+    ($store:expr, $replica:expr, |$c:ident| $body:expr) => {{
         let store: &$crate::postgres::PgStore = $store;
-        match store.reader().await {
+        match store.reader($replica).await {
             Ok(mut conn) => {
                 let result: $crate::postgres::TxResult<_> = {
                     let $c = &mut conn;
@@ -421,7 +501,7 @@ macro_rules! read {
         }
     }};
 }
-pub(crate) use read;
+pub(crate) use read_from;
 
 /// One transaction (or, for reads, one connection) and the graph changes it made.
 pub(crate) struct Tx {

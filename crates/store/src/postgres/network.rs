@@ -1,14 +1,66 @@
-//! network
+//! The network: connections, member search, blocks and account states.
 
 use super::*;
 use crate::*;
+use rapport_domain::{InvitationState, MemberId, RuleError, Timestamp, WithdrawalNotice};
+use std::sync::Arc;
+
+/// [`MEMBER_COLS`] qualified by the `members` alias `m`, for joins.
+fn member_cols_of_m() -> String {
+    MEMBER_COLS
+        .split(", ")
+        .map(|col| format!("m.{col}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 pub(super) async fn connections(
     s: &PgStore,
     member: MemberId,
-    query: ConnectionQuery,
+    q: ConnectionQuery,
 ) -> StoreResult<ConnectionPage> {
-    todo_port!()
+    let pattern = q.name.as_deref().map(rules::like_pattern);
+    let (after_at, after_id) = q
+        .after
+        .map_or((None, None), |(t, m)| (Some(t.0), Some(m.0)));
+    let limit = i64::from(q.limit);
+    let sql = format!(
+        "SELECT c.created_at, {} FROM connections c JOIN members m ON m.id = c.other_id
+          WHERE c.member_id = $1 AND m.status = 'active'
+            AND ($2::text IS NULL OR m.name ILIKE $2 ESCAPE '\\')
+            AND ($3::bigint IS NULL OR (c.created_at, c.other_id) < ($3::bigint, $4::bigint))
+          ORDER BY c.created_at DESC, c.other_id DESC LIMIT $5",
+        member_cols_of_m()
+    );
+    read!(s, |c| {
+        let total: i64 = c
+            .query_one(
+                "SELECT count(*) FROM connections c JOIN members m ON m.id = c.other_id
+                  WHERE c.member_id = $1 AND m.status = 'active'
+                    AND ($2::text IS NULL OR m.name ILIKE $2 ESCAPE '\\')",
+                &[&member.0, &pattern],
+            )
+            .await?
+            .get(0);
+        let rows = c
+            .query(&sql, &[&member.0, &pattern, &after_at, &after_id, &limit])
+            .await?;
+        let items = rows
+            .iter()
+            .map(|r| {
+                let m = Arc::new(member_row_offset(r, 1));
+                let record = ConnectionRecord {
+                    member: m.id,
+                    connected_at: Timestamp(r.get(0)),
+                };
+                (record, m)
+            })
+            .collect();
+        Ok(ConnectionPage {
+            items,
+            total: u64::try_from(total).unwrap_or(0),
+        })
+    })
 }
 
 pub(super) async fn remove_connection(
@@ -17,7 +69,10 @@ pub(super) async fn remove_connection(
     b: MemberId,
     at: Timestamp,
 ) -> StoreResult<bool> {
-    todo_port!()
+    in_tx!(s, |tx| {
+        lock_members(tx, &[a, b]).await?;
+        rules::disconnect(tx, a, b, at).await
+    })
 }
 
 pub(super) async fn scan_connections(
@@ -27,13 +82,105 @@ pub(super) async fn scan_connections(
     s.scan_graph(sink).await
 }
 
+/// The words of a full-text query as the app writes it for SQLite's FTS5 (`fts_query`: each word
+/// quoted, `"` doubled inside, `*` after it when it is a prefix: `"ada"* "j"`), each with whether
+/// it is a prefix. Unquoted words are taken as they are, so a plain `ada* j` reads the same.
+fn query_words(query: &str) -> Vec<(String, bool)> {
+    let mut words = Vec::new();
+    let mut chars = query.chars().peekable();
+    while let Some(&ch) = chars.peek() {
+        if ch.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        let mut word = String::new();
+        if ch == '"' {
+            chars.next();
+            while let Some(ch) = chars.next() {
+                if ch == '"' {
+                    if chars.peek() == Some(&'"') {
+                        chars.next();
+                        word.push('"');
+                    } else {
+                        break;
+                    }
+                } else {
+                    word.push(ch);
+                }
+            }
+        } else {
+            while let Some(&ch) = chars.peek() {
+                if ch.is_whitespace() || ch == '*' {
+                    break;
+                }
+                word.push(ch);
+                chars.next();
+            }
+        }
+        let prefix = chars.peek() == Some(&'*');
+        if prefix {
+            chars.next();
+        }
+        if !word.is_empty() {
+            words.push((word, prefix));
+        }
+    }
+    words
+}
+
+/// The `tsquery` of the words `$1` (`text[]`), each a prefix when `$2` (`bool[]`) says so, all
+/// required: each word folded like the `members.search` column (lower case, accents removed),
+/// quoted for `to_tsquery` (`'` and `\` doubled) and `:*` added to prefixes, e.g.
+/// `'ada':* & 'j'`. Written in SQL so that the folding happens before the quoting.
+const TSQUERY: &str = "
+    SELECT to_tsquery('simple', string_agg(
+               '''' || replace(replace(public.unaccent('public.unaccent'::regdictionary, lower(w)),
+                                       '\\', '\\\\'), '''', '''''')
+               || '''' || CASE WHEN prefix THEN ':*' ELSE '' END,
+               ' & ' ORDER BY n)) AS q
+      FROM unnest($1::text[], $2::bool[]) WITH ORDINALITY AS t(w, prefix, n)";
+
+/// The words of `query` and whether each is a prefix, as the two arrays [`TSQUERY`] takes.
+fn query_params(query: &str) -> (Vec<String>, Vec<bool>) {
+    query_words(query).into_iter().unzip()
+}
+
 pub(super) async fn search_members(
     s: &PgStore,
     query: String,
     within: Option<Vec<MemberId>>,
     limit: u32,
 ) -> StoreResult<Vec<SearchHit>> {
-    todo_port!()
+    let (words, prefixes) = query_params(&query);
+    if words.is_empty() {
+        return Ok(Vec::new());
+    }
+    let within = within.map(|ids| ids_of(&ids));
+    let limit = i64::from(limit);
+    // As the embedded store's bm25 weights (name 10, headline 2, company 5): name weighs most,
+    // then company, then headline. The weights are given {D, C, B, A}; the search column holds
+    // name as A, headline as B, company as C. Normalised by document length (1), as bm25 is. A
+    // lower rank is a better match.
+    let sql = format!(
+        "SELECT m.id,
+                (-ts_rank('{{0.1, 0.5, 0.2, 1.0}}'::float4[], m.search, q.q, 1))::float8 AS rank,
+                m.name_search @@ q.q
+           FROM ({TSQUERY}) q, members m
+          WHERE m.search @@ q.q AND m.status = 'active'
+            AND ($3::bigint[] IS NULL OR m.id = ANY($3))
+          ORDER BY rank, m.id LIMIT $4"
+    );
+    read_replica!(s, |c| {
+        let rows = c.query(&sql, &[&words, &prefixes, &within, &limit]).await?;
+        Ok(rows
+            .iter()
+            .map(|r| SearchHit {
+                member: MemberId(r.get(0)),
+                rank: r.get(1),
+                in_name: r.get(2),
+            })
+            .collect())
+    })
 }
 
 pub(super) async fn search_members_unranked(
@@ -41,15 +188,75 @@ pub(super) async fn search_members_unranked(
     query: String,
     limit: u32,
 ) -> StoreResult<Vec<SearchHit>> {
-    todo_port!()
+    let (words, prefixes) = query_params(&query);
+    if words.is_empty() {
+        return Ok(Vec::new());
+    }
+    let limit = i64::from(limit);
+    let sql = format!(
+        "SELECT m.id, m.name_search @@ q.q
+           FROM ({TSQUERY}) q, members m
+          WHERE m.search @@ q.q AND m.status = 'active'
+          ORDER BY m.id LIMIT $3"
+    );
+    read_replica!(s, |c| {
+        let rows = c.query(&sql, &[&words, &prefixes, &limit]).await?;
+        Ok(rows
+            .iter()
+            .map(|r| SearchHit {
+                member: MemberId(r.get(0)),
+                rank: 0.0,
+                in_name: r.get(1),
+            })
+            .collect())
+    })
 }
+
+/// Connects the distinct pairs `$1[i]`–`$2[i]` (not a member with themself) both ways, unless
+/// already connected, in one statement: counts each new connection on both members, logs each
+/// new pair in `graph_changes` for the other replicas (what [`Tx::graph_change`] writes, for all
+/// the pairs at once) and returns the new pairs.
+const SEED: &str = "
+WITH wanted AS (
+    SELECT DISTINCT LEAST(a, b) AS a, GREATEST(a, b) AS b
+      FROM unnest($1::bigint[], $2::bigint[]) AS p(a, b)
+     WHERE a <> b
+), new AS (
+    INSERT INTO connections (member_id, other_id, created_at)
+    SELECT a, b, $3 FROM wanted
+    ON CONFLICT DO NOTHING
+    RETURNING member_id AS a, other_id AS b
+), back AS (
+    INSERT INTO connections (member_id, other_id, created_at)
+    SELECT b, a, $3 FROM new
+    ON CONFLICT DO NOTHING
+), counted AS (
+    UPDATE members m SET connection_count = m.connection_count + n.added
+      FROM (SELECT id, count(*) AS added
+              FROM (SELECT a AS id FROM new UNION ALL SELECT b FROM new) e
+             GROUP BY id) n
+     WHERE m.id = n.id
+), logged AS (
+    INSERT INTO graph_changes (a_id, b_id, created_at)
+    SELECT a, b, $3 FROM new
+)
+SELECT a, b FROM new";
 
 pub(super) async fn seed_connections(
     s: &PgStore,
     pairs: Vec<(MemberId, MemberId)>,
     at: Timestamp,
 ) -> StoreResult<u64> {
-    todo_port!()
+    let (a, b): (Vec<i64>, Vec<i64>) = pairs.iter().map(|(a, b)| (a.0, b.0)).unzip();
+    in_tx!(s, |tx| {
+        let new = tx.query(SEED, &[&a, &b, &at.0]).await?;
+        // Seeding is quiet: no `connection.created` events, as in the embedded store. The pairs
+        // are already in `graph_changes`; this replica's index learns them after the commit.
+        for r in &new {
+            tx.record(Change::Connected(MemberId(r.get(0)), MemberId(r.get(1))));
+        }
+        Ok(new.len() as u64)
+    })
 }
 
 pub(super) async fn block(
@@ -58,7 +265,28 @@ pub(super) async fn block(
     blocked: MemberId,
     at: Timestamp,
 ) -> StoreResult<()> {
-    todo_port!()
+    in_tx!(s, |tx| {
+        lock_members(tx, &[blocker, blocked]).await?;
+        tx.execute(
+            "INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+            &[&blocker.0, &blocked.0, &at.0],
+        )
+        .await?;
+        if let Some(p) = rules::pending_between(tx, blocker, blocked).await? {
+            rules::set_state(
+                tx,
+                &p,
+                InvitationState::Cancelled,
+                None,
+                WithdrawalNotice::Silent,
+                at,
+            )
+            .await?;
+        }
+        rules::disconnect(tx, blocker, blocked, at).await?;
+        Ok(())
+    })
 }
 
 pub(super) async fn unblock(
@@ -66,18 +294,44 @@ pub(super) async fn unblock(
     blocker: MemberId,
     blocked: MemberId,
 ) -> StoreResult<bool> {
-    todo_port!()
+    in_tx!(s, |tx| {
+        lock_members(tx, &[blocker, blocked]).await?;
+        let n = tx
+            .execute(
+                "DELETE FROM blocks WHERE blocker_id = $1 AND blocked_id = $2",
+                &[&blocker.0, &blocked.0],
+            )
+            .await?;
+        Ok(n > 0)
+    })
 }
 
 pub(super) async fn blocked_by(
     s: &PgStore,
     blocker: MemberId,
 ) -> StoreResult<Vec<Arc<MemberRecord>>> {
-    todo_port!()
+    let sql = format!(
+        "SELECT {} FROM blocks b JOIN members m ON m.id = b.blocked_id
+          WHERE b.blocker_id = $1 AND m.status <> 'closed' ORDER BY b.created_at DESC",
+        member_cols_of_m()
+    );
+    read!(s, |c| {
+        let rows = c.query(&sql, &[&blocker.0]).await?;
+        Ok(rows.iter().map(|r| Arc::new(member_row(r))).collect())
+    })
 }
 
 pub(super) async fn hidden_from(s: &PgStore, viewer: MemberId) -> StoreResult<Vec<MemberId>> {
-    todo_port!()
+    read!(s, |c| {
+        let rows = c
+            .query(
+                "SELECT blocked_id FROM blocks WHERE blocker_id = $1
+                 UNION SELECT blocker_id FROM blocks WHERE blocked_id = $1",
+                &[&viewer.0],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| MemberId(r.get(0))).collect())
+    })
 }
 
 pub(super) async fn set_status(
@@ -86,9 +340,85 @@ pub(super) async fn set_status(
     status: AccountStatus,
     at: Timestamp,
 ) -> StoreResult<Arc<MemberRecord>> {
-    todo_port!()
+    // `change_status` locks the member first.
+    in_tx!(s, |tx| rules::change_status(tx, id, status, at).await)
 }
 
 pub(super) async fn close_member(s: &PgStore, id: MemberId, at: Timestamp) -> StoreResult<()> {
-    todo_port!()
+    in_tx!(s, |tx| {
+        lock_members(tx, &[id]).await?;
+        accounts::member_by_id(tx, id)
+            .await?
+            .filter(|m| m.status != "closed")
+            .ok_or(RuleError::NotFound)?;
+        rules::cancel_pending_of(tx, id, at).await?;
+        let others: Vec<MemberId> = tx
+            .query(
+                "SELECT other_id FROM connections WHERE member_id = $1",
+                &[&id.0],
+            )
+            .await?
+            .iter()
+            .map(|r| MemberId(r.get(0)))
+            .collect();
+        for other in others {
+            rules::disconnect(tx, id, other, at).await?;
+        }
+        tx.execute("DELETE FROM tokens WHERE member_id = $1", &[&id.0])
+            .await?;
+        tx.execute(
+            "DELETE FROM blocks WHERE blocker_id = $1 OR blocked_id = $1",
+            &[&id.0],
+        )
+        .await?;
+        tx.execute(
+            "DELETE FROM idempotency_keys WHERE member_id = $1",
+            &[&id.0],
+        )
+        .await?;
+        tx.execute(
+            "UPDATE members SET status = 'closed', email = 'closed-' || id || '@closed.invalid',
+                    password_hash = '', name = 'Former member', headline = '', company = '',
+                    location = '', pending_sent = 0
+              WHERE id = $1",
+            &[&id.0],
+        )
+        .await?;
+        // Notes they wrote are personal data too.
+        tx.execute(
+            "UPDATE invitations SET note = NULL WHERE sender_id = $1",
+            &[&id.0],
+        )
+        .await?;
+        accounts::saved_member(tx, id).await?;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(q: &str) -> Vec<(String, bool)> {
+        query_words(q)
+    }
+
+    #[test]
+    fn the_app_s_fts_queries_read_back_as_words() {
+        assert_eq!(
+            words("\"ada\"* \"lovelace\"*"),
+            [("ada".to_owned(), true), ("lovelace".to_owned(), true)]
+        );
+        assert_eq!(
+            words("\"j\" \"smith\"*"),
+            [("j".to_owned(), false), ("smith".to_owned(), true)]
+        );
+        assert_eq!(words("\"o\"\"brien\"*"), [("o\"brien".to_owned(), true)]);
+        assert_eq!(
+            words("ada*  j"),
+            [("ada".to_owned(), true), ("j".to_owned(), false)]
+        );
+        assert!(words("   ").is_empty());
+        assert!(words("\"\"*").is_empty());
+    }
 }

@@ -1,0 +1,1160 @@
+//! Two real `rapport serve` replicas over one PostgreSQL database, as a deployment runs them: an
+//! account, a token and a logout made on one count on the other at once; an invitation sent through
+//! one reaches a live stream open on the other; the weekly limit and the accept/withdraw race hold
+//! across both; each one's graph index follows the other's writes; a replica killed with SIGKILL
+//! mid-workload loses no write it acknowledged; and the background work runs on one replica only
+//! and moves to the other when its holder dies.
+//!
+//! Always PostgreSQL, whatever `RAPPORT_TEST_BACKEND` says: a fresh database per test on the server
+//! at `RAPPORT_TEST_POSTGRES_URL` (default: 127.0.0.1:5432), dropped at the end. A PostgreSQL that
+//! cannot be reached fails the test; it never skips it. Nothing waits on timing beyond bounded waits
+//! for conditions that must become true.
+
+use crate::backend::fresh_postgres;
+use crate::helpers::*;
+use futures_util::future::join_all;
+use rand::{Rng, SeedableRng};
+use rapport_store::postgres::scratch::ScratchDatabase;
+use serde_json::{json, Value};
+use std::future::Future;
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_postgres::types::ToSql;
+
+/// A bound on waits for what should happen within a second or so; never a measurement.
+const PATIENCE: Duration = Duration::from_secs(10);
+/// How long one replica's graph index may take to follow another's write (it follows in ~200 ms).
+const GRAPH_PATIENCE: Duration = Duration::from_secs(5);
+/// How long the background work may take to move when its holder dies: the lease runs 10 s unless
+/// renewed, and the other replicas try to take it every 3 s.
+const LEASE_PATIENCE: Duration = Duration::from_secs(15);
+/// The lease the background work runs under (crates/app/src/lib.rs).
+const WORK_LEASE: &str = "background-work";
+
+// ----- the shared database --------------------------------------------------------------------
+
+/// A fresh PostgreSQL database for one test (`backend::fresh_postgres`), dropped `WITH (FORCE)`
+/// when the test is done.
+struct SharedDatabase {
+    url: String,
+    _scratch: ScratchDatabase,
+}
+
+impl SharedDatabase {
+    async fn create() -> SharedDatabase {
+        let scratch = fresh_postgres().await;
+        SharedDatabase {
+            url: scratch.url.clone(),
+            _scratch: scratch,
+        }
+    }
+
+    /// Runs one query on the test's database, as the replicas see it.
+    async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Vec<tokio_postgres::Row> {
+        let (client, connection) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {} cannot be reached: {e}", self.url));
+        let driver = tokio::spawn(connection);
+        let rows = client
+            .query(sql, params)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        drop(client);
+        let _ = driver.await;
+        rows
+    }
+
+    /// A query whose answer is one `bigint`.
+    async fn count(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> i64 {
+        self.query(sql, params).await[0].get(0)
+    }
+
+    /// Who holds the background-work lease now (an unexpired row), if anyone.
+    async fn lease_holder(&self) -> Option<String> {
+        self.query(
+            "SELECT holder FROM leases WHERE name = $1 AND expires_at > now()",
+            &[&WORK_LEASE],
+        )
+        .await
+        .first()
+        .map(|r| r.get(0))
+    }
+}
+
+// ----- the replicas ---------------------------------------------------------------------------
+
+/// One running `rapport serve` over the shared database, with a data directory (and so a mail
+/// outbox) of its own; killed when dropped, so a failing test leaves no process behind.
+struct Replica {
+    name: &'static str,
+    child: Child,
+    api: Api,
+    dir: tempfile::TempDir,
+}
+
+impl Replica {
+    fn start(
+        name: &'static str,
+        api: Api,
+        database_url: &str,
+        settings: &[(&str, &str)],
+    ) -> Replica {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let listen = api
+            .address
+            .strip_prefix("http://")
+            .expect("an http address")
+            .to_owned();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rapport"));
+        for (var, _) in std::env::vars() {
+            if var.starts_with("RAPPORT_") {
+                cmd.env_remove(var);
+            }
+        }
+        cmd.envs(settings.iter().copied());
+        let child = cmd
+            .arg("serve")
+            .env("RAPPORT_DATABASE_URL", database_url)
+            .env("RAPPORT_DATA_DIR", dir.path())
+            .env("RAPPORT_LISTEN", listen)
+            .env("RAPPORT_LOG", "warn")
+            .env("RAPPORT_CONFIG", dir.path().join("no-such-rapport.toml"))
+            .spawn()
+            .expect("rapport serve starts");
+        Replica {
+            name,
+            child,
+            api,
+            dir,
+        }
+    }
+
+    /// Polls `/readyz` a bounded number of times; fails at once if the process has exited.
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("process status") {
+                panic!("replica {} exited before it was ready: {status}", self.name);
+            }
+            if let Ok(r) = self.api.readyz().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("replica {} never became ready", self.name);
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Does the lease holder `holder` (`host:pid:random`) name this process?
+    fn is(&self, holder: &str) -> bool {
+        holder
+            .rsplit(':')
+            .nth(1)
+            .is_some_and(|pid| pid == self.pid().to_string())
+    }
+
+    /// SIGKILL, and reaped.
+    fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix
+        self.child.wait().expect("reaped");
+    }
+
+    /// The mails this replica wrote to its outbox (`<data dir>/outbox/*.eml`), as text.
+    fn outbox(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.dir.path().join("outbox")) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .collect()
+    }
+
+    /// How many mails this replica wrote to `email`.
+    fn mails_to(&self, email: &str) -> usize {
+        let to = format!("<{email}>");
+        self.outbox()
+            .iter()
+            .filter(|m| m.contains(&to) || m.contains(&format!("To: {email}")))
+            .count()
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Replicas A and B over one fresh database. The replicas are dropped (killed) before the database.
+struct Cluster {
+    a: Replica,
+    b: Replica,
+    db: SharedDatabase,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+impl Cluster {
+    async fn start() -> Cluster {
+        Self::start_with(&[]).await
+    }
+
+    /// Both replicas started together (they migrate the new database once between them), with
+    /// the same extra settings, and ready.
+    async fn start_with(settings: &[(&str, &str)]) -> Cluster {
+        let db = SharedDatabase::create().await;
+        // One client and one email counter for both, so members signed up anywhere are unique.
+        let api_a = Api::new(format!("http://127.0.0.1:{}", free_port()));
+        let mut api_b = api_a.clone();
+        api_b.address = format!("http://127.0.0.1:{}", free_port());
+        let mut a = Replica::start("A", api_a, &db.url, settings);
+        let mut b = Replica::start("B", api_b, &db.url, settings);
+        a.wait_ready().await;
+        b.wait_ready().await;
+        Cluster { a, b, db }
+    }
+
+    /// Replica A for even `i`, B for odd: spreads work over both.
+    fn either(&self, i: usize) -> &Api {
+        if i.is_multiple_of(2) {
+            &self.a.api
+        } else {
+            &self.b.api
+        }
+    }
+
+    fn both(&self) -> [(&'static str, &Api); 2] {
+        [("A", &self.a.api), ("B", &self.b.api)]
+    }
+
+    /// `n` members signed up concurrently, alternately through A and B.
+    async fn members(&self, prefix: &str, n: usize) -> Vec<TestMember> {
+        join_all((0..n).map(|i| {
+            let name = format!("{prefix} {i}");
+            async move { self.either(i).signup_member(&name).await }
+        }))
+        .await
+    }
+}
+
+// ----- waiting and reading --------------------------------------------------------------------
+
+/// Polls `check` until it answers `Ok`, for at most `wait`; fails with `what` and the last `Err`.
+async fn eventually<T, F, Fut>(wait: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + wait;
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(last) if Instant::now() >= deadline => {
+                panic!("{what}: not within {wait:?}; last seen: {last}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// A status and JSON body (`Null` when the body is not JSON).
+async fn answer(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let text = r.text().await.expect("a body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// How `token`'s member relates to member `other`, read through `api`.
+async fn relationship(api: &Api, token: &str, other: &str) -> Value {
+    expect_json(api.member(token, other).await, 200).await["relationship"].clone()
+}
+
+/// Waits until `viewer`'s relationship with `other` through `api` is `state` at `degree`.
+async fn relationship_becomes(
+    api: &Api,
+    token: &str,
+    other: &str,
+    state: &str,
+    degree: Value,
+    what: &str,
+) -> Value {
+    eventually(GRAPH_PATIENCE, what, || async {
+        let rel = relationship(api, token, other).await;
+        if rel["state"] == state && rel["degree"] == degree {
+            Ok(rel)
+        } else {
+            Err(rel.to_string())
+        }
+    })
+    .await
+}
+
+/// A Server-Sent Events client of `GET /api/v1/events`.
+struct Events {
+    response: reqwest::Response,
+    buffer: String,
+    seen: Vec<String>,
+}
+
+impl Events {
+    async fn open(api: &Api, token: &str) -> Events {
+        let response = api
+            .client
+            .get(format!("{}/api/v1/events", api.address))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("the stream is answered");
+        assert_eq!(response.status(), 200);
+        let content_type = header(&response, "content-type");
+        assert!(
+            content_type.starts_with("text/event-stream"),
+            "{content_type}"
+        );
+        Events {
+            response,
+            buffer: String::new(),
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next event (heartbeat comments skipped) as its name and data, or `None` when none
+    /// comes before `deadline` or the stream ends.
+    async fn next(&mut self, deadline: Instant) -> Option<(String, Value)> {
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let (mut event, mut data) = (String::new(), String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        event = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim());
+                    }
+                }
+                if !event.is_empty() {
+                    let data = serde_json::from_str(&data)
+                        .unwrap_or_else(|e| panic!("event {event}: data not JSON ({e}): {data}"));
+                    self.seen.push(format!("{event} {data}"));
+                    return Some((event, data));
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .ok()?
+                .ok()??;
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Reads until an event called `name` whose data passes `matches`; fails after `wait`.
+    async fn expect(
+        &mut self,
+        name: &str,
+        wait: Duration,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + wait;
+        while let Some((event, data)) = self.next(deadline).await {
+            if event == name && matches(&data) {
+                return data;
+            }
+        }
+        panic!(
+            "no {name} event within {wait:?}; the stream carried: {:#?}",
+            self.seen
+        );
+    }
+}
+
+// ----- 1. accounts ----------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_and_its_tokens_count_on_every_replica_at_once() {
+    let c = Cluster::start().await;
+    let ada = c.a.api.signup_member("Ada Replicas").await;
+
+    // The token A issued works on B; signing in on B works, and its token works on A.
+    let me = expect_json(c.b.api.me(&ada.token).await, 200).await;
+    assert_eq!(me["id"], ada.id.as_str());
+    let signed_in = expect_json(c.b.api.login(&ada.email, PASSWORD).await, 200).await;
+    assert_eq!(signed_in["member"]["id"], ada.id.as_str());
+    let token_b = signed_in["token"].as_str().expect("token").to_owned();
+    let me = expect_json(c.a.api.me(&token_b).await, 200).await;
+    assert_eq!(me["id"], ada.id.as_str());
+
+    // A logout on A revokes the token on B at once, though B has just used it; the other token
+    // stays good everywhere. And the other way round.
+    expect_json(c.b.api.me(&ada.token).await, 200).await;
+    expect_empty(c.a.api.logout(&ada.token).await, 204).await;
+    for (name, api) in c.both() {
+        let r = api.me(&ada.token).await;
+        assert_eq!(
+            r.status(),
+            401,
+            "replica {name} still takes a logged-out token"
+        );
+        expect_problem(r, 401, "unauthenticated").await;
+        expect_json(api.me(&token_b).await, 200).await;
+    }
+    expect_empty(c.b.api.logout(&token_b).await, 204).await;
+    for (name, api) in c.both() {
+        let r = api.me(&token_b).await;
+        assert_eq!(
+            r.status(),
+            401,
+            "replica {name} still takes a logged-out token"
+        );
+    }
+
+    // An email is taken on every replica, even when both sign it up at the same moment.
+    let r =
+        c.b.api
+            .signup(json!({"email": ada.email, "password": PASSWORD, "name": "Ada 2"}));
+    expect_problem(r.await, 409, "email_taken").await;
+    for round in 0..5 {
+        let body = json!({"email": format!("both.{round}@example.com"), "password": PASSWORD, "name": "Both"});
+        let (ra, rb) = tokio::join!(c.a.api.signup(body.clone()), c.b.api.signup(body.clone()));
+        let mut statuses = [ra.status().as_u16(), rb.status().as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(
+            statuses,
+            [201, 409],
+            "round {round}: one signup wins, one is email_taken"
+        );
+    }
+}
+
+// ----- 2. live updates ------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invitation_sent_through_one_replica_reaches_a_stream_on_the_other() {
+    let c = Cluster::start().await;
+    let ada = c.a.api.signup_member("Ada Live").await;
+    let bob = c.b.api.signup_member("Bob Live").await;
+
+    // Bob watches on B (and on A); Ada sends through A.
+    let mut bob_on_b = Events::open(&c.b.api, &bob.token).await;
+    let mut bob_on_a = Events::open(&c.a.api, &bob.token).await;
+    let id = c.a.api.invite_ok(&ada, &bob).await;
+    for (name, stream) in [("B", &mut bob_on_b), ("A", &mut bob_on_a)] {
+        let e = stream
+            .expect("invitation.received", PATIENCE, |d| {
+                d["invitation"]["id"] == id.as_str()
+            })
+            .await;
+        assert_eq!(
+            e["invitation"]["sender"]["id"],
+            ada.id.as_str(),
+            "on {name}"
+        );
+        assert_eq!(e["invitation"]["state"], "pending", "on {name}");
+    }
+
+    // Bob accepts through B; Ada's stream on A hears of it.
+    let mut ada_on_a = Events::open(&c.a.api, &ada.token).await;
+    expect_json(c.b.api.accept(&bob.token, &id).await, 200).await;
+    let e = ada_on_a
+        .expect("invitation.accepted", PATIENCE, |d| {
+            d["invitation_id"] == id.as_str()
+        })
+        .await;
+    assert_eq!(e["connection"]["member"]["id"], bob.id.as_str());
+
+    // A withdrawal through B takes an invitation out of a stream on A.
+    let cy = c.b.api.signup_member("Cy Live").await;
+    let mut cy_on_a = Events::open(&c.a.api, &cy.token).await;
+    let to_cy = c.b.api.invite_ok(&ada, &cy).await;
+    cy_on_a
+        .expect("invitation.received", PATIENCE, |d| {
+            d["invitation"]["id"] == to_cy.as_str()
+        })
+        .await;
+    expect_empty(c.b.api.withdraw(&ada.token, &to_cy).await, 204).await;
+    cy_on_a
+        .expect("invitation.removed", PATIENCE, |d| {
+            d["invitation_id"] == to_cy.as_str()
+        })
+        .await;
+}
+
+// ----- 3. the weekly limit --------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_weekly_limit_holds_across_replicas_under_parallel_sends() {
+    let c = Cluster::start_with(&[("RAPPORT_WEEKLY_INVITATION_LIMIT", "5")]).await;
+    let sender = c.a.api.signup_member("Eager Sender").await;
+    let recipients = c.members("Recipient", 30).await;
+
+    let (cluster, sender) = (&c, &sender);
+    let answers = join_all(recipients.iter().enumerate().map(|(i, r)| async move {
+        let resp = cluster.either(i).invite(sender, r).await;
+        let retry_after = header(&resp, "retry-after");
+        let (status, body) = answer(resp).await;
+        (i, status, body, retry_after)
+    }))
+    .await;
+
+    let mut created = 0;
+    for (i, status, body, retry_after) in &answers {
+        match status {
+            201 => created += 1,
+            429 => {
+                assert_eq!(body["code"], "quota_exceeded", "send {i}: {body}");
+                assert!(
+                    !retry_after.is_empty(),
+                    "send {i}: a 429 without Retry-After"
+                );
+                assert!(body["retry_at"].is_string(), "send {i}: {body}");
+            }
+            409 => assert!(body["code"].is_string(), "send {i}: {body}"),
+            other => panic!("send {i} answered {other}: {body}"),
+        }
+    }
+    assert_eq!(
+        created, 5,
+        "exactly the weekly limit is created: {answers:#?}"
+    );
+
+    let sender_id: i64 = sender.id.parse().expect("a numeric id");
+    let stored =
+        c.db.count(
+            "SELECT count(*) FROM invitations WHERE sender_id = $1",
+            &[&sender_id],
+        )
+        .await;
+    assert_eq!(stored, 5, "invitations in the database");
+    for (name, api) in c.both() {
+        let me = expect_json(api.me(&sender.token).await, 200).await;
+        assert_eq!(me["quota"]["used"], 5, "on {name}: {}", me["quota"]);
+        assert_eq!(me["quota"]["remaining"], 0, "on {name}: {}", me["quota"]);
+        assert_eq!(api.sent_ids(&sender.token).await.len(), 5, "on {name}");
+    }
+}
+
+// ----- 4. accept racing withdraw --------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_on_one_replica_racing_withdraw_on_the_other_has_one_winner() {
+    let c = Cluster::start().await;
+    let sender = c.a.api.signup_member("Racing Sender").await;
+    let recipients = c.members("Racing Recipient", 20).await;
+    let sender_id: i64 = sender.id.parse().expect("a numeric id");
+
+    let (mut accepted, mut withdrawn) = (0, 0);
+    for (round, r) in recipients.iter().enumerate() {
+        let id = c.either(round).invite_ok(&sender, r).await;
+        let (acc, wd) = tokio::join!(
+            c.a.api.accept(&r.token, &id),
+            c.b.api.withdraw(&sender.token, &id)
+        );
+        let (acc, wd) = (answer(acc).await, answer(wd).await);
+        let won_accept = match (&acc, &wd) {
+            ((200, _), (409, w)) => {
+                assert_eq!(w["code"], "not_pending", "round {round}: {w}");
+                true
+            }
+            ((404, a), (204, _)) => {
+                assert_eq!(a["code"], "not_found", "round {round}: {a}");
+                false
+            }
+            _ => panic!("round {round}: not exactly one winner: accept {acc:?}, withdraw {wd:?}"),
+        };
+        if won_accept {
+            accepted += 1;
+        } else {
+            withdrawn += 1;
+        }
+
+        // The same end state through both replicas, and in the database.
+        let (state, recipient_status) = if won_accept {
+            ("accepted", 200)
+        } else {
+            ("withdrawn", 404)
+        };
+        let invitation_id: i64 = id.parse().expect("a numeric id");
+        let rows =
+            c.db.query(
+                "SELECT state FROM invitations WHERE id = $1",
+                &[&invitation_id],
+            )
+            .await;
+        assert_eq!(rows[0].get::<_, String>(0), state, "round {round}");
+        let recipient_id: i64 = r.id.parse().expect("a numeric id");
+        let stored_connections =
+            c.db.count(
+                "SELECT count(*) FROM connections WHERE member_id = $1 AND other_id = $2",
+                &[&sender_id, &recipient_id],
+            )
+            .await;
+        assert_eq!(stored_connections, i64::from(won_accept), "round {round}");
+        for (name, api) in c.both() {
+            let v = expect_json(api.invitation(&sender.token, &id).await, 200).await;
+            assert_eq!(v["state"], state, "round {round} on {name}");
+            let seen = api.invitation(&r.token, &id).await.status();
+            assert_eq!(seen, recipient_status, "round {round} on {name}");
+            let listed = api.connection_ids(&sender.token).await.contains(&r.id);
+            assert_eq!(listed, won_accept, "round {round} on {name}: connections");
+            if won_accept {
+                let what = format!("round {round}: connected on {name}");
+                relationship_becomes(api, &sender.token, &r.id, "connected", json!(1), &what).await;
+            } else {
+                let rel = relationship(api, &sender.token, &r.id).await;
+                assert_eq!(rel["state"], "none", "round {round} on {name}: {rel}");
+            }
+        }
+    }
+    println!("replicas: accept/withdraw races: accept won {accepted}, withdraw won {withdrawn}");
+    check_invariants(&c.db, "after the races").await;
+}
+
+// ----- 5. the graph index follows -------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_replicas_graph_index_follows_connections_made_on_the_other() {
+    let c = Cluster::start().await;
+    let ada = c.a.api.signup_member("Ada Graph").await;
+    let bob = c.a.api.signup_member("Bob Graph").await;
+    let cy = c.b.api.signup_member("Cy Graph").await;
+
+    // Ada–Bob and Bob–Cy, both through A.
+    c.a.api.connect(&ada, &bob).await;
+    c.a.api.connect(&bob, &cy).await;
+
+    // On B: Ada and Bob are 1st degree; Cy sees Ada at the 2nd, through Bob.
+    relationship_becomes(
+        &c.b.api,
+        &ada.token,
+        &bob.id,
+        "connected",
+        json!(1),
+        "Ada–Bob on B",
+    )
+    .await;
+    let rel = relationship_becomes(
+        &c.b.api,
+        &cy.token,
+        &ada.id,
+        "none",
+        json!(2),
+        "Cy sees Ada on B",
+    )
+    .await;
+    assert_eq!(rel["mutual_connections"], 1, "{rel}");
+    let page = expect_json(
+        c.b.api
+            .request(
+                reqwest::Method::GET,
+                "/api/v1/members?degree=2",
+                &cy.token,
+                None,
+            )
+            .await,
+        200,
+    )
+    .await;
+    assert!(ids(&page).contains(&ada.id), "Cy's 2nd degree on B: {page}");
+
+    // A connection made through B shows on A; one removed through A goes on B.
+    let dee = c.b.api.signup_member("Dee Graph").await;
+    c.b.api.connect(&cy, &dee).await;
+    relationship_becomes(
+        &c.a.api,
+        &dee.token,
+        &bob.id,
+        "none",
+        json!(2),
+        "Dee sees Bob on A",
+    )
+    .await;
+    expect_empty(c.a.api.remove_connection(&bob.token, &cy.id).await, 204).await;
+    relationship_becomes(
+        &c.b.api,
+        &bob.token,
+        &cy.id,
+        "none",
+        Value::Null,
+        "Bob–Cy gone on B",
+    )
+    .await;
+    relationship_becomes(
+        &c.b.api,
+        &cy.token,
+        &ada.id,
+        "none",
+        Value::Null,
+        "Ada out of Cy's network on B",
+    )
+    .await;
+}
+
+// ----- 6. a replica killed mid-workload -------------------------------------------------------
+
+/// A write a replica answered with a 2xx, and how to find it again as the member who made it.
+#[derive(Debug, Clone)]
+enum Ack {
+    /// `201 Invitation`: the sender can read it.
+    Invitation { id: String, sender_token: String },
+    /// `200 Connection` (a mutual invitation or an accept): connected to `other`.
+    Connection { other: String, token: String },
+    /// `204` withdraw: the sender reads it as withdrawn.
+    Withdrawn { id: String, sender_token: String },
+    /// `201` signup: the token works and names this member.
+    Member { id: String, token: String },
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Role {
+    Send,
+    Accept,
+    Withdraw,
+    SignUp,
+}
+
+/// One writer through one replica, until stopped or its replica is gone.
+struct Writer {
+    api: Api,
+    replica: &'static str,
+    members: Arc<Vec<TestMember>>,
+    pairs: Arc<Vec<(usize, usize)>>,
+    walk: Arc<AtomicUsize>,
+    signups: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    acks: mpsc::UnboundedSender<(&'static str, Ack)>,
+}
+
+/// A request's status and JSON body, or `None` once the replica is gone (killed mid-request).
+async fn call(req: reqwest::RequestBuilder) -> Option<(u16, Value)> {
+    let resp = req.send().await.ok()?;
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.ok()?;
+    Some((
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    ))
+}
+
+impl Writer {
+    fn post(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
+        let url = format!("{}{path}", self.api.address);
+        self.api.client.post(url).bearer_auth(token)
+    }
+
+    fn get(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
+        let url = format!("{}{path}", self.api.address);
+        self.api.client.get(url).bearer_auth(token)
+    }
+
+    /// Writes until stopped (`Ok`) or until its replica stops answering (`Err`, with why).
+    async fn run(self, role: Role, seed: u64) -> Result<(), String> {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        while !self.stop.load(Ordering::SeqCst) {
+            let ack = match role {
+                Role::Send => self.send().await,
+                Role::Accept => self.accept(&mut rng).await,
+                Role::Withdraw => self.withdraw(&mut rng).await,
+                Role::SignUp => self.sign_up(seed).await,
+            };
+            match ack {
+                Err(why) => return Err(why),
+                Ok(None) => {}
+                Ok(Some(ack)) => {
+                    let _ = self.acks.send((self.replica, ack));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn gone(&self, what: &str) -> String {
+        format!("replica {} stopped answering ({what})", self.replica)
+    }
+
+    fn unexpected(&self, what: &str, status: u16, body: &Value) -> ! {
+        panic!("replica {}: {what} answered {status}: {body}", self.replica)
+    }
+
+    async fn send(&self) -> Result<Option<Ack>, String> {
+        let (s, r) = self.pairs[self.walk.fetch_add(1, Ordering::SeqCst) % self.pairs.len()];
+        let (sender, recipient) = (&self.members[s], &self.members[r]);
+        let body = json!({"recipient_id": recipient.id});
+        let req = self.post("/api/v1/invitations", &sender.token).json(&body);
+        let (status, v) = call(req).await.ok_or_else(|| self.gone("send"))?;
+        Ok(match status {
+            201 => Some(Ack::Invitation {
+                id: v["id"].as_str().expect("id").to_owned(),
+                sender_token: sender.token.clone(),
+            }),
+            200 => Some(Ack::Connection {
+                other: recipient.id.clone(),
+                token: sender.token.clone(),
+            }),
+            // Already connected or pending, cooling down after a withdrawal, over a limit.
+            409 | 429 => None,
+            other => self.unexpected("a send", other, &v),
+        })
+    }
+
+    /// Accepts the newest invitation a member received.
+    async fn accept(&self, rng: &mut impl Rng) -> Result<Option<Ack>, String> {
+        let me = &self.members[rng.gen_range(0..self.members.len())];
+        let req = self.get("/api/v1/invitations/received?limit=5", &me.token);
+        let (status, page) = call(req).await.ok_or_else(|| self.gone("received"))?;
+        if status != 200 {
+            self.unexpected("received", status, &page);
+        }
+        let Some(inv) = page["items"].as_array().and_then(|items| items.first()) else {
+            return Ok(None);
+        };
+        let id = inv["id"].as_str().expect("id");
+        let req = self.post(&format!("/api/v1/invitations/{id}/accept"), &me.token);
+        let (status, v) = call(req).await.ok_or_else(|| self.gone("accept"))?;
+        Ok(match status {
+            200 => Some(Ack::Connection {
+                other: inv["sender"]["id"].as_str().expect("sender.id").to_owned(),
+                token: me.token.clone(),
+            }),
+            // Withdrawn or accepted through the other replica in the meantime.
+            404 | 409 => None,
+            other => self.unexpected("an accept", other, &v),
+        })
+    }
+
+    /// Withdraws the oldest invitation a member has pending.
+    async fn withdraw(&self, rng: &mut impl Rng) -> Result<Option<Ack>, String> {
+        let me = &self.members[rng.gen_range(0..self.members.len())];
+        let req = self.get("/api/v1/invitations/sent?limit=100", &me.token);
+        let (status, page) = call(req).await.ok_or_else(|| self.gone("sent"))?;
+        if status != 200 {
+            self.unexpected("sent", status, &page);
+        }
+        let Some(inv) = page["items"].as_array().and_then(|items| items.last()) else {
+            return Ok(None);
+        };
+        let id = inv["id"].as_str().expect("id").to_owned();
+        let req = self.post(&format!("/api/v1/invitations/{id}/withdraw"), &me.token);
+        let (status, v) = call(req).await.ok_or_else(|| self.gone("withdraw"))?;
+        Ok(match status {
+            204 => Some(Ack::Withdrawn {
+                id,
+                sender_token: me.token.clone(),
+            }),
+            // Accepted or withdrawn through the other replica in the meantime.
+            409 => None,
+            other => self.unexpected("a withdraw", other, &v),
+        })
+    }
+
+    async fn sign_up(&self, writer: u64) -> Result<Option<Ack>, String> {
+        let n = self.signups.fetch_add(1, Ordering::SeqCst);
+        let body = json!({
+            "email": format!("late.{writer}.{n}@example.com"),
+            "password": PASSWORD,
+            "name": format!("Late {n}"),
+        });
+        let req = self
+            .api
+            .client
+            .post(format!("{}/api/v1/auth/signup", self.api.address))
+            .json(&body);
+        let (status, v) = call(req).await.ok_or_else(|| self.gone("signup"))?;
+        if status != 201 {
+            self.unexpected("a signup", status, &v);
+        }
+        Ok(Some(Ack::Member {
+            id: v["member"]["id"].as_str().expect("member.id").to_owned(),
+            token: v["token"].as_str().expect("token").to_owned(),
+        }))
+    }
+}
+
+/// The rules, read straight from the shared tables: each query counts the rows that break one
+/// rule, and every count must be 0.
+const INVARIANTS: &[(&str, &str)] = &[
+    (
+        "a connection without an accepted invitation between the two",
+        "SELECT count(*) FROM connections c WHERE NOT EXISTS (SELECT 1 FROM invitations i
+           WHERE i.state = 'accepted' AND ((i.sender_id = c.member_id AND i.recipient_id = c.other_id)
+              OR (i.sender_id = c.other_id AND i.recipient_id = c.member_id)))",
+    ),
+    (
+        "a connection stored in one direction only",
+        "SELECT count(*) FROM connections c WHERE NOT EXISTS
+           (SELECT 1 FROM connections d WHERE d.member_id = c.other_id AND d.other_id = c.member_id)",
+    ),
+    (
+        "two pending invitations between one pair",
+        "SELECT count(*) FROM (SELECT 1 FROM invitations WHERE state = 'pending'
+           GROUP BY LEAST(sender_id, recipient_id), GREATEST(sender_id, recipient_id)
+           HAVING count(*) > 1) p",
+    ),
+    (
+        "a pending invitation between connected members",
+        "SELECT count(*) FROM invitations i JOIN connections c
+           ON c.member_id = i.sender_id AND c.other_id = i.recipient_id WHERE i.state = 'pending'",
+    ),
+    (
+        "an accepted invitation whose members are not connected",
+        "SELECT count(*) FROM invitations i WHERE i.state = 'accepted' AND NOT EXISTS
+           (SELECT 1 FROM connections c WHERE c.member_id = i.sender_id AND c.other_id = i.recipient_id)",
+    ),
+    (
+        "a notification or mail left for a withdrawn invitation",
+        "SELECT (SELECT count(*) FROM notifications n JOIN invitations i ON i.id = n.invitation_id
+                  WHERE i.state = 'withdrawn')
+              + (SELECT count(*) FROM mail_queue q JOIN invitations i ON i.id = q.invitation_id
+                  WHERE i.state = 'withdrawn')",
+    ),
+    (
+        "an invitation decided without a time, or pending with one",
+        "SELECT count(*) FROM invitations WHERE (state = 'pending') <> (decided_at IS NULL)",
+    ),
+    (
+        "a member whose pending_sent disagrees with their pending invitations",
+        "SELECT count(*) FROM members m WHERE m.status = 'active' AND m.pending_sent <>
+           (SELECT count(*) FROM invitations i WHERE i.sender_id = m.id AND i.state = 'pending')",
+    ),
+    (
+        "a member whose connection_count disagrees with their connections",
+        "SELECT count(*) FROM members m WHERE m.connection_count <>
+           (SELECT count(*) FROM connections c WHERE c.member_id = m.id)",
+    ),
+];
+
+async fn check_invariants(db: &SharedDatabase, when: &str) {
+    for (rule, sql) in INVARIANTS {
+        let broken = db.count(sql, &[]).await;
+        assert_eq!(broken, 0, "{when}: {broken} rows break the rule: no {rule}");
+    }
+}
+
+/// Checks every acknowledged write through `api`.
+async fn verify(api: &Api, acked: &[(&'static str, Ack)]) {
+    for (by, ack) in acked {
+        match ack {
+            Ack::Invitation { id, sender_token } => {
+                let r = api.invitation(sender_token, id).await;
+                assert_eq!(r.status(), 200, "invitation {id} acknowledged by {by} lost");
+            }
+            Ack::Withdrawn { id, sender_token } => {
+                let v = expect_json(api.invitation(sender_token, id).await, 200).await;
+                assert_eq!(
+                    v["state"], "withdrawn",
+                    "withdrawal of {id} acknowledged by {by} lost"
+                );
+            }
+            Ack::Connection { other, token } => {
+                assert!(
+                    api.connection_ids(token).await.contains(other),
+                    "connection with {other} acknowledged by {by} lost"
+                );
+                let what = format!("connection with {other} acknowledged by {by}, in the index");
+                relationship_becomes(api, token, other, "connected", json!(1), &what).await;
+            }
+            Ack::Member { id, token } => {
+                let v = expect_json(api.me(token).await, 200).await;
+                assert_eq!(v["id"], id.as_str(), "member signed up through {by} lost");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_a_replica_killed_mid_workload() {
+    let mut c = Cluster::start().await;
+    let members = Arc::new(c.members("Busy", 16).await);
+    let pairs: Arc<Vec<(usize, usize)>> = Arc::new(
+        (0..members.len())
+            .flat_map(|s| (0..members.len()).map(move |r| (s, r)))
+            .filter(|(s, r)| s != r)
+            .collect(),
+    );
+    let walk = Arc::new(AtomicUsize::new(0));
+    let signups = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let roles = [
+        Role::Send,
+        Role::Send,
+        Role::Accept,
+        Role::Withdraw,
+        Role::SignUp,
+    ];
+    let mut writers = Vec::new();
+    for (replica, api) in c.both() {
+        for (w, role) in roles.iter().enumerate() {
+            let writer = Writer {
+                api: api.clone(),
+                replica,
+                members: members.clone(),
+                pairs: pairs.clone(),
+                walk: walk.clone(),
+                signups: signups.clone(),
+                stop: stop.clone(),
+                acks: tx.clone(),
+            };
+            let seed = (writers.len() * 1000 + w) as u64;
+            writers.push((replica, *role, tokio::spawn(writer.run(*role, seed))));
+        }
+    }
+    drop(tx);
+
+    // Kill A once 40 writes have been acknowledged, 10 of them by A, every writer still going.
+    let mut acked: Vec<(&'static str, Ack)> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acked.len() < 40 || acked.iter().filter(|(r, _)| *r == "A").count() < 10 {
+        let ack = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("the writers acknowledge 40 writes")
+            .expect("the writers are running");
+        acked.push(ack);
+    }
+    c.a.kill();
+
+    // B goes on taking writes without A.
+    let mut after = 0;
+    let deadline = Instant::now() + PATIENCE * 3;
+    while after < 10 {
+        let ack = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("B acknowledges writes after A died")
+            .expect("B's writers are running");
+        if ack.0 == "B" {
+            after += 1;
+        }
+        acked.push(ack);
+    }
+    stop.store(true, Ordering::SeqCst);
+    for (replica, role, w) in writers {
+        let ended = w.await.expect("a writer panicked");
+        if replica == "B" {
+            ended.unwrap_or_else(|why| panic!("B's {role:?} writer: {why}"));
+        }
+    }
+    while let Ok(ack) = rx.try_recv() {
+        acked.push(ack);
+    }
+
+    verify(&c.b.api, &acked).await;
+    check_invariants(&c.db, "after A was killed").await;
+    // Each quota, as the survivor reports it, agrees with the invitations stored.
+    for m in members.iter() {
+        let id: i64 = m.id.parse().expect("a numeric id");
+        let sent =
+            c.db.count(
+                "SELECT count(*) FROM invitations WHERE sender_id = $1",
+                &[&id],
+            )
+            .await;
+        let me = expect_json(c.b.api.me(&m.token).await, 200).await;
+        assert_eq!(me["quota"]["used"], sent, "{}: {}", m.name, me["quota"]);
+    }
+    let by_a = acked.iter().filter(|(r, _)| *r == "A").count();
+    println!(
+        "replicas: acknowledged writes checked on the survivor={} (through A {by_a}, through B {}) lost=0",
+        acked.len(),
+        acked.len() - by_a
+    );
+    assert!(by_a > 0, "A acknowledged nothing before it was killed");
+}
+
+// ----- 7. background work ---------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_work_runs_on_one_replica_and_moves_when_it_dies() {
+    let mut c = Cluster::start().await;
+
+    // One replica takes the lease.
+    let holder = eventually(LEASE_PATIENCE, "a replica takes the lease", || async {
+        c.db.lease_holder()
+            .await
+            .ok_or_else(|| "no holder".to_owned())
+    })
+    .await;
+    let a_holds = c.a.is(&holder);
+    assert!(
+        a_holds || c.b.is(&holder),
+        "the holder {holder} is neither A (pid {}) nor B (pid {})",
+        c.a.pid(),
+        c.b.pid()
+    );
+
+    // Mail, which only the holder sends: an invitation sent through the other replica is mailed by
+    // the holder, once, and the other writes nothing.
+    let ada = c.a.api.signup_member("Ada Lease").await;
+    let bob = c.b.api.signup_member("Bob Lease").await;
+    let (holding, other) = if a_holds { (&c.a, &c.b) } else { (&c.b, &c.a) };
+    let to_bob = other.api.invite_ok(&ada, &bob).await;
+    let to_bob_id: i64 = to_bob.parse().expect("a numeric id");
+    eventually(PATIENCE, "the holder mails Bob", || async {
+        let queued =
+            c.db.count(
+                "SELECT count(*) FROM mail_queue WHERE invitation_id = $1",
+                &[&to_bob_id],
+            )
+            .await;
+        match holding.mails_to(&bob.email) {
+            1 if queued == 0 => Ok(()),
+            n => Err(format!("{n} mails in the holder's outbox, {queued} queued")),
+        }
+    })
+    .await;
+    assert_eq!(
+        other.mails_to(&bob.email),
+        0,
+        "the replica without the lease mailed too"
+    );
+
+    // The holder dies; the other takes the lease over and the work with it.
+    let (survivor, holder_name) = if a_holds {
+        c.a.kill();
+        (&c.b, "A")
+    } else {
+        c.b.kill();
+        (&c.a, "B")
+    };
+    let taken = eventually(
+        LEASE_PATIENCE,
+        "the survivor takes the lease over",
+        || async {
+            match c.db.lease_holder().await {
+                Some(h) if survivor.is(&h) => Ok(h),
+                h => Err(format!("holder {h:?}")),
+            }
+        },
+    )
+    .await;
+    assert_ne!(
+        taken, holder,
+        "killed {holder_name}: the lease is a new holder's"
+    );
+
+    let cy = survivor.api.signup_member("Cy Lease").await;
+    survivor.api.invite_ok(&ada, &cy).await;
+    eventually(PATIENCE, "the survivor mails Cy", || async {
+        match survivor.mails_to(&cy.email) {
+            1 => Ok(()),
+            n => Err(format!("{n} mails to Cy")),
+        }
+    })
+    .await;
+    // Bob's mail, sent before the kill, is not sent again.
+    assert_eq!(survivor.mails_to(&bob.email), 0, "Bob was mailed twice");
+}

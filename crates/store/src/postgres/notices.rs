@@ -1,0 +1,464 @@
+//! What a state change writes besides itself, inside its own transaction: the member's
+//! notification and queued mail (as their preferences say), and the outbox event that live
+//! streams and webhooks are delivered from. The port of the embedded store's `sqlite/outbox.rs`,
+//! helper by helper; events are appended unnumbered and numbered by the [`super::sequencer`].
+//! Also here: how the outbox's tables read back into records.
+
+use super::rules::blocked_either_way;
+use super::*;
+use crate::{DeliveryRecord, EventRecord, MailItem, NotificationRecord, WebhookRecord};
+use rapport_domain::{Channels, EmailCadence, NotificationKind, WithdrawalNotice};
+
+/// One outbox event before it is written.
+pub(super) struct Event<'a> {
+    pub kind: &'a str,
+    pub invitation: Option<InvitationId>,
+    pub a: Option<MemberId>,
+    pub b: Option<MemberId>,
+    /// The notification this event created, and whose it is.
+    pub notification: Option<(i64, MemberId)>,
+    pub data: Option<String>,
+}
+
+impl<'a> Event<'a> {
+    /// An event about invitation `id`, from `sender` to `recipient`.
+    pub fn invitation(
+        kind: &'a str,
+        id: InvitationId,
+        sender: MemberId,
+        recipient: MemberId,
+    ) -> Self {
+        Event {
+            kind,
+            invitation: Some(id),
+            a: Some(sender),
+            b: Some(recipient),
+            notification: None,
+            data: None,
+        }
+    }
+
+    /// An event about one member, or a pair of them (connections).
+    pub fn members(kind: &'a str, a: MemberId, b: Option<MemberId>) -> Self {
+        Event {
+            kind,
+            invitation: None,
+            a: Some(a),
+            b,
+            notification: None,
+            data: None,
+        }
+    }
+
+    /// Points the event at the notification it created, if any.
+    pub fn notifying(mut self, n: Option<(i64, MemberId)>) -> Self {
+        self.notification = n;
+        self
+    }
+
+    /// Attaches the event's JSON payload.
+    pub fn with_data(mut self, data: String) -> Self {
+        self.data = Some(data);
+        self
+    }
+}
+
+/// Appends an event to the outbox, without its number (the sequencer gives it one after the
+/// commit), and notes that the transaction wrote events so that the sequencer is woken.
+pub(super) async fn emit(tx: &mut Tx, e: Event<'_>, at: Timestamp) -> TxResult<()> {
+    tx.execute(
+        "INSERT INTO events (type, invitation_id, a_id, b_id, notification_id, notified_id, data, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            &e.kind,
+            &e.invitation.map(|i| i.0),
+            &e.a.map(|m| m.0),
+            &e.b.map(|m| m.0),
+            &e.notification.map(|n| n.0),
+            &e.notification.map(|n| n.1 .0),
+            &e.data,
+            &at.0,
+        ],
+    )
+    .await?;
+    tx.wrote_events();
+    Ok(())
+}
+
+/// The notification preferences of `member` (the defaults when none are stored, or no such
+/// member).
+pub(super) async fn prefs_of(c: &Tx, member: MemberId) -> TxResult<NotificationPrefs> {
+    let row = c
+        .query_opt(
+            "SELECT notification_prefs FROM members WHERE id = $1",
+            &[&member.0],
+        )
+        .await?;
+    let stored: Option<String> = row.and_then(|r| r.get::<_, Option<String>>(0));
+    Ok(NotificationPrefs::decode(stored.as_deref()))
+}
+
+/// Tells `member` about `kind` on the channels they chose (or `channels`, when a policy decides):
+/// a notification in-app, and mail at once or in a digest. Nothing passes between blocked members.
+/// Returns the notification's id when one was created.
+pub(super) async fn notify(
+    c: &Tx,
+    member: MemberId,
+    kind: NotificationKind,
+    actor: Option<MemberId>,
+    invitation: Option<InvitationId>,
+    channels: Option<Channels>,
+    at: Timestamp,
+) -> TxResult<Option<i64>> {
+    if let Some(actor) = actor {
+        if blocked_either_way(c, member, actor).await? {
+            return Ok(None);
+        }
+    }
+    let channels = match channels {
+        Some(ch) => ch,
+        None => prefs_of(c, member).await?.get(kind),
+    };
+    let actor = actor.map(|m| m.0);
+    let invitation = invitation.map(|i| i.0);
+    if channels.email != EmailCadence::Off {
+        c.execute(
+            "INSERT INTO mail_queue (member_id, kind, cadence, actor_id, invitation_id, created_at, due_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &member.0,
+                &kind.as_str(),
+                &channels.email.as_str(),
+                &actor,
+                &invitation,
+                &at.0,
+                &(at.0 + channels.email.delay_ms()),
+            ],
+        )
+        .await?;
+    }
+    if !channels.in_app {
+        return Ok(None);
+    }
+    let row = c
+        .query_one(
+            "INSERT INTO notifications (member_id, kind, actor_id, invitation_id, created_at)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            &[&member.0, &kind.as_str(), &actor, &invitation, &at.0],
+        )
+        .await?;
+    Ok(Some(row.get(0)))
+}
+
+/// Removes every trace, for its recipient, of an invitation that is gone for them: its
+/// "received" and reminder notifications and any mail about it not yet sent.
+pub(super) async fn forget_for_recipient(c: &Tx, id: InvitationId) -> TxResult<()> {
+    c.execute(
+        "DELETE FROM notifications WHERE invitation_id = $1 AND kind IN ('invitation_received', 'invitation_reminder')",
+        &[&id.0],
+    )
+    .await?;
+    c.execute(
+        "DELETE FROM mail_queue WHERE invitation_id = $1 AND kind IN ('invitation_received', 'invitation_reminder')",
+        &[&id.0],
+    )
+    .await?;
+    Ok(())
+}
+
+/// What follows an invitation's leaving `pending` for anything but acceptance: its traces go from
+/// the recipient when it is gone for them, the withdrawal notice policy is applied, and the event
+/// is appended.
+pub(super) async fn invitation_closed(
+    tx: &mut Tx,
+    id: InvitationId,
+    sender: MemberId,
+    recipient: MemberId,
+    state: InvitationState,
+    notice: WithdrawalNotice,
+    at: Timestamp,
+) -> TxResult<()> {
+    let kind = match state {
+        InvitationState::Ignored => "invitation.ignored",
+        InvitationState::Withdrawn => "invitation.withdrawn",
+        InvitationState::Expired => "invitation.expired",
+        InvitationState::Cancelled => "invitation.cancelled",
+        InvitationState::Pending | InvitationState::Accepted => return Ok(()),
+    };
+    if state != InvitationState::Ignored {
+        forget_for_recipient(tx, id).await?;
+    }
+    let event = Event::invitation(kind, id, sender, recipient);
+    if state == InvitationState::Withdrawn {
+        let prefs = prefs_of(tx, recipient).await?;
+        if let Some(channels) = notice.channels(&prefs) {
+            let kind = NotificationKind::InvitationWithdrawn;
+            return tell(tx, recipient, kind, Some(channels), event, at).await;
+        }
+    }
+    emit(tx, event, at).await
+}
+
+/// Tells `who` about `kind` (per their preferences, or `channels` when a policy decides) and
+/// appends `event`, pointing at the notification when one was created. The actor is the event's
+/// other member, the invitation the event's.
+pub(super) async fn tell(
+    tx: &mut Tx,
+    who: MemberId,
+    kind: NotificationKind,
+    channels: Option<Channels>,
+    event: Event<'_>,
+    at: Timestamp,
+) -> TxResult<()> {
+    let actor = [event.a, event.b].into_iter().flatten().find(|m| *m != who);
+    let n = notify(tx, who, kind, actor, event.invitation, channels, at).await?;
+    emit(tx, event.notifying(n.map(|n| (n, who))), at).await
+}
+
+/// A new invitation: the recipient is told, and the first reminder is set.
+pub(super) async fn invitation_sent(
+    tx: &mut Tx,
+    id: InvitationId,
+    sender: MemberId,
+    recipient: MemberId,
+    first_reminder: Option<Timestamp>,
+    at: Timestamp,
+) -> TxResult<()> {
+    if let Some(due) = first_reminder {
+        tx.execute(
+            "UPDATE invitations SET next_reminder_at = $2 WHERE id = $1",
+            &[&id.0, &due.0],
+        )
+        .await?;
+    }
+    let event = Event::invitation("invitation.sent", id, sender, recipient);
+    let kind = NotificationKind::InvitationReceived;
+    tell(tx, recipient, kind, None, event, at).await
+}
+
+/// An accepted invitation: the sender is told.
+pub(super) async fn invitation_accepted(
+    tx: &mut Tx,
+    id: InvitationId,
+    sender: MemberId,
+    recipient: MemberId,
+    at: Timestamp,
+) -> TxResult<()> {
+    let event = Event::invitation("invitation.accepted", id, sender, recipient);
+    let kind = NotificationKind::InvitationAccepted;
+    tell(tx, sender, kind, None, event, at).await
+}
+
+/// A restriction starts: the member is told, operators get `member.restricted`.
+pub(super) async fn restriction_applied(
+    tx: &mut Tx,
+    member: MemberId,
+    reason: &str,
+    until: Timestamp,
+    at: Timestamp,
+) -> TxResult<()> {
+    let data = format!(
+        r#"{{"member_id":"{}","reason":"{}","until":{}}}"#,
+        member.0, reason, until.0
+    );
+    let event = Event::members("member.restricted", member, None).with_data(data);
+    let kind = NotificationKind::RestrictionApplied;
+    tell(tx, member, kind, None, event, at).await
+}
+
+/// A restriction ended (by time or lifted by a moderator): the member is told.
+pub(super) async fn restriction_ended(
+    tx: &mut Tx,
+    member: MemberId,
+    at: Timestamp,
+) -> TxResult<()> {
+    let event = Event::members("member.unrestricted", member, None);
+    let kind = NotificationKind::RestrictionLifted;
+    tell(tx, member, kind, None, event, at).await
+}
+
+/// Reminds the recipients of invitations whose next reminder is due (at most `limit`), and sets
+/// the one after, if any. Returns how many reminders went out.
+///
+/// The due invitations are locked as they are read (`FOR UPDATE`), skipping any another
+/// transaction holds: a sweep on another replica, or an answer being written, which moves
+/// `next_reminder_at` or the state so that the next sweep sees the invitation as it is then. So
+/// each reminder goes out once, and never for an invitation answered meanwhile.
+pub(super) async fn send_reminders(
+    tx: &mut Tx,
+    offsets: &[std::time::Duration],
+    now: Timestamp,
+    limit: u32,
+) -> TxResult<u64> {
+    let due = tx
+        .query(
+            "SELECT id, sender_id, recipient_id, reminders_sent, created_at, state = 'pending'
+               FROM invitations WHERE next_reminder_at <= $1
+              ORDER BY next_reminder_at LIMIT $2
+                FOR UPDATE SKIP LOCKED",
+            &[&now.0, &i64::from(limit)],
+        )
+        .await?;
+    let mut sent = 0;
+    for r in due {
+        let id = InvitationId(r.get(0));
+        let sender = MemberId(r.get(1));
+        let recipient = MemberId(r.get(2));
+        let done: i64 = r.get(3);
+        let created_at = Timestamp(r.get(4));
+        let pending: bool = r.get(5);
+        let next = usize::try_from(done)
+            .ok()
+            .and_then(|d| offsets.get(d + 1))
+            .map(|d| created_at.plus(*d).0)
+            .filter(|_| pending);
+        tx.execute(
+            "UPDATE invitations SET reminders_sent = reminders_sent + $2, next_reminder_at = $3 WHERE id = $1",
+            &[&id.0, &i64::from(pending), &next],
+        )
+        .await?;
+        if !pending {
+            continue;
+        }
+        let event = Event::invitation("invitation.reminder", id, sender, recipient);
+        let kind = NotificationKind::InvitationReminder;
+        tell(tx, recipient, kind, None, event, now).await?;
+        sent += 1;
+    }
+    Ok(sent)
+}
+
+/// Tells each member whose restriction ran out (and who is under no other) that it ended.
+///
+/// The restrictions that ran out are marked noticed in one statement (`RETURNING` them), skipping
+/// rows another transaction holds, so each end is told once whichever replicas sweep together.
+pub(super) async fn end_restrictions(tx: &mut Tx, now: Timestamp) -> TxResult<u64> {
+    let mut ended: Vec<(i64, MemberId)> = tx
+        .query(
+            "UPDATE restrictions SET end_noticed = true
+              WHERE id IN (SELECT id FROM restrictions WHERE NOT end_noticed AND until <= $1
+                            LIMIT 1000 FOR UPDATE SKIP LOCKED)
+                AND NOT end_noticed
+          RETURNING id, member_id",
+            &[&now.0],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), MemberId(r.get(1))))
+        .collect();
+    ended.sort_unstable_by_key(|(id, _)| *id);
+    let mut told = 0;
+    for (_, member) in ended {
+        let still = tx
+            .exists(
+                "SELECT 1 FROM restrictions WHERE member_id = $1 AND until > $2 AND lifted_at IS NULL",
+                &[&member.0, &now.0],
+            )
+            .await?;
+        if !still {
+            restriction_ended(tx, member, now).await?;
+            told += 1;
+        }
+    }
+    Ok(told)
+}
+
+// Reading back what the outbox and its consumers keep.
+
+pub(super) const NOTIFICATION_COLS: &str =
+    "id, member_id, kind, actor_id, invitation_id, created_at, read_at IS NOT NULL";
+
+/// A row of [`NOTIFICATION_COLS`] as a record.
+pub(super) fn notification_row(r: &Row) -> NotificationRecord {
+    NotificationRecord {
+        id: r.get(0),
+        member: MemberId(r.get(1)),
+        kind: NotificationKind::parse(r.get::<_, &str>(2))
+            .unwrap_or(NotificationKind::InvitationReceived),
+        actor: r.get::<_, Option<i64>>(3).map(MemberId),
+        invitation: r.get::<_, Option<i64>>(4).map(InvitationId),
+        created_at: Timestamp(r.get(5)),
+        read: r.get(6),
+    }
+}
+
+/// Only numbered events are read back: `seq` is never NULL in what these columns are read from.
+pub(super) const EVENT_COLS: &str =
+    "seq, type, invitation_id, a_id, b_id, notification_id, notified_id, data, created_at";
+
+/// A row of [`EVENT_COLS`] as a record.
+pub(super) fn event_row(r: &Row) -> EventRecord {
+    let notification = match (r.get::<_, Option<i64>>(5), r.get::<_, Option<i64>>(6)) {
+        (Some(n), Some(m)) => Some((n, MemberId(m))),
+        _ => None,
+    };
+    EventRecord {
+        seq: r.get::<_, Option<i64>>(0).unwrap_or(0),
+        kind: r.get(1),
+        invitation: r.get::<_, Option<i64>>(2).map(InvitationId),
+        a: r.get::<_, Option<i64>>(3).map(MemberId),
+        b: r.get::<_, Option<i64>>(4).map(MemberId),
+        notification,
+        data: r.get(7),
+        created_at: Timestamp(r.get(8)),
+    }
+}
+
+pub(super) const MAIL_COLS: &str =
+    "id, member_id, kind, cadence, actor_id, invitation_id, created_at";
+
+/// A row of [`MAIL_COLS`] as a record.
+pub(super) fn mail_row(r: &Row) -> MailItem {
+    MailItem {
+        id: r.get(0),
+        member: MemberId(r.get(1)),
+        kind: NotificationKind::parse(r.get::<_, &str>(2))
+            .unwrap_or(NotificationKind::InvitationReceived),
+        cadence: EmailCadence::parse(r.get::<_, &str>(3)).unwrap_or(EmailCadence::Immediate),
+        actor: r.get::<_, Option<i64>>(4).map(MemberId),
+        invitation: r.get::<_, Option<i64>>(5).map(InvitationId),
+        created_at: Timestamp(r.get(6)),
+    }
+}
+
+pub(super) const WEBHOOK_COLS: &str =
+    "id, url, events, secret, created_at, disabled_at, disabled_reason";
+
+/// A row of [`WEBHOOK_COLS`] as a record (`events` is stored comma-separated).
+pub(super) fn webhook_row(r: &Row) -> WebhookRecord {
+    WebhookRecord {
+        id: r.get(0),
+        url: r.get(1),
+        events: r
+            .get::<_, &str>(2)
+            .split(',')
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        secret: r.get(3),
+        created_at: Timestamp(r.get(4)),
+        disabled_at: r.get::<_, Option<i64>>(5).map(Timestamp),
+        disabled_reason: r.get(6),
+    }
+}
+
+pub(super) const DELIVERY_COLS: &str = "id, webhook_id, event_seq, msg_id, type, body, status, attempts, next_attempt_at, last_status, last_error, created_at, finished_at";
+
+/// A row of [`DELIVERY_COLS`] as a record.
+pub(super) fn delivery_row(r: &Row) -> DeliveryRecord {
+    DeliveryRecord {
+        id: r.get(0),
+        webhook: r.get(1),
+        event_seq: r.get(2),
+        msg_id: r.get(3),
+        kind: r.get(4),
+        body: r.get(5),
+        status: r.get(6),
+        attempts: u32::try_from(r.get::<_, i64>(7).max(0)).unwrap_or(u32::MAX),
+        next_attempt_at: Timestamp(r.get(8)),
+        last_status: r.get::<_, Option<i64>>(9).map(|s| s.clamp(0, 999) as u16),
+        last_error: r.get(10),
+        created_at: Timestamp(r.get(11)),
+        finished_at: r.get::<_, Option<i64>>(12).map(Timestamp),
+    }
+}
