@@ -301,10 +301,6 @@ const TABLES: &[Table] = &[
     },
 ];
 
-/// PostgreSQL columns left to their defaults: the copying transaction's id for the events (the
-/// sequencer only looks at events without a number, and these have theirs).
-const PG_DEFAULTED: &[(&str, &str)] = &[("events", "xid")];
-
 /// SQLite tables that are not data: the search index and its shadow tables, SQLite's own.
 fn is_derived_sqlite_table(name: &str) -> bool {
     name.starts_with("sqlite_") || name == "member_search" || name.starts_with("member_search_")
@@ -592,18 +588,11 @@ async fn check_pg_schema(client: &tokio_postgres::Client) -> anyhow::Result<()> 
             .map_err(|e| pg_error(&e))
             .context("reading the target's schema")?;
         let found: BTreeSet<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-        let mut expected: BTreeSet<(String, String)> = table
+        let expected: BTreeSet<(String, String)> = table
             .columns
             .iter()
             .map(|c| (c.pg.to_owned(), c.kind.pg_name().to_owned()))
             .collect();
-        for (t, c) in PG_DEFAULTED {
-            if *t == table.name {
-                if let Some(f) = found.iter().find(|(name, _)| name == c) {
-                    expected.insert(f.clone());
-                }
-            }
-        }
         if found != expected {
             bail!(
                 "the target's table {} has the columns {:?}, but this binary copies {:?}; use the rapport release that matches the database",

@@ -12,6 +12,7 @@
 
 mod member_cache;
 pub mod model;
+mod new_event;
 pub mod postgres;
 pub mod sqlite;
 

@@ -567,6 +567,28 @@ impl Tx {
         Ok(())
     }
 
+    /// [`Tx::graph_change`] for many pairs in one statement (an account hidden or shown touches
+    /// every one of its connections).
+    pub async fn graph_changes(&mut self, changes: Vec<Change>, at: Timestamp) -> TxResult<()> {
+        let (a, b): (Vec<i64>, Vec<i64>) = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Connected(a, b) | Change::Disconnected(a, b) => Some(pair(*a, *b)),
+                _ => None,
+            })
+            .unzip();
+        if !a.is_empty() {
+            self.execute(
+                "INSERT INTO graph_changes (a_id, b_id, created_at)
+                 SELECT a, b, $3 FROM unnest($1::bigint[], $2::bigint[]) AS t (a, b)",
+                &[&a, &b, &at.0],
+            )
+            .await?;
+        }
+        self.changes.extend(changes);
+        Ok(())
+    }
+
     /// Reports a change that is not the graph's (a member row written): passed to the hook after
     /// the commit, like the embedded store's.
     pub fn record(&mut self, change: Change) {

@@ -6,62 +6,9 @@
 
 use super::rules::blocked_either_way;
 use super::*;
+pub(super) use crate::new_event::Event;
 use crate::{DeliveryRecord, EventRecord, MailItem, NotificationRecord, WebhookRecord};
 use rapport_domain::{Channels, EmailCadence, NotificationKind, WithdrawalNotice};
-
-/// One outbox event before it is written.
-pub(super) struct Event<'a> {
-    pub kind: &'a str,
-    pub invitation: Option<InvitationId>,
-    pub a: Option<MemberId>,
-    pub b: Option<MemberId>,
-    /// The notification this event created, and whose it is.
-    pub notification: Option<(i64, MemberId)>,
-    pub data: Option<String>,
-}
-
-impl<'a> Event<'a> {
-    /// An event about invitation `id`, from `sender` to `recipient`.
-    pub fn invitation(
-        kind: &'a str,
-        id: InvitationId,
-        sender: MemberId,
-        recipient: MemberId,
-    ) -> Self {
-        Event {
-            kind,
-            invitation: Some(id),
-            a: Some(sender),
-            b: Some(recipient),
-            notification: None,
-            data: None,
-        }
-    }
-
-    /// An event about one member, or a pair of them (connections).
-    pub fn members(kind: &'a str, a: MemberId, b: Option<MemberId>) -> Self {
-        Event {
-            kind,
-            invitation: None,
-            a: Some(a),
-            b,
-            notification: None,
-            data: None,
-        }
-    }
-
-    /// Points the event at the notification it created, if any.
-    pub fn notifying(mut self, n: Option<(i64, MemberId)>) -> Self {
-        self.notification = n;
-        self
-    }
-
-    /// Attaches the event's JSON payload.
-    pub fn with_data(mut self, data: String) -> Self {
-        self.data = Some(data);
-        self
-    }
-}
 
 /// Appends an event to the outbox, without its number (the sequencer gives it one after the
 /// commit), and notes that the transaction wrote events so that the sequencer is woken.
@@ -347,6 +294,10 @@ pub(super) async fn end_restrictions(tx: &mut Tx, now: Timestamp) -> TxResult<u6
         .map(|r| (r.get(0), MemberId(r.get(1))))
         .collect();
     ended.sort_unstable_by_key(|(id, _)| *id);
+    // A moderator or a rule may be restricting one of these members right now: wait for it (their
+    // rows, locked), so the check below sees a new restriction and no "lifted" goes out under one.
+    let members: Vec<MemberId> = ended.iter().map(|(_, m)| *m).collect();
+    lock_members(tx, &members).await?;
     let mut told = 0;
     for (_, member) in ended {
         let still = tx

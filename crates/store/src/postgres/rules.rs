@@ -696,17 +696,18 @@ pub(super) async fn change_status(
     )
     .await?;
     if status == AccountStatus::Active {
-        for other in others {
-            tx.graph_change(Change::Connected(id, other), at).await?;
-        }
+        let shown = others.iter().map(|&o| Change::Connected(id, o)).collect();
+        tx.graph_changes(shown, at).await?;
     } else {
         cancel_pending_of(tx, id, at).await?;
         tx.execute("DELETE FROM tokens WHERE member_id = $1", &[&id.0])
             .await?;
         if was_active {
-            for other in others {
-                tx.graph_change(Change::Disconnected(id, other), at).await?;
-            }
+            let hidden = others
+                .iter()
+                .map(|&o| Change::Disconnected(id, o))
+                .collect();
+            tx.graph_changes(hidden, at).await?;
         }
     }
     saved_member(tx, id).await

@@ -2,12 +2,13 @@
 //!
 //! Transactions on several replicas commit in an order that no number taken inside them can
 //! follow: a transaction that took number 10 may commit after one that took 11, and a reader that
-//! had moved past 11 would never see 10. So events are written unnumbered, and numbered afterwards
-//! by one pass at a time (an advisory lock): a pass numbers, in id order, the events of every
-//! transaction older than the oldest one still running (`xid < xmin` of its snapshot), which are
-//! all committed or gone for good. Anything committed later is numbered by a later pass, with a
-//! larger number. A pass that numbered something sends `NOTIFY rapport_events`; every replica's
-//! listener wakes its live feed, which reads `seq > position` as on the embedded store.
+//! had moved past 11 would never see 10. So events are written unnumbered, and numbered afterwards,
+//! one pass at a time (an advisory lock held to the pass's commit): a pass numbers, in id order,
+//! the unnumbered events it can see — all committed — after the last number given. An event
+//! committed later is seen only by a later pass, which starts after this one committed, so it gets
+//! a larger number; and a reader sees a pass's numbers all at once. Numbers therefore only ever
+//! appear in increasing order. A pass that numbered something sends `NOTIFY rapport_events`; every
+//! replica's listener wakes its live feed, which reads `seq > position` as on the embedded store.
 
 use super::*;
 
@@ -20,17 +21,17 @@ const PASS: i64 = 10_000;
 const NUMBER: &str = "
 WITH todo AS (
     SELECT id, row_number() OVER (ORDER BY id) AS n FROM events
-     WHERE seq IS NULL AND xid < pg_snapshot_xmin(pg_current_snapshot())
+     WHERE seq IS NULL
      ORDER BY id LIMIT $1),
 bump AS (
     UPDATE event_sequence SET last_seq = last_seq + (SELECT count(*) FROM todo)
+     WHERE EXISTS (SELECT 1 FROM todo)
     RETURNING last_seq - (SELECT count(*) FROM todo) AS base),
 numbered AS (
     UPDATE events e SET seq = bump.base + todo.n FROM todo, bump WHERE e.id = todo.id RETURNING 1)
 SELECT count(*) FROM numbered";
 
-/// One pass: how many events it numbered, and whether some are still waiting for a transaction
-/// that was running.
+/// One pass: how many events it numbered, and whether more are waiting (past the pass's limit).
 pub(super) async fn pass(store: &PgStore) -> StoreResult<(i64, bool)> {
     in_tx!(store, |tx| {
         tx.batch("SELECT pg_advisory_xact_lock(72617002)").await?;

@@ -4,62 +4,13 @@
 
 use super::blocked_either_way;
 use super::writer::WriteTx;
+pub(super) use crate::new_event::Event;
 use crate::Change;
 use rapport_domain::{
     Channels, EmailCadence, InvitationId, InvitationState, MemberId, NotificationKind,
     NotificationPrefs, Timestamp, WithdrawalNotice,
 };
 use rusqlite::{params, Connection, OptionalExtension};
-
-/// One outbox event before it is written.
-pub(super) struct Event<'a> {
-    pub kind: &'a str,
-    pub invitation: Option<InvitationId>,
-    pub a: Option<MemberId>,
-    pub b: Option<MemberId>,
-    /// The notification this event created, and whose it is.
-    pub notification: Option<(i64, MemberId)>,
-    pub data: Option<String>,
-}
-
-impl<'a> Event<'a> {
-    pub fn invitation(
-        kind: &'a str,
-        id: InvitationId,
-        sender: MemberId,
-        recipient: MemberId,
-    ) -> Self {
-        Event {
-            kind,
-            invitation: Some(id),
-            a: Some(sender),
-            b: Some(recipient),
-            notification: None,
-            data: None,
-        }
-    }
-
-    pub fn members(kind: &'a str, a: MemberId, b: Option<MemberId>) -> Self {
-        Event {
-            kind,
-            invitation: None,
-            a: Some(a),
-            b,
-            notification: None,
-            data: None,
-        }
-    }
-
-    pub fn notifying(mut self, n: Option<(i64, MemberId)>) -> Self {
-        self.notification = n;
-        self
-    }
-
-    pub fn with_data(mut self, data: String) -> Self {
-        self.data = Some(data);
-        self
-    }
-}
 
 /// Appends an event to the outbox.
 pub(super) fn emit(tx: &mut WriteTx<'_>, e: Event<'_>, at: Timestamp) -> rusqlite::Result<()> {
