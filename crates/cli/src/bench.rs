@@ -28,6 +28,12 @@
 //! omission). `--open-at-half` runs every scenario closed loop, then open loop at half the
 //! throughput it reached. `--growth` runs it all on networks of several sizes
 //! ([`crate::bench_growth`]).
+//!
+//! `--postgres URL` runs the servers on PostgreSQL instead: the network is seeded into SQLite as
+//! above, a fresh database is created on that server, `rapport copy` (a child process of this
+//! binary) moves the seeded store into it, and `--replicas` `rapport serve` processes are started
+//! on it, each on its own port with its own data directory; connection k talks to replica
+//! k mod N. The replicas are stopped and the database dropped at the end.
 
 use crate::synth::{self, Network};
 use anyhow::{bail, Context};
@@ -96,6 +102,14 @@ pub struct Args {
     /// Seed of the network generator (the same seed draws the same network).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Run on PostgreSQL: a fresh database on this server (a postgres:// URL of any database
+    /// there), filled from the seeded store with `rapport copy` and dropped at the end.
+    #[arg(long, value_name = "postgres://URL", conflicts_with = "growth")]
+    postgres: Option<String>,
+    /// `rapport serve` replicas on the PostgreSQL database, connections spread over them
+    /// round-robin (more than one needs --postgres).
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -221,9 +235,12 @@ pub(crate) struct StoreFigures {
     pub seed_s: f64,
     /// rapport.db right after seeding (the log folded in).
     pub seeded_db_mib: f64,
+    /// On PostgreSQL: `rapport copy` of the seeded store into the fresh database.
+    pub copy_s: Option<f64>,
 }
 
-/// The server process and the store on disk.
+/// The server process (with several replicas, the first) and the store on disk (on PostgreSQL,
+/// `pg_database_size` as `db_mib`, and no WAL figure).
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct ServerFigures {
     /// From spawning `rapport serve` to the first `200` from `/readyz` (polled every 10 ms).
@@ -259,6 +276,10 @@ pub(crate) struct Machine {
 pub(crate) struct Report {
     pub date: String,
     pub started_at: String,
+    /// Where the servers keep their data: `sqlite` (the seeded file) or `postgres` (a copy of it).
+    pub backend: String,
+    /// `rapport serve` processes the load was spread over.
+    pub replicas: usize,
     pub members: usize,
     pub avg_connections: usize,
     pub active: usize,
@@ -292,10 +313,17 @@ pub(crate) struct Plan {
     pub rate: Option<f64>,
     pub open_at_half: bool,
     pub seed: u64,
+    /// The PostgreSQL server to create the database on; SQLite when `None`.
+    pub postgres: Option<String>,
+    /// Servers to start (more than one only on PostgreSQL).
+    pub replicas: usize,
 }
 
-/// One keep-alive HTTP/1.1 connection, owned by one worker.
-type Conn = SendRequest<Full<Bytes>>;
+/// One keep-alive HTTP/1.1 connection, owned by one worker, and the host:port it talks to.
+struct Conn {
+    send: SendRequest<Full<Bytes>>,
+    host: String,
+}
 
 async fn connect(addr: &str) -> anyhow::Result<Conn> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
@@ -304,13 +332,16 @@ async fn connect(addr: &str) -> anyhow::Result<Conn> {
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    Ok(sender)
+    Ok(Conn {
+        send: sender,
+        host: addr.to_owned(),
+    })
 }
 
 /// What all workers share.
 struct World {
-    /// host:port of the server.
-    addr: String,
+    /// host:port of each server; worker k connects to `addrs[k % addrs.len()]`.
+    addrs: Vec<String>,
     /// The token holders: their tokens, member ids (as the API writes them) and network nodes.
     tokens: Vec<String>,
     ids: Vec<String>,
@@ -418,6 +449,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if args.avg_connections == 0 {
         bail!("--avg-connections must be at least 1");
     }
+    if args.replicas == 0 {
+        bail!("--replicas must be at least 1");
+    }
+    if args.replicas > 1 && args.postgres.is_none() {
+        bail!(
+            "--replicas {} needs --postgres: replicas share a PostgreSQL database",
+            args.replicas
+        );
+    }
     let growing = args.growth.is_some();
     let plan = Plan {
         avg_connections: args.avg_connections,
@@ -435,6 +475,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         rate: args.rate,
         open_at_half: args.open_at_half || (growing && args.rate.is_none()),
         seed: args.seed,
+        postgres: args.postgres.clone(),
+        replicas: args.replicas,
     };
     if let Some(sizes) = &args.growth {
         if sizes.is_empty() || sizes.iter().any(|&s| s < 2) {
@@ -472,8 +514,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Seeds a store of `members` in `dir`, starts a server on it, runs the plan's scenarios (printing
-/// a row for each as it ends) and stops the server.
+/// Seeds a store of `members` in `dir`, starts a server on it (or, with `plan.postgres`, copies it
+/// into a fresh PostgreSQL database and starts `plan.replicas` servers there), runs the plan's
+/// scenarios (printing a row for each as it ends) and stops the servers.
 pub(crate) async fn run_size(plan: &Plan, members: usize, dir: &Path) -> anyhow::Result<Report> {
     let now = time::OffsetDateTime::now_utc();
     let load_avg_start = load_average();
@@ -496,18 +539,48 @@ pub(crate) async fn run_size(plan: &Plan, members: usize, dir: &Path) -> anyhow:
         store.seed_s, store.directed_edges, store.seeded_db_mib
     );
 
-    let port = free_port()?;
+    // Declared before the servers, so that on an early return they stop before it is dropped.
+    let database = match &plan.postgres {
+        Some(server) => Some(copy_to_postgres(server, &path).await?),
+        None => None,
+    };
+    let (backend, location) = match &database {
+        Some((db, _)) => ("postgres", db.url.clone()),
+        None => ("sqlite", path.display().to_string()),
+    };
+
+    // Every port is taken before any is given back, so no two servers are given the same one.
+    let listeners = (0..plan.replicas)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut addrs = Vec::new();
+    for l in &listeners {
+        addrs.push(format!("127.0.0.1:{}", l.local_addr()?.port()));
+    }
+    drop(listeners);
     let spawned = Instant::now();
-    let mut server = Server::start(dir, port)?;
-    let addr = format!("127.0.0.1:{port}");
-    wait_ready(&addr, &mut server).await?;
+    let mut servers = Vec::new();
+    for (i, addr) in addrs.iter().enumerate() {
+        servers.push(match &database {
+            Some((db, _)) => {
+                let data = dir.join(format!("replica-{i}"));
+                std::fs::create_dir_all(&data)?;
+                Server::start(&data, addr, Some(&db.url))?
+            }
+            None => Server::start(dir, addr, None)?,
+        });
+    }
+    for (addr, server) in addrs.iter().zip(&mut servers) {
+        wait_ready(addr, server).await?;
+    }
     let startup_s = spawned.elapsed().as_secs_f64();
-    let ready = server.memory();
+    // The first server's memory stands for each replica's.
+    let ready = servers[0].memory();
 
     let mut rng = StdRng::seed_from_u64(plan.seed ^ 0x5EA2C4);
     let queries = search_queries(&seeded.net, &mut rng);
     let world = Arc::new(World {
-        addr,
+        addrs: addrs.clone(),
         ids: seeded
             .holders
             .iter()
@@ -520,6 +593,16 @@ pub(crate) async fn run_size(plan: &Plan, members: usize, dir: &Path) -> anyhow:
         skew: plan.skew,
         pending: Mutex::new(Vec::new()),
     });
+    println!(
+        "store under test: {backend} ({location}), {} {} ({})",
+        plan.replicas,
+        if plan.replicas == 1 {
+            "server"
+        } else {
+            "replicas, connections round-robin"
+        },
+        addrs.join(", ")
+    );
     print_header();
     let mut results = Vec::new();
     for &scenario in &plan.scenarios {
@@ -568,16 +651,28 @@ pub(crate) async fn run_size(plan: &Plan, members: usize, dir: &Path) -> anyhow:
             print_row(results.last().expect("just pushed"));
         }
     }
-    let memory = server.memory();
+    let memory = servers[0].memory();
     let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0) as f64 / MIB;
-    let db_mib = size(&path);
-    let wal_mib = size(&dir.join("rapport.db-wal"));
-    server.stop();
+    let (db_mib, wal_mib) = match &database {
+        Some((db, _)) => (postgres_size(&db.url).await.unwrap_or(0.0), 0.0),
+        None => (size(&path), size(&dir.join("rapport.db-wal"))),
+    };
+    for server in &mut servers {
+        server.stop();
+    }
+    let mut store = store;
+    if let Some((db, copy_s)) = database {
+        store.copy_s = Some(copy_s);
+        drop(db);
+        eprintln!("replicas stopped and the PostgreSQL database dropped");
+    }
     Ok(Report {
         date: now.date().to_string(),
         started_at: now
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
+        backend: backend.to_owned(),
+        replicas: plan.replicas,
         members,
         avg_connections: plan.avg_connections,
         active,
@@ -701,8 +796,27 @@ pub(crate) fn print_summary(r: &Report) {
         s.seed_s,
         s.draw_s
     );
+    if let Some(c) = s.copy_s {
+        println!("copied into PostgreSQL with rapport copy in {c:.1} s");
+    }
     let v = &r.server;
-    println!(
+    if r.backend == "postgres" {
+        println!(
+            "server{}: start-up {:.2} s, RSS {:.1} MiB ready, {:.1} MiB at the end, {:.1} MiB peak; PostgreSQL database {:.1} MiB (seeded SQLite file {:.1} MiB)",
+            if r.replicas == 1 {
+                String::new()
+            } else {
+                format!(" (the first of {} replicas; start-up until all were ready)", r.replicas)
+            },
+            v.startup_s,
+            v.rss_ready_mib,
+            v.rss_end_mib,
+            v.rss_peak_mib,
+            v.db_mib,
+            s.seeded_db_mib
+        );
+    } else {
+        println!(
         "server: start-up {:.2} s, RSS {:.1} MiB ready ({:.1} anonymous, {:.1} mapped file), {:.1} MiB at the end ({:.1} anonymous, {:.1} mapped file), {:.1} MiB peak; database {:.1} MiB + {:.1} MiB WAL = {:.1} MiB (seeded {:.1} MiB)",
         v.startup_s,
         v.rss_ready_mib,
@@ -717,6 +831,7 @@ pub(crate) fn print_summary(r: &Report) {
         v.db_total_mib,
         s.seeded_db_mib
     );
+    }
     println!(
         "machine: {} cores, load average {} before, {} after",
         r.machine.cores,
@@ -791,6 +906,7 @@ fn seed_store(
         draw_s,
         seed_s: started.elapsed().as_secs_f64(),
         seeded_db_mib: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) as f64 / MIB,
+        copy_s: None,
     };
     Ok(Seeded {
         net,
@@ -855,13 +971,14 @@ async fn run_ops(
             let mut rng =
                 StdRng::seed_from_u64(w as u64 * 7919 + started.elapsed().as_nanos() as u64);
             let mut i = w % ops.len();
+            let addr = &world.addrs[w % world.addrs.len()];
             let mut conn: Option<Conn> = None;
             while !stop.load(Ordering::Relaxed) {
                 let op = ops[i % ops.len()];
                 i += 1;
                 let t = Instant::now();
-                if conn.as_ref().is_none_or(|c| c.is_closed()) {
-                    conn = connect(&world.addr).await.ok();
+                if conn.as_ref().is_none_or(|c| c.send.is_closed()) {
+                    conn = connect(addr).await.ok();
                 }
                 let Some(c) = conn.as_mut() else {
                     tally.err += 1;
@@ -926,8 +1043,8 @@ async fn run_open(
 ) -> Run {
     // Connect first, so that no request's time includes opening its connection.
     let mut conns = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        conns.push(connect(&world.addr).await.ok());
+    for w in 0..connections {
+        conns.push(connect(&world.addrs[w % world.addrs.len()]).await.ok());
     }
     let total = ((duration.as_secs_f64() * rate).ceil() as u64).max(1);
     let stop = Arc::new(AtomicBool::new(false));
@@ -976,8 +1093,8 @@ async fn run_open(
                     break;
                 }
                 let op = ops[k as usize % ops.len()];
-                if conn.as_ref().is_none_or(|c| c.is_closed()) {
-                    conn = connect(&world.addr).await.ok();
+                if conn.as_ref().is_none_or(|c| c.send.is_closed()) {
+                    conn = connect(&world.addrs[w % world.addrs.len()]).await.ok();
                 }
                 let Some(c) = conn.as_mut() else {
                     tally.err += 1;
@@ -1126,7 +1243,7 @@ async fn request(
     let mut req = Request::builder()
         .method(method)
         .uri(path)
-        .header("host", world.addr.as_str());
+        .header("host", c.host.as_str());
     if let Some(m) = member {
         req = req.header("authorization", format!("Bearer {}", world.tokens[m]));
     }
@@ -1136,8 +1253,8 @@ async fn request(
     let req = req
         .body(Full::new(Bytes::from(body.unwrap_or_default())))
         .ok()?;
-    c.ready().await.ok()?;
-    let resp = c.send_request(req).await.ok()?;
+    c.send.ready().await.ok()?;
+    let resp = c.send.send_request(req).await.ok()?;
     let status = resp.status().as_u16();
     let bytes = resp.into_body().collect().await.ok()?.to_bytes();
     Some((status, bytes))
@@ -1158,7 +1275,7 @@ async fn wait_ready(addr: &str, server: &mut Server) -> anyhow::Result<()> {
             let req = Request::get("/readyz")
                 .header("host", addr)
                 .body(Full::new(Bytes::new()))?;
-            if let Ok(resp) = c.send_request(req).await {
+            if let Ok(resp) = c.send.send_request(req).await {
                 if resp.status().is_success() {
                     return Ok(());
                 }
@@ -1172,9 +1289,46 @@ async fn wait_ready(addr: &str, server: &mut Server) -> anyhow::Result<()> {
     bail!("the server did not become ready within 600 s")
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
+/// Creates a fresh database on the PostgreSQL server at `server` and fills it from the seeded
+/// store at `path` with `rapport copy`, run as a child process of this binary (its report goes to
+/// stderr). Returns the database (dropped when it is) and how long the copy took.
+async fn copy_to_postgres(
+    server: &str,
+    path: &Path,
+) -> anyhow::Result<(rapport_store::postgres::scratch::ScratchDatabase, f64)> {
+    let db = rapport_store::postgres::scratch::ScratchDatabase::create(server, "rapport_bench")
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the benchmark's database: {e}"))?;
+    eprintln!("copying the seeded store into {} ...", db.url);
+    let started = Instant::now();
+    let mut copy = std::process::Command::new(std::env::current_exe()?);
+    copy.arg("copy")
+        .arg("--from")
+        .arg(format!("sqlite://{}", path.display()))
+        .arg("--to")
+        .arg(&db.url)
+        .env("RAPPORT_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit());
+    let out = tokio::task::block_in_place(|| copy.output()).context("running rapport copy")?;
+    eprint!("{}", String::from_utf8_lossy(&out.stdout));
+    if !out.status.success() {
+        bail!("rapport copy failed ({})", out.status);
+    }
+    Ok((db, started.elapsed().as_secs_f64()))
+}
+
+/// `pg_database_size` of the database at `url`, in MiB.
+async fn postgres_size(url: &str) -> anyhow::Result<f64> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    let driver = tokio::spawn(connection);
+    let bytes: i64 = client
+        .query_one("SELECT pg_database_size(current_database())", &[])
+        .await?
+        .get(0);
+    drop(client);
+    let _ = driver.await;
+    Ok(bytes as f64 / MIB)
 }
 
 /// Resident memory in MiB: VmRSS, VmHWM (the peak), and the RSS's anonymous and file parts.
@@ -1189,13 +1343,20 @@ struct Memory {
 struct Server(std::process::Child);
 
 impl Server {
-    fn start(dir: &Path, port: u16) -> anyhow::Result<Server> {
+    /// On the store in `dir`, or on the PostgreSQL database at `database` with `dir` for its files.
+    fn start(dir: &Path, addr: &str, database: Option<&str>) -> anyhow::Result<Server> {
         let exe = std::env::current_exe()?;
-        let child = std::process::Command::new(exe)
+        let mut command = std::process::Command::new(exe);
+        command
+            .env_remove("RAPPORT_DATABASE_URL")
+            .env_remove("RAPPORT_DATABASE_READ_URL");
+        if let Some(url) = database {
+            command.env("RAPPORT_DATABASE_URL", url);
+        }
+        let child = command
             .arg("serve")
             .env("RAPPORT_DATA_DIR", dir)
-            .env_remove("RAPPORT_DATABASE_URL")
-            .env("RAPPORT_LISTEN", format!("127.0.0.1:{port}"))
+            .env("RAPPORT_LISTEN", addr)
             .env("RAPPORT_LOG", "warn")
             // The benchmark measures the engine, not the platform's weekly limits.
             .env("RAPPORT_WEEKLY_INVITATION_LIMIT", "100000000")

@@ -20,9 +20,8 @@ const PASS: i64 = 10_000;
 
 const NUMBER: &str = "
 WITH todo AS (
-    SELECT id, row_number() OVER (ORDER BY id) AS n FROM events
-     WHERE seq IS NULL
-     ORDER BY id LIMIT $1),
+    SELECT id, row_number() OVER (ORDER BY id) AS n
+      FROM (SELECT id FROM events WHERE seq IS NULL ORDER BY id LIMIT $1) AS waiting),
 bump AS (
     UPDATE event_sequence SET last_seq = last_seq + (SELECT count(*) FROM todo)
      WHERE EXISTS (SELECT 1 FROM todo)
@@ -30,6 +29,11 @@ bump AS (
 numbered AS (
     UPDATE events e SET seq = bump.base + todo.n FROM todo, bump WHERE e.id = todo.id RETURNING 1)
 SELECT count(*) FROM numbered";
+
+/// Is an event waiting for its number? Ordered by id so that the partial index on unnumbered
+/// events answers it (and the pass's own query), however many numbered events the table keeps and
+/// whatever the planner's statistics say.
+pub(super) const WAITING: &str = "SELECT 1 FROM events WHERE seq IS NULL ORDER BY id LIMIT 1";
 
 /// One pass: how many events it numbered, and whether more are waiting (past the pass's limit).
 pub(super) async fn pass(store: &PgStore) -> StoreResult<(i64, bool)> {
@@ -39,9 +43,7 @@ pub(super) async fn pass(store: &PgStore) -> StoreResult<(i64, bool)> {
         if numbered > 0 {
             tx.batch(&format!("NOTIFY {CHANNEL}")).await?;
         }
-        let waiting = tx
-            .exists("SELECT 1 FROM events WHERE seq IS NULL LIMIT 1", &[])
-            .await?;
+        let waiting = tx.exists(WAITING, &[]).await?;
         Ok((numbered, waiting))
     })
 }
