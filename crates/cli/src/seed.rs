@@ -50,7 +50,7 @@ fn mix(a: u64, b: u64) -> u64 {
 
 pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
     let Database::Sqlite(path) = &config.database else {
-        bail!("rapport seed writes the embedded store; point RAPPORT_DATABASE_URL at sqlite:// or leave it unset");
+        bail!("rapport seed writes the embedded store; point RAPPORT_DATABASE_URL at sqlite:// (or leave it unset), then move the network to PostgreSQL with rapport copy");
     };
     if args.password.chars().count() < 10 {
         bail!("--password must have at least 10 characters, as every password does");

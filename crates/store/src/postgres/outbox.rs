@@ -93,7 +93,7 @@ pub(super) async fn mark_read(
 /// nothing to do. Best effort: when the pass fails, the reader reads what is numbered and the
 /// background sequencer numbers the rest.
 async fn number_waiting_events(s: &PgStore) {
-    let waiting = read!(s, |c| { c.exists(sequencer::WAITING, &[]).await });
+    let waiting = read!(s, |c| c.exists(sequencer::WAITING, &[]).await);
     let result = match waiting {
         Ok(true) => sequencer::pass(s).await,
         Ok(false) => return,
