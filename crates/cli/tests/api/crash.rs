@@ -474,8 +474,10 @@ async fn acknowledged_writes_survive_kill_9_and_the_database_stays_intact() {
         acked.len(),
         INVARIANTS.len()
     );
+    // Sign-ups hash a password (argon2, tens of milliseconds on a busy host), so on a slow machine
+    // a kill can land before any completes; what matters is that every cycle had writes to lose.
     assert!(
-        sent > 0 && joined > 0,
+        sent > 0 && acked.len() >= cycles,
         "the workload wrote too little: {acked:?}"
     );
     server.kill();
