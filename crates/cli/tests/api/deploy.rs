@@ -26,6 +26,7 @@
 use crate::backend::fresh_postgres;
 use crate::crash::Server;
 use crate::helpers::*;
+use crate::sse::Events;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::fs::{File, OpenOptions};
@@ -286,71 +287,6 @@ async fn assert_no_server_errors(api: &Api, what: &str) {
         text.contains("rapport_http_requests_total{"),
         "{what}: the server counted no requests at all"
     );
-}
-
-/// A Server-Sent Events client of `GET /api/v1/events`.
-struct Events {
-    response: reqwest::Response,
-    buffer: String,
-    seen: Vec<String>,
-}
-
-impl Events {
-    async fn open(api: &Api, token: &str) -> Events {
-        let response = api
-            .client
-            .get(format!("{}/api/v1/events", api.address))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("the stream is answered");
-        assert_eq!(response.status(), 200);
-        Events {
-            response,
-            buffer: String::new(),
-            seen: Vec::new(),
-        }
-    }
-
-    /// Reads until an event called `name` whose data passes `matches`; fails after `wait`.
-    async fn expect(
-        &mut self,
-        name: &str,
-        wait: Duration,
-        matches: impl Fn(&Value) -> bool,
-    ) -> Value {
-        let deadline = Instant::now() + wait;
-        loop {
-            while let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let (mut event, mut data) = (String::new(), String::new());
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event:") {
-                        event = v.trim().to_owned();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push_str(v.trim());
-                    }
-                }
-                if event.is_empty() {
-                    continue; // a heartbeat
-                }
-                let data: Value = serde_json::from_str(&data)
-                    .unwrap_or_else(|e| panic!("event {event}: data not JSON ({e}): {data}"));
-                self.seen.push(format!("{event} {data}"));
-                if event == name && matches(&data) {
-                    return data;
-                }
-            }
-            let chunk = match tokio::time::timeout_at(deadline, self.response.chunk()).await {
-                Ok(Ok(Some(chunk))) => chunk,
-                _ => panic!(
-                    "no {name} event within {wait:?}; the stream carried: {:#?}",
-                    self.seen
-                ),
-            };
-            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    }
 }
 
 // ----- 1. PgBouncer in transaction pooling mode -----------------------------------------------

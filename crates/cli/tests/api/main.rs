@@ -31,5 +31,6 @@ mod notify;
 mod races;
 mod replicas;
 mod rules;
+mod sse;
 mod standing;
 mod web;

@@ -390,25 +390,12 @@ impl Stream {
     async fn next(&mut self, wait: Duration) -> Option<Sse> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            while let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let (mut id, mut event, mut data) = (String::new(), String::new(), String::new());
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("id:") {
-                        id = v.trim().to_owned();
-                    } else if let Some(v) = line.strip_prefix("event:") {
-                        event = v.trim().to_owned();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push_str(v.trim());
-                    }
-                }
-                if !event.is_empty() {
-                    return Some(Sse {
-                        id,
-                        event,
-                        data: serde_json::from_str(&data).unwrap(),
-                    });
-                }
+            if let Some(e) = crate::sse::take_event(&mut self.buffer) {
+                return Some(Sse {
+                    id: e.id,
+                    event: e.event,
+                    data: serde_json::from_str(&e.data).unwrap(),
+                });
             }
             let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
                 .await

@@ -12,6 +12,7 @@
 
 use crate::backend::fresh_postgres;
 use crate::helpers::*;
+use crate::sse::Events;
 use futures_util::future::join_all;
 use rand::{Rng, SeedableRng};
 use rapport_store::postgres::scratch::ScratchDatabase;
@@ -304,84 +305,6 @@ async fn relationship_becomes(
         }
     })
     .await
-}
-
-/// A Server-Sent Events client of `GET /api/v1/events`.
-struct Events {
-    response: reqwest::Response,
-    buffer: String,
-    seen: Vec<String>,
-}
-
-impl Events {
-    async fn open(api: &Api, token: &str) -> Events {
-        let response = api
-            .client
-            .get(format!("{}/api/v1/events", api.address))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("the stream is answered");
-        assert_eq!(response.status(), 200);
-        let content_type = header(&response, "content-type");
-        assert!(
-            content_type.starts_with("text/event-stream"),
-            "{content_type}"
-        );
-        Events {
-            response,
-            buffer: String::new(),
-            seen: Vec::new(),
-        }
-    }
-
-    /// The next event (heartbeat comments skipped) as its name and data, or `None` when none
-    /// comes before `deadline` or the stream ends.
-    async fn next(&mut self, deadline: Instant) -> Option<(String, Value)> {
-        loop {
-            while let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let (mut event, mut data) = (String::new(), String::new());
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event:") {
-                        event = v.trim().to_owned();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push_str(v.trim());
-                    }
-                }
-                if !event.is_empty() {
-                    let data = serde_json::from_str(&data)
-                        .unwrap_or_else(|e| panic!("event {event}: data not JSON ({e}): {data}"));
-                    self.seen.push(format!("{event} {data}"));
-                    return Some((event, data));
-                }
-            }
-            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
-                .await
-                .ok()?
-                .ok()??;
-            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    }
-
-    /// Reads until an event called `name` whose data passes `matches`; fails after `wait`.
-    async fn expect(
-        &mut self,
-        name: &str,
-        wait: Duration,
-        matches: impl Fn(&Value) -> bool,
-    ) -> Value {
-        let deadline = Instant::now() + wait;
-        while let Some((event, data)) = self.next(deadline).await {
-            if event == name && matches(&data) {
-                return data;
-            }
-        }
-        panic!(
-            "no {name} event within {wait:?}; the stream carried: {:#?}",
-            self.seen
-        );
-    }
 }
 
 // ----- 1. accounts ----------------------------------------------------------------------------
