@@ -27,10 +27,17 @@ impl Server {
 
     /// Starts `rapport serve` on `dir` with extra settings.
     pub fn start_with(dir: &Path, settings: &[(&str, &str)]) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let api = Api::new(format!("http://127.0.0.1:{}", free_port()));
+        Self::start_on(dir, settings, api)
+    }
+
+    /// The same, listening where `api` points (so that servers can share one client).
+    pub fn start_on(dir: &Path, settings: &[(&str, &str)], api: Api) -> Server {
+        let listen = api
+            .address
+            .strip_prefix("http://")
+            .expect("an http address")
+            .to_owned();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rapport"));
         for (name, _) in std::env::vars() {
             if name.starts_with("RAPPORT_") {
@@ -41,15 +48,16 @@ impl Server {
         let child = cmd
             .arg("serve")
             .env("RAPPORT_DATA_DIR", dir)
-            .env("RAPPORT_LISTEN", format!("127.0.0.1:{port}"))
+            .env("RAPPORT_LISTEN", listen)
             .env("RAPPORT_LOG", "warn")
             .env("RAPPORT_CONFIG", dir.join("no-such-rapport.toml"))
             .spawn()
             .expect("rapport serve starts");
-        Server {
-            child,
-            api: Api::new(format!("http://127.0.0.1:{port}")),
-        }
+        Server { child, api }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Polls `/readyz` a bounded number of times; fails at once if the process has exited.

@@ -48,13 +48,6 @@ const PG_BINDIR: &str = "/usr/lib/postgresql/15/bin";
 
 // ----- processes of the postgres user ---------------------------------------------------------
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 /// Do the tests run as root (then the servers run as `postgres`)?
 fn as_root() -> bool {
     std::fs::metadata("/proc/self").expect("/proc/self").uid() == 0

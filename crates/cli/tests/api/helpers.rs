@@ -436,6 +436,14 @@ impl Api {
 }
 
 /// The ids of a list answer's items.
+/// A port nobody listens on right now, for a server started as a process.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 pub fn ids(page: &Value) -> Vec<String> {
     page["items"]
         .as_array()

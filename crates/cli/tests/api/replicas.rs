@@ -11,6 +11,7 @@
 //! for conditions that must become true.
 
 use crate::backend::fresh_postgres;
+use crate::crash::Server;
 use crate::helpers::*;
 use crate::sse::Events;
 use futures_util::future::join_all;
@@ -18,7 +19,6 @@ use rand::{Rng, SeedableRng};
 use rapport_store::postgres::scratch::ScratchDatabase;
 use serde_json::{json, Value};
 use std::future::Future;
-use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,70 +89,22 @@ impl SharedDatabase {
 // ----- the replicas ---------------------------------------------------------------------------
 
 /// One running `rapport serve` over the shared database, with a data directory (and so a mail
-/// outbox) of its own; killed when dropped, so a failing test leaves no process behind.
+/// outbox) of its own; killed when dropped (the crash test's `Server`), so a failing test leaves no
+/// process behind.
 struct Replica {
-    name: &'static str,
-    child: Child,
-    api: Api,
+    server: Server,
     dir: tempfile::TempDir,
 }
 
 impl Replica {
-    fn start(
-        name: &'static str,
-        api: Api,
-        database_url: &str,
-        settings: &[(&str, &str)],
-    ) -> Replica {
+    fn start(api: Api, database_url: &str, settings: &[(&str, &str)]) -> Replica {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let listen = api
-            .address
-            .strip_prefix("http://")
-            .expect("an http address")
-            .to_owned();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rapport"));
-        for (var, _) in std::env::vars() {
-            if var.starts_with("RAPPORT_") {
-                cmd.env_remove(var);
-            }
-        }
-        cmd.envs(settings.iter().copied());
-        let child = cmd
-            .arg("serve")
-            .env("RAPPORT_DATABASE_URL", database_url)
-            .env("RAPPORT_DATA_DIR", dir.path())
-            .env("RAPPORT_LISTEN", listen)
-            .env("RAPPORT_LOG", "warn")
-            .env("RAPPORT_CONFIG", dir.path().join("no-such-rapport.toml"))
-            .spawn()
-            .expect("rapport serve starts");
+        let mut settings = settings.to_vec();
+        settings.push(("RAPPORT_DATABASE_URL", database_url));
         Replica {
-            name,
-            child,
-            api,
+            server: Server::start_on(dir.path(), &settings, api),
             dir,
         }
-    }
-
-    /// Polls `/readyz` a bounded number of times; fails at once if the process has exited.
-    async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().expect("process status") {
-                panic!("replica {} exited before it was ready: {status}", self.name);
-            }
-            if let Ok(r) = self.api.readyz().await {
-                if r.status() == 200 {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("replica {} never became ready", self.name);
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
     }
 
     /// Does the lease holder `holder` (`host:pid:random`) name this process?
@@ -160,13 +112,7 @@ impl Replica {
         holder
             .rsplit(':')
             .nth(1)
-            .is_some_and(|pid| pid == self.pid().to_string())
-    }
-
-    /// SIGKILL, and reaped.
-    fn kill(&mut self) {
-        self.child.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix
-        self.child.wait().expect("reaped");
+            .is_some_and(|pid| pid == self.server.pid().to_string())
     }
 
     /// The mails this replica wrote to its outbox (`<data dir>/outbox/*.eml`), as text.
@@ -191,25 +137,11 @@ impl Replica {
     }
 }
 
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Replicas A and B over one fresh database. The replicas are dropped (killed) before the database.
 struct Cluster {
     a: Replica,
     b: Replica,
     db: SharedDatabase,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 impl Cluster {
@@ -225,24 +157,24 @@ impl Cluster {
         let api_a = Api::new(format!("http://127.0.0.1:{}", free_port()));
         let mut api_b = api_a.clone();
         api_b.address = format!("http://127.0.0.1:{}", free_port());
-        let mut a = Replica::start("A", api_a, &db.url, settings);
-        let mut b = Replica::start("B", api_b, &db.url, settings);
-        a.wait_ready().await;
-        b.wait_ready().await;
+        let mut a = Replica::start(api_a, &db.url, settings);
+        let mut b = Replica::start(api_b, &db.url, settings);
+        a.server.wait_ready().await;
+        b.server.wait_ready().await;
         Cluster { a, b, db }
     }
 
     /// Replica A for even `i`, B for odd: spreads work over both.
     fn either(&self, i: usize) -> &Api {
         if i.is_multiple_of(2) {
-            &self.a.api
+            &self.a.server.api
         } else {
-            &self.b.api
+            &self.b.server.api
         }
     }
 
     fn both(&self) -> [(&'static str, &Api); 2] {
-        [("A", &self.a.api), ("B", &self.b.api)]
+        [("A", &self.a.server.api), ("B", &self.b.server.api)]
     }
 
     /// `n` members signed up concurrently, alternately through A and B.
@@ -312,21 +244,21 @@ async fn relationship_becomes(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_account_and_its_tokens_count_on_every_replica_at_once() {
     let c = Cluster::start().await;
-    let ada = c.a.api.signup_member("Ada Replicas").await;
+    let ada = c.a.server.api.signup_member("Ada Replicas").await;
 
     // The token A issued works on B; signing in on B works, and its token works on A.
-    let me = expect_json(c.b.api.me(&ada.token).await, 200).await;
+    let me = expect_json(c.b.server.api.me(&ada.token).await, 200).await;
     assert_eq!(me["id"], ada.id.as_str());
-    let signed_in = expect_json(c.b.api.login(&ada.email, PASSWORD).await, 200).await;
+    let signed_in = expect_json(c.b.server.api.login(&ada.email, PASSWORD).await, 200).await;
     assert_eq!(signed_in["member"]["id"], ada.id.as_str());
     let token_b = signed_in["token"].as_str().expect("token").to_owned();
-    let me = expect_json(c.a.api.me(&token_b).await, 200).await;
+    let me = expect_json(c.a.server.api.me(&token_b).await, 200).await;
     assert_eq!(me["id"], ada.id.as_str());
 
     // A logout on A revokes the token on B at once, though B has just used it; the other token
     // stays good everywhere. And the other way round.
-    expect_json(c.b.api.me(&ada.token).await, 200).await;
-    expect_empty(c.a.api.logout(&ada.token).await, 204).await;
+    expect_json(c.b.server.api.me(&ada.token).await, 200).await;
+    expect_empty(c.a.server.api.logout(&ada.token).await, 204).await;
     for (name, api) in c.both() {
         let r = api.me(&ada.token).await;
         assert_eq!(
@@ -337,7 +269,7 @@ async fn an_account_and_its_tokens_count_on_every_replica_at_once() {
         expect_problem(r, 401, "unauthenticated").await;
         expect_json(api.me(&token_b).await, 200).await;
     }
-    expect_empty(c.b.api.logout(&token_b).await, 204).await;
+    expect_empty(c.b.server.api.logout(&token_b).await, 204).await;
     for (name, api) in c.both() {
         let r = api.me(&token_b).await;
         assert_eq!(
@@ -349,12 +281,16 @@ async fn an_account_and_its_tokens_count_on_every_replica_at_once() {
 
     // An email is taken on every replica, even when both sign it up at the same moment.
     let r =
-        c.b.api
+        c.b.server
+            .api
             .signup(json!({"email": ada.email, "password": PASSWORD, "name": "Ada 2"}));
     expect_problem(r.await, 409, "email_taken").await;
     for round in 0..5 {
         let body = json!({"email": format!("both.{round}@example.com"), "password": PASSWORD, "name": "Both"});
-        let (ra, rb) = tokio::join!(c.a.api.signup(body.clone()), c.b.api.signup(body.clone()));
+        let (ra, rb) = tokio::join!(
+            c.a.server.api.signup(body.clone()),
+            c.b.server.api.signup(body.clone())
+        );
         let mut statuses = [ra.status().as_u16(), rb.status().as_u16()];
         statuses.sort_unstable();
         assert_eq!(
@@ -370,13 +306,13 @@ async fn an_account_and_its_tokens_count_on_every_replica_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invitation_sent_through_one_replica_reaches_a_stream_on_the_other() {
     let c = Cluster::start().await;
-    let ada = c.a.api.signup_member("Ada Live").await;
-    let bob = c.b.api.signup_member("Bob Live").await;
+    let ada = c.a.server.api.signup_member("Ada Live").await;
+    let bob = c.b.server.api.signup_member("Bob Live").await;
 
     // Bob watches on B (and on A); Ada sends through A.
-    let mut bob_on_b = Events::open(&c.b.api, &bob.token).await;
-    let mut bob_on_a = Events::open(&c.a.api, &bob.token).await;
-    let id = c.a.api.invite_ok(&ada, &bob).await;
+    let mut bob_on_b = Events::open(&c.b.server.api, &bob.token).await;
+    let mut bob_on_a = Events::open(&c.a.server.api, &bob.token).await;
+    let id = c.a.server.api.invite_ok(&ada, &bob).await;
     for (name, stream) in [("B", &mut bob_on_b), ("A", &mut bob_on_a)] {
         let e = stream
             .expect("invitation.received", PATIENCE, |d| {
@@ -392,8 +328,8 @@ async fn an_invitation_sent_through_one_replica_reaches_a_stream_on_the_other() 
     }
 
     // Bob accepts through B; Ada's stream on A hears of it.
-    let mut ada_on_a = Events::open(&c.a.api, &ada.token).await;
-    expect_json(c.b.api.accept(&bob.token, &id).await, 200).await;
+    let mut ada_on_a = Events::open(&c.a.server.api, &ada.token).await;
+    expect_json(c.b.server.api.accept(&bob.token, &id).await, 200).await;
     let e = ada_on_a
         .expect("invitation.accepted", PATIENCE, |d| {
             d["invitation_id"] == id.as_str()
@@ -402,15 +338,15 @@ async fn an_invitation_sent_through_one_replica_reaches_a_stream_on_the_other() 
     assert_eq!(e["connection"]["member"]["id"], bob.id.as_str());
 
     // A withdrawal through B takes an invitation out of a stream on A.
-    let cy = c.b.api.signup_member("Cy Live").await;
-    let mut cy_on_a = Events::open(&c.a.api, &cy.token).await;
-    let to_cy = c.b.api.invite_ok(&ada, &cy).await;
+    let cy = c.b.server.api.signup_member("Cy Live").await;
+    let mut cy_on_a = Events::open(&c.a.server.api, &cy.token).await;
+    let to_cy = c.b.server.api.invite_ok(&ada, &cy).await;
     cy_on_a
         .expect("invitation.received", PATIENCE, |d| {
             d["invitation"]["id"] == to_cy.as_str()
         })
         .await;
-    expect_empty(c.b.api.withdraw(&ada.token, &to_cy).await, 204).await;
+    expect_empty(c.b.server.api.withdraw(&ada.token, &to_cy).await, 204).await;
     cy_on_a
         .expect("invitation.removed", PATIENCE, |d| {
             d["invitation_id"] == to_cy.as_str()
@@ -423,7 +359,7 @@ async fn an_invitation_sent_through_one_replica_reaches_a_stream_on_the_other() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_weekly_limit_holds_across_replicas_under_parallel_sends() {
     let c = Cluster::start_with(&[("RAPPORT_WEEKLY_INVITATION_LIMIT", "5")]).await;
-    let sender = c.a.api.signup_member("Eager Sender").await;
+    let sender = c.a.server.api.signup_member("Eager Sender").await;
     let recipients = c.members("Recipient", 30).await;
 
     let (cluster, sender) = (&c, &sender);
@@ -477,7 +413,7 @@ async fn the_weekly_limit_holds_across_replicas_under_parallel_sends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accept_on_one_replica_racing_withdraw_on_the_other_has_one_winner() {
     let c = Cluster::start().await;
-    let sender = c.a.api.signup_member("Racing Sender").await;
+    let sender = c.a.server.api.signup_member("Racing Sender").await;
     let recipients = c.members("Racing Recipient", 20).await;
     let sender_id: i64 = sender.id.parse().expect("a numeric id");
 
@@ -485,8 +421,8 @@ async fn accept_on_one_replica_racing_withdraw_on_the_other_has_one_winner() {
     for (round, r) in recipients.iter().enumerate() {
         let id = c.either(round).invite_ok(&sender, r).await;
         let (acc, wd) = tokio::join!(
-            c.a.api.accept(&r.token, &id),
-            c.b.api.withdraw(&sender.token, &id)
+            c.a.server.api.accept(&r.token, &id),
+            c.b.server.api.withdraw(&sender.token, &id)
         );
         let (acc, wd) = (answer(acc).await, answer(wd).await);
         let won_accept = match (&acc, &wd) {
@@ -553,17 +489,17 @@ async fn accept_on_one_replica_racing_withdraw_on_the_other_has_one_winner() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_replicas_graph_index_follows_connections_made_on_the_other() {
     let c = Cluster::start().await;
-    let ada = c.a.api.signup_member("Ada Graph").await;
-    let bob = c.a.api.signup_member("Bob Graph").await;
-    let cy = c.b.api.signup_member("Cy Graph").await;
+    let ada = c.a.server.api.signup_member("Ada Graph").await;
+    let bob = c.a.server.api.signup_member("Bob Graph").await;
+    let cy = c.b.server.api.signup_member("Cy Graph").await;
 
     // Ada–Bob and Bob–Cy, both through A.
-    c.a.api.connect(&ada, &bob).await;
-    c.a.api.connect(&bob, &cy).await;
+    c.a.server.api.connect(&ada, &bob).await;
+    c.a.server.api.connect(&bob, &cy).await;
 
     // On B: Ada and Bob are 1st degree; Cy sees Ada at the 2nd, through Bob.
     relationship_becomes(
-        &c.b.api,
+        &c.b.server.api,
         &ada.token,
         &bob.id,
         "connected",
@@ -572,7 +508,7 @@ async fn each_replicas_graph_index_follows_connections_made_on_the_other() {
     )
     .await;
     let rel = relationship_becomes(
-        &c.b.api,
+        &c.b.server.api,
         &cy.token,
         &ada.id,
         "none",
@@ -582,7 +518,8 @@ async fn each_replicas_graph_index_follows_connections_made_on_the_other() {
     .await;
     assert_eq!(rel["mutual_connections"], 1, "{rel}");
     let page = expect_json(
-        c.b.api
+        c.b.server
+            .api
             .request(
                 reqwest::Method::GET,
                 "/api/v1/members?degree=2",
@@ -596,10 +533,10 @@ async fn each_replicas_graph_index_follows_connections_made_on_the_other() {
     assert!(ids(&page).contains(&ada.id), "Cy's 2nd degree on B: {page}");
 
     // A connection made through B shows on A; one removed through A goes on B.
-    let dee = c.b.api.signup_member("Dee Graph").await;
-    c.b.api.connect(&cy, &dee).await;
+    let dee = c.b.server.api.signup_member("Dee Graph").await;
+    c.b.server.api.connect(&cy, &dee).await;
     relationship_becomes(
-        &c.a.api,
+        &c.a.server.api,
         &dee.token,
         &bob.id,
         "none",
@@ -607,9 +544,13 @@ async fn each_replicas_graph_index_follows_connections_made_on_the_other() {
         "Dee sees Bob on A",
     )
     .await;
-    expect_empty(c.a.api.remove_connection(&bob.token, &cy.id).await, 204).await;
+    expect_empty(
+        c.a.server.api.remove_connection(&bob.token, &cy.id).await,
+        204,
+    )
+    .await;
     relationship_becomes(
-        &c.b.api,
+        &c.b.server.api,
         &bob.token,
         &cy.id,
         "none",
@@ -618,7 +559,7 @@ async fn each_replicas_graph_index_follows_connections_made_on_the_other() {
     )
     .await;
     relationship_becomes(
-        &c.b.api,
+        &c.b.server.api,
         &cy.token,
         &ada.id,
         "none",
@@ -949,7 +890,7 @@ async fn acknowledged_writes_survive_a_replica_killed_mid_workload() {
             .expect("the writers are running");
         acked.push(ack);
     }
-    c.a.kill();
+    c.a.server.kill();
 
     // B goes on taking writes without A.
     let mut after = 0;
@@ -975,7 +916,7 @@ async fn acknowledged_writes_survive_a_replica_killed_mid_workload() {
         acked.push(ack);
     }
 
-    verify(&c.b.api, &acked).await;
+    verify(&c.b.server.api, &acked).await;
     check_invariants(&c.db, "after A was killed").await;
     // Each quota, as the survivor reports it, agrees with the invitations stored.
     for m in members.iter() {
@@ -986,7 +927,7 @@ async fn acknowledged_writes_survive_a_replica_killed_mid_workload() {
                 &[&id],
             )
             .await;
-        let me = expect_json(c.b.api.me(&m.token).await, 200).await;
+        let me = expect_json(c.b.server.api.me(&m.token).await, 200).await;
         assert_eq!(me["quota"]["used"], sent, "{}: {}", m.name, me["quota"]);
     }
     let by_a = acked.iter().filter(|(r, _)| *r == "A").count();
@@ -1015,16 +956,16 @@ async fn background_work_runs_on_one_replica_and_moves_when_it_dies() {
     assert!(
         a_holds || c.b.is(&holder),
         "the holder {holder} is neither A (pid {}) nor B (pid {})",
-        c.a.pid(),
-        c.b.pid()
+        c.a.server.pid(),
+        c.b.server.pid()
     );
 
     // Mail, which only the holder sends: an invitation sent through the other replica is mailed by
     // the holder, once, and the other writes nothing.
-    let ada = c.a.api.signup_member("Ada Lease").await;
-    let bob = c.b.api.signup_member("Bob Lease").await;
+    let ada = c.a.server.api.signup_member("Ada Lease").await;
+    let bob = c.b.server.api.signup_member("Bob Lease").await;
     let (holding, other) = if a_holds { (&c.a, &c.b) } else { (&c.b, &c.a) };
-    let to_bob = other.api.invite_ok(&ada, &bob).await;
+    let to_bob = other.server.api.invite_ok(&ada, &bob).await;
     let to_bob_id: i64 = to_bob.parse().expect("a numeric id");
     eventually(PATIENCE, "the holder mails Bob", || async {
         let queued =
@@ -1047,10 +988,10 @@ async fn background_work_runs_on_one_replica_and_moves_when_it_dies() {
 
     // The holder dies; the other takes the lease over and the work with it.
     let (survivor, holder_name) = if a_holds {
-        c.a.kill();
+        c.a.server.kill();
         (&c.b, "A")
     } else {
-        c.b.kill();
+        c.b.server.kill();
         (&c.a, "B")
     };
     let taken = eventually(
@@ -1069,8 +1010,8 @@ async fn background_work_runs_on_one_replica_and_moves_when_it_dies() {
         "killed {holder_name}: the lease is a new holder's"
     );
 
-    let cy = survivor.api.signup_member("Cy Lease").await;
-    survivor.api.invite_ok(&ada, &cy).await;
+    let cy = survivor.server.api.signup_member("Cy Lease").await;
+    survivor.server.api.invite_ok(&ada, &cy).await;
     eventually(PATIENCE, "the survivor mails Cy", || async {
         match survivor.mails_to(&cy.email) {
             1 => Ok(()),
