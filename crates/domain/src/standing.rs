@@ -11,6 +11,8 @@
 use std::time::Duration;
 
 pub const WINDOW: Duration = Duration::from_secs(90 * 86_400);
+/// Withdraw-and-resend cycles to one person that restrict the sender.
+pub const RESENDS: u32 = 3;
 const DAY: u64 = 86_400;
 
 /// What the last 90 days of a sender's invitations add up to.
@@ -75,7 +77,7 @@ pub fn assess(s: &Standing) -> Option<RestrictionReason> {
         Some(RestrictionReason::IgnoredAsUnknown)
     } else if s.decided >= 50 && u64::from(s.accepted) * 5 < u64::from(s.decided) {
         Some(RestrictionReason::LowAcceptance)
-    } else if s.withdrawals_to_one_person >= 3 {
+    } else if s.withdrawals_to_one_person >= RESENDS {
         Some(RestrictionReason::RepeatedResends)
     } else {
         None

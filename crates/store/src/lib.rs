@@ -13,6 +13,7 @@
 mod member_cache;
 pub mod model;
 mod new_event;
+mod outcome;
 pub mod postgres;
 pub mod sqlite;
 

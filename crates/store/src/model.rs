@@ -1,7 +1,7 @@
 //! What the store keeps and hands back: plain records, no behaviour.
 
 use rapport_domain::{
-    Email, IgnoreReason, InvitationId, InvitationState, MemberId, Note, Timestamp,
+    Email, IgnoreReason, InvitationId, InvitationState, MemberId, Timestamp,
 };
 
 pub type TokenHash = [u8; 32];
@@ -59,37 +59,7 @@ pub struct InvitationRecord {
     pub decided_at: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone)]
-pub struct SendInvitation {
-    pub sender: MemberId,
-    pub recipient: MemberId,
-    pub note: Option<Note>,
-    /// The recipient's email as the sender typed it, for members who require it.
-    pub recipient_email: Option<Email>,
-    /// Sender and recipient share a connection (from the graph index).
-    pub shares_connection: bool,
-    pub policy: SendPolicy,
-    pub at: Timestamp,
-}
-
-/// The configured limits a send is checked against.
-#[derive(Debug, Clone, Copy)]
-pub struct SendPolicy {
-    pub weekly_free: u32,
-    pub weekly_premium: u32,
-    pub outstanding: u32,
-    pub max_connections: u32,
-    /// How long after sending the recipient is first reminded (none: no reminders).
-    pub first_reminder: Option<std::time::Duration>,
-}
-
-/// What accepting and withdrawing are checked against or set.
-#[derive(Debug, Clone, Copy)]
-pub struct ActPolicy {
-    pub max_connections: u32,
-    pub reinvite_cooldown: std::time::Duration,
-    pub withdrawal_notice: rapport_domain::WithdrawalNotice,
-}
+pub use rapport_domain::plan::{ActPolicy, SendInvitation, SendPolicy};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionRecord {

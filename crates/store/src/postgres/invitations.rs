@@ -31,7 +31,7 @@ pub(super) async fn sent_since(
 }
 
 pub(super) async fn send_invitation(s: &PgStore, cmd: SendInvitation) -> StoreResult<SendOutcome> {
-    in_tx!(s, |tx| rules::send_in_tx(tx, cmd.clone()).await)
+    in_tx!(s, |tx| rules::send_in_tx(tx, &cmd).await)
 }
 
 pub(super) async fn invitation(

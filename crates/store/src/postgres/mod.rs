@@ -22,6 +22,7 @@ mod leases;
 mod network;
 mod notices;
 mod outbox;
+mod plan;
 mod rules;
 pub mod scratch;
 mod sequencer;
@@ -42,7 +43,10 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row, Statement};
 
 /// Schema versions, applied in order; `rapport_schema` records how many have run.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_schema.sql"),
+    include_str!("../../migrations/postgres/0002_plans.sql"),
+];
 
 /// Attempts of one transaction that fails on a deadlock or serialization conflict.
 const MAX_ATTEMPTS: u32 = 10;

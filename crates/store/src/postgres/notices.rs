@@ -162,27 +162,6 @@ pub(super) async fn tell(
     emit(tx, event.notifying(n.map(|n| (n, who))), at).await
 }
 
-/// A new invitation: the recipient is told, and the first reminder is set.
-pub(super) async fn invitation_sent(
-    tx: &mut Tx,
-    id: InvitationId,
-    sender: MemberId,
-    recipient: MemberId,
-    first_reminder: Option<Timestamp>,
-    at: Timestamp,
-) -> TxResult<()> {
-    if let Some(due) = first_reminder {
-        tx.execute(
-            "UPDATE invitations SET next_reminder_at = $2 WHERE id = $1",
-            &[&id.0, &due.0],
-        )
-        .await?;
-    }
-    let event = Event::invitation("invitation.sent", id, sender, recipient);
-    let kind = NotificationKind::InvitationReceived;
-    tell(tx, recipient, kind, None, event, at).await
-}
-
 /// An accepted invitation: the sender is told.
 pub(super) async fn invitation_accepted(
     tx: &mut Tx,

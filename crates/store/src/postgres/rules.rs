@@ -7,12 +7,12 @@
 //! themselves, so that every caller gets them.
 
 use super::accounts::{member_by_id, saved_member};
-use super::notices;
+use super::{notices, plan};
 use super::*;
 use crate::*;
 use rapport_domain::standing::{self, RestrictionReason, Standing};
 use rapport_domain::{
-    decide_send, InvitationsFrom, SendContext, SendDecision, SendLimits, WithdrawalNotice,
+    WithdrawalNotice,
 };
 use std::sync::Arc;
 
@@ -23,19 +23,6 @@ pub(super) async fn invitation_by_id(
 ) -> TxResult<Option<InvitationRecord>> {
     c.query_opt(
         &format!("SELECT {INVITATION_COLS} FROM invitations WHERE id = $1"),
-        &[&id.0],
-    )
-    .await?
-    .as_ref()
-    .map(invitation_row)
-    .transpose()
-}
-
-/// The invitation `id`, locked until the transaction ends: what an action re-reads once both
-/// members are locked, so that it decides on the state no other transaction can change under it.
-async fn invitation_for_update(c: &Tx, id: InvitationId) -> TxResult<Option<InvitationRecord>> {
-    c.query_opt(
-        &format!("SELECT {INVITATION_COLS} FROM invitations WHERE id = $1 FOR UPDATE"),
         &[&id.0],
     )
     .await?
@@ -64,47 +51,6 @@ pub(super) async fn pending_between(
     .as_ref()
     .map(invitation_row)
     .transpose()
-}
-
-/// Are `a` and `b` connected (whatever their status)?
-pub(super) async fn are_connected(c: &Tx, a: MemberId, b: MemberId) -> TxResult<bool> {
-    c.exists(
-        "SELECT 1 FROM connections WHERE member_id = $1 AND other_id = $2",
-        &[&a.0, &b.0],
-    )
-    .await
-}
-
-/// Connects two members both ways, counts it on both, reports it to the graph and, unless
-/// `quiet` (seeding), appends `connection.created`.
-pub(super) async fn connect(
-    tx: &mut Tx,
-    a: MemberId,
-    b: MemberId,
-    at: Timestamp,
-    quiet: bool,
-) -> TxResult<ConnectionRecord> {
-    const INSERT: &str =
-        "INSERT INTO connections (member_id, other_id, created_at) VALUES ($1, $2, $3)
-         ON CONFLICT DO NOTHING";
-    let new = tx.execute(INSERT, &[&a.0, &b.0, &at.0]).await? > 0;
-    tx.execute(INSERT, &[&b.0, &a.0, &at.0]).await?;
-    if new {
-        add_connection_count(tx, a, b, 1).await?;
-        tx.graph_change(Change::Connected(a, b), at).await?;
-        if !quiet {
-            notices::emit(
-                tx,
-                notices::Event::members("connection.created", a, Some(b)),
-                at,
-            )
-            .await?;
-        }
-    }
-    Ok(ConnectionRecord {
-        member: b,
-        connected_at: at,
-    })
 }
 
 /// Adds `delta` to the connection counts of `a` and `b`.
@@ -201,201 +147,26 @@ pub(super) async fn note_withdrawal(
     Ok(())
 }
 
-/// What the send rules need to know about one member.
-pub(super) struct SendSide {
-    pub active: bool,
-    pub email: String,
-    pub tier: String,
-    pub invitations_from: String,
-    pub pending_sent: u32,
-    pub connection_count: u32,
-}
-
-/// What the send rules need to know about member `id`, if it exists.
-pub(super) async fn send_side(c: &Tx, id: MemberId) -> TxResult<Option<SendSide>> {
-    Ok(c.query_opt(
-        "SELECT status = 'active', email, tier, invitations_from, pending_sent, connection_count
-               FROM members WHERE id = $1",
-        &[&id.0],
-    )
-    .await?
-    .map(|r| SendSide {
-        active: r.get(0),
-        email: r.get(1),
-        tier: r.get(2),
-        invitations_from: r.get(3),
-        pending_sent: count_u32(r.get(4)),
-        connection_count: count_u32(r.get(5)),
-    }))
-}
-
 /// A stored count as the rules read it: never negative, at most `u32::MAX`.
-fn count_u32(n: i64) -> u32 {
+pub(super) fn count_u32(n: i64) -> u32 {
     u32::try_from(n.max(0)).unwrap_or(u32::MAX)
 }
 
-/// Sends an invitation, or accepts the recipient's pending one, as the send rules decide. Sender
-/// and recipient are locked first: two sends of one sender (its weekly and outstanding limits) and
-/// sends between one pair (one pending invitation) run one after the other.
-pub(super) async fn send_in_tx(tx: &mut Tx, cmd: SendInvitation) -> TxResult<SendOutcome> {
-    lock_members(tx, &[cmd.sender, cmd.recipient]).await?;
-    let sender = send_side(tx, cmd.sender)
+/// Sends an invitation, or accepts the recipient's pending one, as the domain plans it: BEGIN,
+/// the facts read with sender and recipient locked (two sends of one sender, and sends between one
+/// pair, run one after the other), the plan written, COMMIT.
+pub(super) async fn send_in_tx(tx: &mut Tx, cmd: &SendInvitation) -> TxResult<SendOutcome> {
+    let (facts, pending) = plan::send_facts(tx, cmd)
         .await?
         .ok_or(RuleError::NotFound)?;
-    let recipient = if cmd.sender == cmd.recipient {
-        None
-    } else {
-        send_side(tx, cmd.recipient).await?
-    };
-    let recipient_visible = recipient.as_ref().is_some_and(|r| r.active)
-        && !blocked_either_way(tx, cmd.sender, cmd.recipient).await?;
-    let pending = if recipient_visible {
-        pending_between(tx, cmd.sender, cmd.recipient).await?
-    } else {
-        None
-    };
-    let (barred, cooldown_until, withdrawals) = tx
-        .query_opt(
-            "SELECT barred, cooldown_until, withdrawals FROM pair_rules WHERE sender_id = $1 AND recipient_id = $2",
-            &[&cmd.sender.0, &cmd.recipient.0],
-        )
-        .await?
-        .map(|r| (r.get::<_, bool>(0), r.get::<_, Option<i64>>(1), r.get::<_, i64>(2)))
-        .unwrap_or((false, None, 0));
-    let weekly = if sender.tier == "premium" {
-        cmd.policy.weekly_premium
-    } else {
-        cmd.policy.weekly_free
-    };
-    // The weekly limit is reached exactly when the limit-th newest send is inside the window:
-    // one index seek, whatever the sender's history.
-    let nth_newest: Option<i64> = tx
-        .query_opt(
-            "SELECT created_at FROM invitations WHERE sender_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2",
-            &[&cmd.sender.0, &(i64::from(weekly.max(1)) - 1)],
-        )
-        .await?
-        .map(|r| r.get(0));
-    let full_since = nth_newest
-        .map(Timestamp)
-        .filter(|t| *t > cmd.at.minus(rapport_domain::send::WEEK));
-    let connected = recipient_visible && are_connected(tx, cmd.sender, cmd.recipient).await?;
-    let restricted_until = active_restriction(tx, cmd.sender, cmd.at)
-        .await?
-        .map(|r| r.until);
-    let ctx = SendContext {
-        now: cmd.at,
-        is_self: cmd.sender == cmd.recipient,
-        recipient_visible,
-        connected,
-        pending_sent: pending.as_ref().is_some_and(|p| p.sender == cmd.sender),
-        pending_received: pending
-            .as_ref()
-            .filter(|p| p.sender == cmd.recipient)
-            .map(|p| p.id),
-        barred,
-        cooldown_until: cooldown_until.map(Timestamp),
-        recipient_accepts: recipient
-            .as_ref()
-            .and_then(|r| InvitationsFrom::parse(&r.invitations_from))
-            .unwrap_or_default(),
-        shares_connection: cmd.shares_connection,
-        email_matches: matches!((&cmd.recipient_email, &recipient), (Some(e), Some(r)) if e.as_str() == r.email),
-        restricted_until,
-        sender_connections: sender.connection_count,
-        recipient_connections: recipient.as_ref().map_or(0, |r| r.connection_count),
-        outstanding: sender.pending_sent,
-        sent_this_week: if full_since.is_some() { weekly } else { 0 },
-        oldest_this_week: full_since,
-        limits: SendLimits {
-            weekly,
-            outstanding: cmd.policy.outstanding,
-            max_connections: cmd.policy.max_connections,
-        },
-    };
-    let decision = decide_send(&ctx)?;
-    // Inviting someone lifts the bar they may be under towards you ("unless the recipient invites first").
-    tx.execute(
-        "UPDATE pair_rules SET barred = false WHERE sender_id = $1 AND recipient_id = $2 AND barred",
-        &[&cmd.recipient.0, &cmd.sender.0],
-    )
-    .await?;
-    match decision {
-        SendDecision::AcceptReverse(theirs) => {
-            let inv = invitation_by_id(tx, theirs)
-                .await?
-                .ok_or_else(|| Failure::Internal("pending invitation vanished".into()))?;
-            set_state(
-                tx,
-                &inv,
-                InvitationState::Accepted,
-                None,
-                WithdrawalNotice::Silent,
-                cmd.at,
-            )
-            .await?;
-            let connection = connect(tx, cmd.sender, cmd.recipient, cmd.at, false).await?;
-            let accepted = InvitationRecord {
-                state: InvitationState::Accepted,
-                decided_at: Some(cmd.at),
-                ..inv
-            };
-            Ok(SendOutcome::Connected {
-                accepted,
-                connection,
-            })
-        }
-        SendDecision::Create => {
-            let note = cmd.note.map(|n| n.into_string());
-            // With both members locked and no pending invitation found, the insert cannot meet
-            // another pending one; if it ever did, the unique violation runs the transaction again
-            // (see `Failure::is_retryable`) and the rules answer `InvitationPending`.
-            let id = InvitationId(
-                tx.query_one(
-                    "INSERT INTO invitations (sender_id, recipient_id, note, created_at) VALUES ($1, $2, $3, $4)
-                     RETURNING id",
-                    &[&cmd.sender.0, &cmd.recipient.0, &note, &cmd.at.0],
-                )
-                .await?
-                .get(0),
-            );
-            tx.execute(
-                "UPDATE members SET pending_sent = pending_sent + 1 WHERE id = $1",
-                &[&cmd.sender.0],
-            )
-            .await?;
-            if withdrawals >= 3 {
-                // A re-send after several withdrawals: count the cycles of the last 90 days.
-                let recent: i64 = tx
-                    .query_one(
-                        "SELECT count(*) FROM invitations
-                          WHERE recipient_id = $2 AND sender_id = $1 AND state = 'withdrawn' AND decided_at > $3",
-                        &[&cmd.sender.0, &cmd.recipient.0, &cmd.at.minus(standing::WINDOW).0],
-                    )
-                    .await?
-                    .get(0);
-                review_standing(tx, cmd.sender, count_u32(recent), cmd.at).await?;
-            }
-            let first_reminder = cmd.policy.first_reminder.map(|d| cmd.at.plus(d));
-            notices::invitation_sent(tx, id, cmd.sender, cmd.recipient, first_reminder, cmd.at)
-                .await?;
-            Ok(SendOutcome::Created(InvitationRecord {
-                id,
-                sender: cmd.sender,
-                recipient: cmd.recipient,
-                note,
-                state: InvitationState::Pending,
-                ignore_reason: None,
-                created_at: cmd.at,
-                decided_at: None,
-            }))
-        }
-    }
+    let planned = rapport_domain::plan::plan_send(cmd, &facts)?;
+    let created = plan::execute(tx, &planned.plan).await?;
+    Ok(crate::outcome::sent(cmd, &planned, pending, created)?)
 }
 
-/// Accepts, ignores or withdraws an invitation as the state machine decides. The invitation is
-/// read to learn its members, both are locked, and it is read again locked: an accept racing a
-/// withdrawal (or a block, or a second accept) runs after the other and finds it decided.
+/// Accepts, ignores or withdraws an invitation as the domain plans it. Both members and then the
+/// invitation are locked before the facts are read: an accept racing a withdrawal (or a block, or
+/// a second accept) runs after the other and finds it decided.
 pub(super) async fn act_in_tx(
     tx: &mut Tx,
     id: InvitationId,
@@ -404,84 +175,12 @@ pub(super) async fn act_in_tx(
     policy: ActPolicy,
     at: Timestamp,
 ) -> TxResult<Acted> {
-    // Who sent and who received an invitation never changes: a stranger is turned away here,
-    // before taking any lock.
-    let seen = invitation_by_id(tx, id).await?.ok_or(RuleError::NotFound)?;
-    let party = if actor == seen.sender {
-        rapport_domain::Party::Sender
-    } else if actor == seen.recipient {
-        rapport_domain::Party::Recipient
-    } else {
-        return Err(RuleError::NotFound.into());
-    };
-    lock_members(tx, &[seen.sender, seen.recipient]).await?;
-    let inv = invitation_for_update(tx, id)
+    let (facts, inv) = plan::act_facts(tx, id, action, at)
         .await?
         .ok_or(RuleError::NotFound)?;
-    let next = inv.state.next(party, action)?;
-    if next == InvitationState::Accepted {
-        let full: bool = tx
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM members WHERE id IN ($1, $2) AND connection_count >= $3)",
-                &[&inv.sender.0, &inv.recipient.0, &i64::from(policy.max_connections)],
-            )
-            .await?
-            .get(0);
-        if full {
-            return Err(RuleError::ConnectionLimit.into());
-        }
-    }
-    let reason = match action {
-        Action::Ignore(r) => r,
-        _ => None,
-    };
-    set_state(tx, &inv, next, reason, policy.withdrawal_notice, at).await?;
-    match next {
-        InvitationState::Withdrawn => {
-            note_withdrawal(
-                tx,
-                inv.sender,
-                inv.recipient,
-                at.plus(policy.reinvite_cooldown),
-            )
-            .await?
-        }
-        InvitationState::Ignored => {
-            if reason.is_some() {
-                tx.execute(
-                    "INSERT INTO pair_rules (sender_id, recipient_id, barred) VALUES ($1, $2, true)
-                     ON CONFLICT (sender_id, recipient_id) DO UPDATE SET barred = true",
-                    &[&inv.sender.0, &inv.recipient.0],
-                )
-                .await?;
-            }
-            if reason == Some(IgnoreReason::Spam) {
-                tx.execute(
-                    "INSERT INTO reports (invitation_id, reporter_id, reported_id, created_at) VALUES ($1, $2, $3, $4)",
-                    &[&inv.id.0, &inv.recipient.0, &inv.sender.0, &at.0],
-                )
-                .await?;
-            }
-            review_standing(tx, inv.sender, 0, at).await?;
-        }
-        _ => {}
-    }
-    let connection = if next == InvitationState::Accepted {
-        let mut conn = connect(tx, inv.recipient, inv.sender, at, false).await?;
-        conn.member = inv.sender;
-        Some(conn)
-    } else {
-        None
-    };
-    Ok(Acted {
-        invitation: InvitationRecord {
-            state: next,
-            ignore_reason: reason,
-            decided_at: Some(at),
-            ..inv
-        },
-        connection,
-    })
+    let planned = rapport_domain::plan::plan_act(actor, action, &policy, &facts, at)?;
+    plan::execute(tx, &planned.plan).await?;
+    Ok(crate::outcome::acted(inv, &planned))
 }
 
 /// Has either of `a` and `b` blocked the other?

@@ -4,6 +4,7 @@
 
 pub mod bulk;
 mod outbox;
+mod plan;
 mod writer;
 
 pub use writer::MAX_BATCH;
@@ -12,8 +13,8 @@ use crate::member_cache::MemberCache;
 use crate::*;
 use rapport_domain::standing::{self, RestrictionReason, Standing};
 use rapport_domain::{
-    decide_send, IgnoreReason, InvitationState, InvitationsFrom, NotificationPrefs, SendContext,
-    SendDecision, SendLimits, WithdrawalNotice,
+    IgnoreReason, InvitationState, InvitationsFrom, NotificationPrefs,
+    WithdrawalNotice,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::{Path, PathBuf};
@@ -451,171 +452,15 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 
-/// What the send rules need to know about one member.
-struct SendSide {
-    active: bool,
-    email: String,
-    tier: String,
-    invitations_from: String,
-    pending_sent: u32,
-    connection_count: u32,
-}
-
-fn send_side(c: &Connection, id: MemberId) -> rusqlite::Result<Option<SendSide>> {
-    c.prepare_cached(
-        "SELECT status = 'active', email, tier, invitations_from, pending_sent, connection_count FROM members WHERE id = ?1",
-    )?
-    .query_row([id.0], |r| {
-        Ok(SendSide {
-            active: r.get(0)?,
-            email: r.get(1)?,
-            tier: r.get(2)?,
-            invitations_from: r.get(3)?,
-            pending_sent: r.get::<_, i64>(4)?.max(0) as u32,
-            connection_count: r.get::<_, i64>(5)?.max(0) as u32,
-        })
-    })
-    .optional()
-}
-
+/// Sends an invitation, or accepts the recipient's pending one, as the domain plans it.
 fn send_in_tx(tx: &mut WriteTx<'_>, cmd: SendInvitation) -> StoreResult<SendOutcome> {
-    let c = tx.conn;
-    let sender = send_side(c, cmd.sender)?.ok_or(RuleError::NotFound)?;
-    let recipient = if cmd.sender == cmd.recipient {
-        None
-    } else {
-        send_side(c, cmd.recipient)?
-    };
-    let recipient_visible = recipient.as_ref().is_some_and(|r| r.active)
-        && !blocked_either_way(c, cmd.sender, cmd.recipient)?;
-    let pending = if recipient_visible {
-        pending_between(c, cmd.sender, cmd.recipient)?
-    } else {
-        None
-    };
-    let (barred, cooldown_until, withdrawals) = c
-        .prepare_cached(
-            "SELECT barred, cooldown_until, withdrawals FROM pair_rules WHERE sender_id = ?1 AND recipient_id = ?2",
-        )?
-        .query_row([cmd.sender.0, cmd.recipient.0], |r| {
-            Ok((r.get::<_, bool>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, i64>(2)?))
-        })
-        .optional()?
-        .unwrap_or((false, None, 0));
-    let weekly = if sender.tier == "premium" {
-        cmd.policy.weekly_premium
-    } else {
-        cmd.policy.weekly_free
-    };
-    // The weekly limit is reached exactly when the limit-th newest send is inside the window:
-    // one index seek, whatever the sender's history.
-    let nth_newest: Option<i64> = c
-        .prepare_cached("SELECT created_at FROM invitations WHERE sender_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2")?
-        .query_row(params![cmd.sender.0, i64::from(weekly.max(1)) - 1], |r| r.get(0))
-        .optional()?;
-    let full_since = nth_newest
-        .map(Timestamp)
-        .filter(|t| *t > cmd.at.minus(rapport_domain::send::WEEK));
-    let ctx = SendContext {
-        now: cmd.at,
-        is_self: cmd.sender == cmd.recipient,
-        recipient_visible,
-        connected: recipient_visible && are_connected(c, cmd.sender, cmd.recipient)?,
-        pending_sent: pending.as_ref().is_some_and(|p| p.sender == cmd.sender),
-        pending_received: pending
-            .as_ref()
-            .filter(|p| p.sender == cmd.recipient)
-            .map(|p| p.id),
-        barred,
-        cooldown_until: cooldown_until.map(Timestamp),
-        recipient_accepts: recipient
-            .as_ref()
-            .and_then(|r| InvitationsFrom::parse(&r.invitations_from))
-            .unwrap_or_default(),
-        shares_connection: cmd.shares_connection,
-        email_matches: matches!((&cmd.recipient_email, &recipient), (Some(e), Some(r)) if e.as_str() == r.email),
-        restricted_until: active_restriction(c, cmd.sender, cmd.at)?.map(|r| r.until),
-        sender_connections: sender.connection_count,
-        recipient_connections: recipient.as_ref().map_or(0, |r| r.connection_count),
-        outstanding: sender.pending_sent,
-        sent_this_week: if full_since.is_some() { weekly } else { 0 },
-        oldest_this_week: full_since,
-        limits: SendLimits {
-            weekly,
-            outstanding: cmd.policy.outstanding,
-            max_connections: cmd.policy.max_connections,
-        },
-    };
-    let decision = decide_send(&ctx)?;
-    // Inviting someone lifts the bar they may be under towards you ("unless the recipient invites first").
-    c.prepare_cached("UPDATE pair_rules SET barred = 0 WHERE sender_id = ?1 AND recipient_id = ?2 AND barred = 1")?
-        .execute([cmd.recipient.0, cmd.sender.0])?;
-    match decision {
-        SendDecision::AcceptReverse(theirs) => {
-            let inv = invitation_by_id(c, theirs)?
-                .ok_or_else(|| StoreError::Internal("pending invitation vanished".into()))?;
-            set_state(
-                tx,
-                &inv,
-                InvitationState::Accepted,
-                None,
-                WithdrawalNotice::Silent,
-                cmd.at,
-            )?;
-            let connection = connect(tx, cmd.sender, cmd.recipient, cmd.at, false)?;
-            let accepted = InvitationRecord {
-                state: InvitationState::Accepted,
-                decided_at: Some(cmd.at),
-                ..inv
-            };
-            Ok(SendOutcome::Connected {
-                accepted,
-                connection,
-            })
-        }
-        SendDecision::Create => {
-            let note = cmd.note.map(|n| n.into_string());
-            let inserted = c
-                .prepare_cached(
-                    "INSERT INTO invitations (sender_id, recipient_id, note, created_at) VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![cmd.sender.0, cmd.recipient.0, note, cmd.at.0]);
-            match inserted {
-                Ok(_) => {}
-                Err(e) if is_unique_violation(&e) => {
-                    return Err(RuleError::InvitationPending.into())
-                }
-                Err(e) => return Err(e.into()),
-            }
-            let id = InvitationId(c.last_insert_rowid());
-            c.prepare_cached("UPDATE members SET pending_sent = pending_sent + 1 WHERE id = ?1")?
-                .execute([cmd.sender.0])?;
-            if withdrawals >= 3 {
-                // A re-send after several withdrawals: count the cycles of the last 90 days.
-                let recent: i64 = c
-                    .prepare_cached(
-                        "SELECT count(*) FROM invitations
-                          WHERE recipient_id = ?2 AND sender_id = ?1 AND state = 'withdrawn' AND decided_at > ?3",
-                    )?
-                    .query_row(params![cmd.sender.0, cmd.recipient.0, cmd.at.minus(standing::WINDOW).0], |r| r.get(0))?;
-                review_standing(tx, cmd.sender, recent as u32, cmd.at)?;
-            }
-            let first_reminder = cmd.policy.first_reminder.map(|d| cmd.at.plus(d));
-            outbox::invitation_sent(tx, id, cmd.sender, cmd.recipient, first_reminder, cmd.at)?;
-            Ok(SendOutcome::Created(InvitationRecord {
-                id,
-                sender: cmd.sender,
-                recipient: cmd.recipient,
-                note,
-                state: InvitationState::Pending,
-                ignore_reason: None,
-                created_at: cmd.at,
-                decided_at: None,
-            }))
-        }
-    }
+    let (facts, pending) = plan::send_facts(tx.conn, &cmd)?.ok_or(RuleError::NotFound)?;
+    let planned = rapport_domain::plan::plan_send(&cmd, &facts)?;
+    let created = plan::execute(tx, &planned.plan)?;
+    crate::outcome::sent(&cmd, &planned, pending, created)
 }
 
+/// Accepts, ignores or withdraws an invitation as the domain plans it.
 fn act_in_tx(
     tx: &mut WriteTx<'_>,
     id: InvitationId,
@@ -624,76 +469,10 @@ fn act_in_tx(
     policy: ActPolicy,
     at: Timestamp,
 ) -> StoreResult<Acted> {
-    let c = tx.conn;
-    let inv = invitation_by_id(c, id)?.ok_or(RuleError::NotFound)?;
-    let party = if actor == inv.sender {
-        rapport_domain::Party::Sender
-    } else if actor == inv.recipient {
-        rapport_domain::Party::Recipient
-    } else {
-        return Err(RuleError::NotFound.into());
-    };
-    let next = inv.state.next(party, action)?;
-    if next == InvitationState::Accepted {
-        let full: bool =
-            c.prepare_cached(
-                "SELECT count(*) FROM members WHERE id IN (?1, ?2) AND connection_count >= ?3",
-            )?
-            .query_row(
-                params![inv.sender.0, inv.recipient.0, policy.max_connections],
-                |r| r.get::<_, i64>(0),
-            )? > 0;
-        if full {
-            return Err(RuleError::ConnectionLimit.into());
-        }
-    }
-    let reason = match action {
-        Action::Ignore(r) => r,
-        _ => None,
-    };
-    set_state(tx, &inv, next, reason, policy.withdrawal_notice, at)?;
-    let c = tx.conn;
-    match next {
-        InvitationState::Withdrawn => note_withdrawal(
-            c,
-            inv.sender,
-            inv.recipient,
-            at.plus(policy.reinvite_cooldown),
-        )?,
-        InvitationState::Ignored => {
-            if reason.is_some() {
-                c.prepare_cached(
-                    "INSERT INTO pair_rules (sender_id, recipient_id, barred) VALUES (?1, ?2, 1)
-                     ON CONFLICT (sender_id, recipient_id) DO UPDATE SET barred = 1",
-                )?
-                .execute([inv.sender.0, inv.recipient.0])?;
-            }
-            if reason == Some(IgnoreReason::Spam) {
-                c.prepare_cached(
-                    "INSERT INTO reports (invitation_id, reporter_id, reported_id, created_at) VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![inv.id.0, inv.recipient.0, inv.sender.0, at.0])?;
-            }
-            review_standing(tx, inv.sender, 0, at)?;
-        }
-        _ => {}
-    }
-    let connection = if next == InvitationState::Accepted {
-        let mut conn = connect(tx, inv.recipient, inv.sender, at, false)?;
-        conn.member = inv.sender;
-        Some(conn)
-    } else {
-        None
-    };
-    Ok(Acted {
-        invitation: InvitationRecord {
-            state: next,
-            ignore_reason: reason,
-            decided_at: Some(at),
-            ..inv
-        },
-        connection,
-    })
+    let (facts, inv) = plan::act_facts(tx.conn, id, action, at)?.ok_or(RuleError::NotFound)?;
+    let planned = rapport_domain::plan::plan_act(actor, action, &policy, &facts, at)?;
+    plan::execute(tx, &planned.plan)?;
+    Ok(crate::outcome::acted(inv, &planned))
 }
 
 fn blocked_either_way(c: &Connection, a: MemberId, b: MemberId) -> rusqlite::Result<bool> {

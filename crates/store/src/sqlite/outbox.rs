@@ -62,6 +62,20 @@ pub(super) fn notify(
         Some(ch) => ch,
         None => prefs_of(c, member)?.get(kind),
     };
+    deliver(c, member, kind, actor, invitation, channels, at)
+}
+
+/// Writes what `channels` say: mail queued (at once or for a digest) and the in-app notification,
+/// whose id is returned.
+pub(super) fn deliver(
+    c: &Connection,
+    member: MemberId,
+    kind: NotificationKind,
+    actor: Option<MemberId>,
+    invitation: Option<InvitationId>,
+    channels: Channels,
+    at: Timestamp,
+) -> rusqlite::Result<Option<i64>> {
     if channels.email != EmailCadence::Off {
         c.prepare_cached(
             "INSERT INTO mail_queue (member_id, kind, cadence, actor_id, invitation_id, created_at, due_at)
@@ -95,7 +109,7 @@ pub(super) fn notify(
 
 /// Removes every trace, for its recipient, of an invitation that is gone for them: its
 /// "received" and reminder notifications and any mail about it not yet sent.
-fn forget_for_recipient(c: &Connection, id: InvitationId) -> rusqlite::Result<()> {
+pub(super) fn forget_for_recipient(c: &Connection, id: InvitationId) -> rusqlite::Result<()> {
     c.prepare_cached(
         "DELETE FROM notifications WHERE invitation_id = ?1 AND kind IN ('invitation_received', 'invitation_reminder')",
     )?
@@ -154,31 +168,6 @@ fn tell(
     let actor = [event.a, event.b].into_iter().flatten().find(|m| *m != who);
     let n = notify(tx.conn, who, kind, actor, event.invitation, channels, at)?;
     emit(tx, event.notifying(n.map(|n| (n, who))), at)
-}
-
-/// A new invitation: the recipient is told, and the first reminder is set.
-pub(super) fn invitation_sent(
-    tx: &mut WriteTx<'_>,
-    id: InvitationId,
-    sender: MemberId,
-    recipient: MemberId,
-    first_reminder: Option<Timestamp>,
-    at: Timestamp,
-) -> rusqlite::Result<()> {
-    if let Some(due) = first_reminder {
-        tx.conn
-            .prepare_cached("UPDATE invitations SET next_reminder_at = ?2 WHERE id = ?1")?
-            .execute(params![id.0, due.0])?;
-    }
-    let event = Event::invitation("invitation.sent", id, sender, recipient);
-    tell(
-        tx,
-        recipient,
-        NotificationKind::InvitationReceived,
-        None,
-        event,
-        at,
-    )
 }
 
 /// An accepted invitation: the sender is told.

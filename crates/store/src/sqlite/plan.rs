@@ -1,0 +1,339 @@
+//! The embedded store's half of a plan: reading the facts a rule decides on, and carrying out the
+//! [`Plan`] the domain returns, effect by effect, inside the writer's transaction. Nothing here
+//! decides: every consequence is the domain's (`rapport_domain::plan`).
+
+use super::writer::WriteTx;
+use super::{invitation_by_id, outbox, pending_between};
+use crate::*;
+use rapport_domain::plan::{
+    ActFacts, Effect, InvitationFacts, InvitationRef, MemberFacts, Notice, PairFacts,
+    PendingFacts, ReviewFacts, SendFacts,
+};
+use rapport_domain::standing::{self, Standing};
+use rapport_domain::{IgnoreReason, InvitationsFrom, NotificationPrefs, Plan};
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// What the rules read about member `id`, if it exists.
+fn member_facts(c: &Connection, id: MemberId) -> rusqlite::Result<Option<MemberFacts>> {
+    c.prepare_cached(
+        "SELECT status = 'active', email, tier = 'premium', invitations_from, pending_sent,
+                connection_count, notification_prefs
+           FROM members WHERE id = ?1",
+    )?
+    .query_row([id.0], |r| {
+        let from: String = r.get(3)?;
+        Ok(MemberFacts {
+            active: r.get(0)?,
+            email: r.get(1)?,
+            premium: r.get(2)?,
+            invitations_from: InvitationsFrom::parse(&from).unwrap_or_default(),
+            pending_sent: count(r.get(4)?),
+            connections: count(r.get(5)?),
+            prefs: NotificationPrefs::decode(r.get::<_, Option<String>>(6)?.as_deref()),
+        })
+    })
+    .optional()
+}
+
+/// A stored count as the rules read it: never negative.
+fn count(n: i64) -> u32 {
+    u32::try_from(n.max(0)).unwrap_or(u32::MAX)
+}
+
+fn exists(c: &Connection, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<bool> {
+    c.prepare_cached(sql)?.exists(p)
+}
+
+/// The facts of a send, and the pending invitation between the two (the one a reverse invite
+/// accepts). `None` when the sender does not exist.
+pub(super) fn send_facts(
+    c: &Connection,
+    cmd: &SendInvitation,
+) -> rusqlite::Result<Option<(SendFacts, Option<InvitationRecord>)>> {
+    let (s, r) = (cmd.sender.0, cmd.recipient.0);
+    let Some(sender) = member_facts(c, cmd.sender)? else {
+        return Ok(None);
+    };
+    let recipient = if s == r {
+        None
+    } else {
+        member_facts(c, cmd.recipient)?
+    };
+    let pending = pending_between(c, cmd.sender, cmd.recipient)?;
+    let pair = |from: i64, to: i64| {
+        c.prepare_cached(
+            "SELECT barred, cooldown_until, withdrawals FROM pair_rules WHERE sender_id = ?1 AND recipient_id = ?2",
+        )?
+        .query_row([from, to], |row| {
+            Ok(PairFacts {
+                barred: row.get(0)?,
+                cooldown_until: row.get::<_, Option<i64>>(1)?.map(Timestamp),
+                withdrawals: count(row.get(2)?),
+            })
+        })
+        .optional()
+        .map(Option::unwrap_or_default)
+    };
+    let forward = pair(s, r)?;
+    let nth = |limit: u32| {
+        c.prepare_cached(
+            "SELECT created_at FROM invitations WHERE sender_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2",
+        )?
+        .query_row(params![s, i64::from(limit.max(1)) - 1], |row| {
+            row.get(0).map(Timestamp)
+        })
+        .optional()
+    };
+    let [free, premium] = cmd.weekly_limits();
+    let review = if rapport_domain::plan::send_needs_review(forward.withdrawals) {
+        let mut review = review_facts(c, cmd.sender, cmd.at)?;
+        review.standing.withdrawals_to_one_person = count(
+            c.prepare_cached(
+                "SELECT count(*) FROM invitations
+                  WHERE recipient_id = ?2 AND sender_id = ?1 AND state = 'withdrawn' AND decided_at > ?3",
+            )?
+            .query_row(params![s, r, cmd.at.minus(standing::WINDOW).0], |row| row.get(0))?,
+        );
+        Some(review)
+    } else {
+        None
+    };
+    let facts = SendFacts {
+        sender,
+        recipient,
+        blocked: exists(
+            c,
+            "SELECT 1 FROM blocks WHERE (blocker_id = ?1 AND blocked_id = ?2) OR (blocker_id = ?2 AND blocked_id = ?1)",
+            [s, r],
+        )?,
+        connected: exists(
+            c,
+            "SELECT 1 FROM connections WHERE member_id = ?1 AND other_id = ?2",
+            [s, r],
+        )?,
+        pending: pending.as_ref().map(|p| PendingFacts {
+            id: p.id,
+            sender: p.sender,
+        }),
+        pair: forward,
+        recipient_barred: pair(r, s)?.barred,
+        nth_newest: [nth(free)?, nth(premium)?],
+        restricted_until: restricted_until(c, cmd.sender, cmd.at)?,
+        review,
+    };
+    Ok(Some((facts, pending)))
+}
+
+/// The facts of an accept, ignore or withdrawal of invitation `id`, and the invitation; `None`
+/// when there is no such invitation.
+pub(super) fn act_facts(
+    c: &Connection,
+    id: InvitationId,
+    action: Action,
+    at: Timestamp,
+) -> rusqlite::Result<Option<(ActFacts, InvitationRecord)>> {
+    let Some(inv) = invitation_by_id(c, id)? else {
+        return Ok(None);
+    };
+    let side = |m: MemberId| -> rusqlite::Result<(u32, NotificationPrefs)> {
+        Ok(member_facts(c, m)?.map_or((0, NotificationPrefs::default()), |f| {
+            (f.connections, f.prefs)
+        }))
+    };
+    let (sender_connections, sender_prefs) = side(inv.sender)?;
+    let (recipient_connections, recipient_prefs) = side(inv.recipient)?;
+    let review = if rapport_domain::plan::act_needs_review(action) {
+        Some(review_facts(c, inv.sender, at)?)
+    } else {
+        None
+    };
+    let facts = ActFacts {
+        invitation: InvitationFacts {
+            id: inv.id,
+            sender: inv.sender,
+            recipient: inv.recipient,
+            state: inv.state,
+            created_at: inv.created_at,
+        },
+        sender_connections,
+        recipient_connections,
+        blocked: exists(
+            c,
+            "SELECT 1 FROM blocks WHERE (blocker_id = ?1 AND blocked_id = ?2) OR (blocker_id = ?2 AND blocked_id = ?1)",
+            [inv.sender.0, inv.recipient.0],
+        )?,
+        sender_prefs,
+        recipient_prefs,
+        restricted_until: restricted_until(c, inv.sender, at)?,
+        review,
+    };
+    Ok(Some((facts, inv)))
+}
+
+/// When the member's restriction in force at `now` ends (the one lasting longest), if any.
+fn restricted_until(
+    c: &Connection,
+    member: MemberId,
+    now: Timestamp,
+) -> rusqlite::Result<Option<Timestamp>> {
+    c.prepare_cached(
+        "SELECT max(until) FROM restrictions WHERE member_id = ?1 AND until > ?2 AND lifted_at IS NULL",
+    )?
+    .query_row(params![member.0, now.0], |r| {
+        r.get::<_, Option<i64>>(0).map(|u| u.map(Timestamp))
+    })
+}
+
+/// The sender's last 90 days and past restrictions, as a standing review reads them.
+fn review_facts(c: &Connection, sender: MemberId, now: Timestamp) -> rusqlite::Result<ReviewFacts> {
+    let standing = c
+        .prepare_cached(
+            "SELECT coalesce(sum(ignore_reason IS NOT NULL), 0),
+                    coalesce(sum(state IN ('accepted', 'ignored', 'expired')), 0),
+                    coalesce(sum(state = 'accepted'), 0)
+               FROM invitations WHERE sender_id = ?1 AND created_at > ?2",
+        )?
+        .query_row(params![sender.0, now.minus(standing::WINDOW).0], |r| {
+            Ok(Standing {
+                ignored_with_reason: count(r.get(0)?),
+                decided: count(r.get(1)?),
+                accepted: count(r.get(2)?),
+                withdrawals_to_one_person: 0,
+            })
+        })?;
+    let restrictions_before = c
+        .prepare_cached("SELECT count(*) FROM restrictions WHERE member_id = ?1")?
+        .query_row([sender.0], |r| r.get(0))?;
+    Ok(ReviewFacts {
+        standing,
+        restrictions_before: count(restrictions_before),
+    })
+}
+
+/// Carries out `plan`, in order. Returns the id of the invitation it created, if any.
+pub(super) fn execute(tx: &mut WriteTx<'_>, plan: &Plan) -> StoreResult<Option<InvitationId>> {
+    let at = plan.at;
+    let mut created: Option<InvitationId> = None;
+    let resolve = |r: InvitationRef, created: Option<InvitationId>| match r {
+        InvitationRef::Existing(id) => Ok(id),
+        InvitationRef::New => created
+            .ok_or_else(|| StoreError::Internal("a plan used its invitation before creating it".into())),
+    };
+    for effect in &plan.effects {
+        let c = tx.conn;
+        match effect {
+            Effect::CreateInvitation {
+                sender,
+                recipient,
+                note,
+                next_reminder_at,
+            } => {
+                let inserted = c
+                    .prepare_cached(
+                        "INSERT INTO invitations (sender_id, recipient_id, note, created_at, next_reminder_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?
+                    .execute(params![sender.0, recipient.0, note, at.0, next_reminder_at.map(|t| t.0)]);
+                match inserted {
+                    Ok(_) => {}
+                    Err(e) if super::is_unique_violation(&e) => {
+                        return Err(RuleError::InvitationPending.into())
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                created = Some(InvitationId(c.last_insert_rowid()));
+            }
+            Effect::Decide {
+                invitation,
+                state,
+                reason,
+            } => {
+                c.prepare_cached(
+                    "UPDATE invitations SET state = ?2, ignore_reason = ?3, decided_at = ?4, next_reminder_at = NULL
+                      WHERE id = ?1 AND state = 'pending'",
+                )?
+                .execute(params![invitation.0, state.as_str(), reason.map(IgnoreReason::as_str), at.0])?;
+            }
+            Effect::PendingSent { member, delta } => {
+                c.prepare_cached("UPDATE members SET pending_sent = pending_sent + ?2 WHERE id = ?1")?
+                    .execute([member.0, *delta])?;
+            }
+            Effect::LiftBar { sender, recipient } => {
+                c.prepare_cached(
+                    "UPDATE pair_rules SET barred = 0 WHERE sender_id = ?1 AND recipient_id = ?2",
+                )?
+                .execute([sender.0, recipient.0])?;
+            }
+            Effect::Bar { sender, recipient } => {
+                c.prepare_cached(
+                    "INSERT INTO pair_rules (sender_id, recipient_id, barred) VALUES (?1, ?2, 1)
+                     ON CONFLICT (sender_id, recipient_id) DO UPDATE SET barred = 1",
+                )?
+                .execute([sender.0, recipient.0])?;
+            }
+            Effect::Withdrawal {
+                sender,
+                recipient,
+                cooldown_until,
+            } => super::note_withdrawal(c, *sender, *recipient, *cooldown_until)?,
+            Effect::Connect { a, b } => {
+                super::connect(tx, *a, *b, at, true)?;
+            }
+            Effect::Report {
+                invitation,
+                reporter,
+                reported,
+            } => {
+                c.prepare_cached(
+                    "INSERT INTO reports (invitation_id, reporter_id, reported_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![invitation.0, reporter.0, reported.0, at.0])?;
+            }
+            Effect::ForgetForRecipient(id) => outbox::forget_for_recipient(c, *id)?,
+            Effect::Restrict {
+                member,
+                level,
+                reason,
+                source,
+                until,
+            } => {
+                c.prepare_cached(
+                    "INSERT INTO restrictions (member_id, level, reason, source, starts_at, until) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![member.0, level, reason.as_str(), source, at.0, until.0])?;
+                tracing::info!(member = %member, reason = reason.as_str(), level, "sender restricted");
+            }
+            Effect::Emit { notice, event } => {
+                let invitation = event.invitation.map(|r| resolve(r, created)).transpose()?;
+                let notification = match notice {
+                    Some(n) => {
+                        let about = n.invitation.map(|r| resolve(r, created)).transpose()?;
+                        write_notice(c, n, about, at)?.map(|id| (id, n.member))
+                    }
+                    None => None,
+                };
+                let e = outbox::Event {
+                    kind: event.kind,
+                    invitation,
+                    a: event.a,
+                    b: event.b,
+                    notification,
+                    data: event.data.clone(),
+                };
+                outbox::emit(tx, e, at)?;
+            }
+        }
+    }
+    Ok(created)
+}
+
+/// Writes a notice: mail queued when its channel is on, and the in-app notification, whose id is
+/// returned.
+fn write_notice(
+    c: &Connection,
+    n: &Notice,
+    invitation: Option<InvitationId>,
+    at: Timestamp,
+) -> rusqlite::Result<Option<i64>> {
+    outbox::deliver(c, n.member, n.kind, n.actor, invitation, n.channels, at)
+}
