@@ -339,6 +339,7 @@ impl PgStore {
     /// Starts a transaction (see [`in_tx!`]).
     pub(crate) async fn begin(&self) -> TxResult<Tx> {
         let conn = self.connection().await?;
+        sent_statement();
         conn.batch_execute("BEGIN").await?;
         Ok(Tx {
             conn,
@@ -357,7 +358,7 @@ impl PgStore {
         attempt: u32,
     ) -> Result<StoreResult<T>, ()> {
         let failure = match result {
-            Ok(value) => match tx.conn.batch_execute("COMMIT").await {
+            Ok(value) => match tx.sent().conn.batch_execute("COMMIT").await {
                 Ok(()) => {
                     self.committed(tx.changes, tx.events);
                     return Ok(Ok(value));
@@ -365,7 +366,7 @@ impl PgStore {
                 Err(e) => Failure::Db(e),
             },
             Err(f) => {
-                let _ = tx.conn.batch_execute("ROLLBACK").await;
+                let _ = tx.sent().conn.batch_execute("ROLLBACK").await;
                 f
             }
         };
@@ -416,6 +417,7 @@ impl PgStore {
             _ => (self.connection().await?, self.inner.cache_statements),
         };
         if !cache {
+            sent_statement();
             conn.batch_execute("BEGIN READ ONLY").await?;
         }
         Ok(Tx {
@@ -428,7 +430,7 @@ impl PgStore {
 
     pub(crate) async fn reader_done(&self, tx: Tx) {
         if !tx.cache {
-            let _ = tx.conn.batch_execute("COMMIT").await;
+            let _ = tx.sent().conn.batch_execute("COMMIT").await;
         }
     }
 
@@ -507,6 +509,31 @@ macro_rules! read_from {
 }
 pub(crate) use read_from;
 
+tokio::task_local! {
+    /// Statements sent on behalf of the task running [`count_statements`].
+    static STATEMENTS: std::cell::Cell<u64>;
+}
+
+/// Counts one statement sent to the server (prepared statements are prepared once per pooled
+/// connection and not counted): for the `rapport_store_statements_total` metric, and for the
+/// task that counts its own with [`count_statements`].
+fn sent_statement() {
+    metrics::counter!("rapport_store_statements_total").increment(1);
+    let _ = STATEMENTS.try_with(|n| n.set(n.get() + 1));
+}
+
+/// Runs `f` and counts the statements it sent to PostgreSQL, each one round trip (work of other
+/// tasks, such as the sequencer and the graph follower, is not counted): what the round-trip
+/// tests assert on.
+pub async fn count_statements<F: std::future::Future>(f: F) -> (F::Output, u64) {
+    STATEMENTS
+        .scope(std::cell::Cell::new(0), async {
+            let out = f.await;
+            (out, STATEMENTS.with(|n| n.get()))
+        })
+        .await
+}
+
 /// One transaction (or, for reads, one connection) and the graph changes it made.
 pub(crate) struct Tx {
     conn: deadpool_postgres::Object,
@@ -518,6 +545,12 @@ pub(crate) struct Tx {
 pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
 impl Tx {
+    /// Counts a statement about to be sent (see [`count_statements`]).
+    fn sent(&self) -> &Self {
+        sent_statement();
+        self
+    }
+
     async fn statement(&self, sql: &str) -> TxResult<Statement> {
         Ok(if self.cache {
             self.conn.prepare_cached(sql).await?
@@ -528,22 +561,22 @@ impl Tx {
 
     pub async fn query(&self, sql: &str, params: Params<'_>) -> TxResult<Vec<Row>> {
         let st = self.statement(sql).await?;
-        Ok(self.conn.query(&st, params).await?)
+        Ok(self.sent().conn.query(&st, params).await?)
     }
 
     pub async fn query_opt(&self, sql: &str, params: Params<'_>) -> TxResult<Option<Row>> {
         let st = self.statement(sql).await?;
-        Ok(self.conn.query_opt(&st, params).await?)
+        Ok(self.sent().conn.query_opt(&st, params).await?)
     }
 
     pub async fn query_one(&self, sql: &str, params: Params<'_>) -> TxResult<Row> {
         let st = self.statement(sql).await?;
-        Ok(self.conn.query_one(&st, params).await?)
+        Ok(self.sent().conn.query_one(&st, params).await?)
     }
 
     pub async fn execute(&self, sql: &str, params: Params<'_>) -> TxResult<u64> {
         let st = self.statement(sql).await?;
-        Ok(self.conn.execute(&st, params).await?)
+        Ok(self.sent().conn.execute(&st, params).await?)
     }
 
     /// Does `sql` (which takes parameters) find a row?
@@ -553,7 +586,7 @@ impl Tx {
 
     /// Runs statements without parameters (the simple protocol: nothing is prepared).
     pub async fn batch(&self, sql: &str) -> TxResult<()> {
-        Ok(self.conn.batch_execute(sql).await?)
+        Ok(self.sent().conn.batch_execute(sql).await?)
     }
 
     /// Reports a graph change of this transaction: applied to this replica's graph index after
