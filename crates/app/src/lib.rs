@@ -986,10 +986,13 @@ impl App {
     }
 
     async fn connection_view(&self, other: MemberId, at: Timestamp) -> AppResult<Connection> {
+        // A name for the card: from the member cache (the member was active inside the
+        // transaction that connected them).
         let m = self
             .store()
-            .member(other)
+            .members(&[other])
             .await?
+            .pop()
             .ok_or(RuleError::NotFound)?;
         Ok(Connection {
             member: summary(&m),

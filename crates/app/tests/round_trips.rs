@@ -1,5 +1,6 @@
 //! How many statements each member operation sends to PostgreSQL, counted exactly (each is one
-//! round trip): a request that is signed in with a known token costs no look-up, a send, accept,
+//! round trip), on a replica that has served these members before: a request that is signed in
+//! with a known token costs no look-up, a send, accept,
 //! ignore or withdrawal is BEGIN, one read, one write, COMMIT, and an inbox page or a profile is
 //! read in at most two. The test fails when a change adds a round trip. Always on PostgreSQL (the
 //! server of `RAPPORT_TEST_POSTGRES_URL`); it fails when that cannot be reached.
@@ -60,9 +61,14 @@ async fn network() -> Network {
             .await
             .expect("Cy's invitation is accepted");
     }
-    // Every member's token has been used once: the cache knows them.
+    // Every member has signed in and read their inbox once: the replica's caches know their
+    // token, their name and whom they are hidden from.
     for t in &net.tokens {
-        net.app.authenticate(t).await.expect("a known token");
+        let me = net.app.authenticate(t).await.expect("a known token");
+        net.app
+            .received(me, PageRequest::default())
+            .await
+            .expect("the inbox");
     }
     net
 }

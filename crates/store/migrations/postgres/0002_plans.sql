@@ -244,3 +244,26 @@ BEGIN
     END LOOP;
     RETURN v_new;
 END $$;
+
+-- Each replica caches member rows and who is hidden from whom by blocks (postgres/caches.rs):
+-- a transaction that changes a member's shown columns or a block tells every replica, on commit.
+CREATE FUNCTION rapport_member_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('rapport_cache', 'm' || NEW.id);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER members_shown_columns_changed
+    AFTER UPDATE OF email, name, headline, company, location, tier, role, status,
+                    invitations_from, notification_prefs ON members
+    FOR EACH ROW EXECUTE FUNCTION rapport_member_changed();
+
+CREATE FUNCTION rapport_block_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    b blocks;
+BEGIN
+    IF TG_OP = 'DELETE' THEN b := OLD; ELSE b := NEW; END IF;
+    PERFORM pg_notify('rapport_cache', 'b' || b.blocker_id || ',' || b.blocked_id);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER blocks_changed AFTER INSERT OR DELETE ON blocks
+    FOR EACH ROW EXECUTE FUNCTION rapport_block_changed();

@@ -128,12 +128,15 @@ pub(super) async fn member(s: &PgStore, id: MemberId) -> StoreResult<Option<Arc<
 }
 
 pub(super) async fn members(s: &PgStore, ids: &[MemberId]) -> StoreResult<Vec<Arc<MemberRecord>>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
+    // From this replica's cache, which other replicas' commits invalidate (see `caches`).
+    let caches = &s.inner.caches;
+    let (mut found, missing) = caches.members(ids);
+    if missing.is_empty() {
+        return Ok(found);
     }
-    // Read fresh rather than from a cache: another replica may have changed these rows.
-    let ids = ids_of(ids);
-    read!(s, |c| {
+    let epoch = caches.epoch();
+    let ids = ids_of(&missing);
+    let read: Vec<Arc<MemberRecord>> = read!(s, |c| {
         Ok(c.query(
             &format!("SELECT {MEMBER_COLS} FROM members WHERE id = ANY($1)"),
             &[&ids],
@@ -142,7 +145,10 @@ pub(super) async fn members(s: &PgStore, ids: &[MemberId]) -> StoreResult<Vec<Ar
         .iter()
         .map(|r| Arc::new(member_row(r)))
         .collect())
-    })
+    })?;
+    caches.fill_members(&read, epoch);
+    found.extend(read);
+    Ok(found)
 }
 
 pub(super) async fn update_profile(

@@ -16,6 +16,7 @@
 //! every replica's graph index ([`follower`]).
 
 mod accounts;
+mod caches;
 mod follower;
 mod invitations;
 mod leases;
@@ -155,6 +156,8 @@ struct Inner {
     local_graph_clock: AtomicU64,
     /// Where the graph follower starts: the snapshot xmin of the last full scan.
     graph_from: Mutex<Option<String>>,
+    /// Member rows and block lists, kept in step with the other replicas (see [`caches`]).
+    caches: caches::Caches,
     /// The connection string, for the listener's own connection.
     config: tokio_postgres::Config,
     stop: tokio::sync::watch::Sender<bool>,
@@ -229,6 +232,7 @@ impl PgStore {
         store.await_replica().await;
         sequencer::start(&store);
         follower::start(&store);
+        caches::listen(&store);
         Ok(store)
     }
 
@@ -287,6 +291,7 @@ impl PgStore {
                 local_graph: Mutex::new(HashMap::new()),
                 local_graph_clock: AtomicU64::new(0),
                 graph_from: Mutex::new(None),
+                caches: caches::Caches::default(),
                 config,
                 stop,
             }),
@@ -387,6 +392,11 @@ impl PgStore {
     /// After a commit of this replica: its graph changes go to the hook at once (read-after-write
     /// on this replica), and the sequencer is woken when it appended events.
     fn committed(&self, changes: Vec<Change>, events: bool) {
+        for c in &changes {
+            if let Change::MemberSaved(m) = c {
+                self.inner.caches.saved(m);
+            }
+        }
         if !changes.is_empty() {
             let stamp = self.inner.local_graph_clock.fetch_add(1, Ordering::SeqCst) + 1;
             {

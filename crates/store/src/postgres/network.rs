@@ -265,7 +265,7 @@ pub(super) async fn block(
     blocked: MemberId,
     at: Timestamp,
 ) -> StoreResult<()> {
-    in_tx!(s, |tx| {
+    let done = in_tx!(s, |tx| {
         lock_members(tx, &[blocker, blocked]).await?;
         tx.execute(
             "INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES ($1, $2, $3)
@@ -286,7 +286,9 @@ pub(super) async fn block(
         }
         rules::disconnect(tx, blocker, blocked, at).await?;
         Ok(())
-    })
+    });
+    s.inner.caches.blocks_changed(blocker, blocked);
+    done
 }
 
 pub(super) async fn unblock(
@@ -294,7 +296,7 @@ pub(super) async fn unblock(
     blocker: MemberId,
     blocked: MemberId,
 ) -> StoreResult<bool> {
-    in_tx!(s, |tx| {
+    let done = in_tx!(s, |tx| {
         lock_members(tx, &[blocker, blocked]).await?;
         let n = tx
             .execute(
@@ -303,7 +305,9 @@ pub(super) async fn unblock(
             )
             .await?;
         Ok(n > 0)
-    })
+    });
+    s.inner.caches.blocks_changed(blocker, blocked);
+    done
 }
 
 pub(super) async fn blocked_by(
@@ -322,7 +326,12 @@ pub(super) async fn blocked_by(
 }
 
 pub(super) async fn hidden_from(s: &PgStore, viewer: MemberId) -> StoreResult<Vec<MemberId>> {
-    read!(s, |c| {
+    let caches = &s.inner.caches;
+    if let Some(hidden) = caches.hidden(viewer) {
+        return Ok(hidden.as_ref().clone());
+    }
+    let epoch = caches.epoch();
+    let hidden: Vec<MemberId> = read!(s, |c| {
         let rows = c
             .query(
                 "SELECT blocked_id FROM blocks WHERE blocker_id = $1
@@ -331,7 +340,9 @@ pub(super) async fn hidden_from(s: &PgStore, viewer: MemberId) -> StoreResult<Ve
             )
             .await?;
         Ok(rows.iter().map(|r| MemberId(r.get(0))).collect())
-    })
+    })?;
+    caches.fill_hidden(viewer, hidden.clone(), epoch);
+    Ok(hidden)
 }
 
 pub(super) async fn set_status(
@@ -345,7 +356,7 @@ pub(super) async fn set_status(
 }
 
 pub(super) async fn close_member(s: &PgStore, id: MemberId, at: Timestamp) -> StoreResult<()> {
-    in_tx!(s, |tx| {
+    let done = in_tx!(s, |tx| {
         lock_members(tx, &[id]).await?;
         accounts::member_by_id(tx, id)
             .await?
@@ -392,7 +403,10 @@ pub(super) async fn close_member(s: &PgStore, id: MemberId, at: Timestamp) -> St
         .await?;
         accounts::saved_member(tx, id).await?;
         Ok(())
-    })
+    });
+    // Its blocks and its row went: what this replica cached of either is dropped.
+    s.inner.caches.clear();
+    done
 }
 
 #[cfg(test)]
