@@ -138,7 +138,10 @@ async fn each_member_operation_costs_at_most_its_round_trips() {
         })
         .await;
     let profile = net
-        .counted(1, |me| async move { app.member(me, &ada.to_string()).await })
+        .counted(
+            1,
+            |me| async move { app.member(me, &ada.to_string()).await },
+        )
         .await;
     let invitation = app
         .received(bob, PageRequest::default())
@@ -176,6 +179,9 @@ async fn each_member_operation_costs_at_most_its_round_trips() {
         println!("{op}: {n} statements");
     }
     for (op, n, most) in counts {
-        assert!(n <= most, "{op} sent {n} statements, at most {most} expected");
+        assert!(
+            n <= most,
+            "{op} sent {n} statements, at most {most} expected"
+        );
     }
 }

@@ -219,6 +219,9 @@ pub(crate) struct Outcome {
     /// off at twice its duration with the server hopelessly behind.
     pub missed: Option<u64>,
     pub seconds: f64,
+    /// On PostgreSQL (a server on this machine), the CPU the whole server spent during the run,
+    /// per answer: the database work of one operation (see `pg_cpu`).
+    pub pg_cpu_ms_per_op: Option<f64>,
 }
 
 /// The network the store was seeded with, and how long that took.
@@ -603,6 +606,11 @@ pub(crate) async fn run_size(plan: &Plan, members: usize, dir: &Path) -> anyhow:
         },
         addrs.join(", ")
     );
+    // The PostgreSQL server's process, when it runs on this machine, for its CPU per operation.
+    let postmaster = match &plan.postgres {
+        Some(server) => crate::pg_cpu::postmaster(server).await,
+        None => None,
+    };
     print_header();
     let mut results = Vec::new();
     for &scenario in &plan.scenarios {
@@ -637,8 +645,13 @@ pub(crate) async fn run_size(plan: &Plan, members: usize, dir: &Path) -> anyhow:
             )
             .await;
         }
+        let cpu_before = postmaster.and_then(crate::pg_cpu::cpu_ms);
         let run = run_ops(&world, plan.connections, plan.duration, ops, None).await;
-        let closed = outcome(scenario, Mode::Closed, None, run);
+        let cpu_after = postmaster.and_then(crate::pg_cpu::cpu_ms);
+        let mut closed = outcome(scenario, Mode::Closed, None, run);
+        if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
+            closed.pg_cpu_ms_per_op = Some((after - before) / closed.requests.max(1) as f64);
+        }
         let half = closed.ops_per_sec / 2.0;
         print_row(&closed);
         results.push(closed);
@@ -725,6 +738,7 @@ fn outcome(scenario: Scenario, mode: Mode, target: Option<f64>, run: Run) -> Out
         statuses: run.tally.statuses,
         missed: run.missed,
         seconds: run.secs,
+        pg_cpu_ms_per_op: None,
     }
 }
 
@@ -758,6 +772,9 @@ fn print_row(o: &Outcome) {
         o.transport_errors,
         load
     );
+    if let Some(ms) = o.pg_cpu_ms_per_op {
+        println!("  postgres CPU {ms:.3} ms per operation");
+    }
 }
 
 /// The lines after a run's table: the no-op ratio, the open-loop goal, the store and the server.

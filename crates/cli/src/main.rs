@@ -4,6 +4,7 @@ mod bench;
 mod bench_graph;
 mod bench_growth;
 mod copy;
+mod pg_cpu;
 mod plot;
 mod seed;
 mod synth;

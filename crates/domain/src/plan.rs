@@ -300,7 +300,8 @@ pub fn plan_send(cmd: &SendInvitation, f: &SendFacts) -> Result<SendPlan, RuleEr
     };
     // The weekly limit is reached exactly when the limit-th newest send is inside the window.
     let full_since = nth.filter(|t| *t > at.minus(crate::send::WEEK));
-    let email_matches = matches!((&cmd.recipient_email, recipient), (Some(e), Some(r)) if e.as_str() == r.email);
+    let email_matches =
+        matches!((&cmd.recipient_email, recipient), (Some(e), Some(r)) if e.as_str() == r.email);
     let ctx = SendContext {
         now: at,
         is_self,
@@ -669,7 +670,13 @@ pub fn restrict(
         until.0
     );
     plan.push(Effect::Emit {
-        notice: notice(member, prefs, NotificationKind::RestrictionApplied, None, None),
+        notice: notice(
+            member,
+            prefs,
+            NotificationKind::RestrictionApplied,
+            None,
+            None,
+        ),
         event: EventPlan {
             data: Some(data),
             ..EventPlan::members("member.restricted", member, None)

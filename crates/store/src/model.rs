@@ -1,8 +1,6 @@
 //! What the store keeps and hands back: plain records, no behaviour.
 
-use rapport_domain::{
-    Email, IgnoreReason, InvitationId, InvitationState, MemberId, Timestamp,
-};
+use rapport_domain::{Email, IgnoreReason, InvitationId, InvitationState, MemberId, Timestamp};
 
 pub type TokenHash = [u8; 32];
 

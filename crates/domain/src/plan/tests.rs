@@ -116,7 +116,8 @@ fn a_send_creates_the_invitation_counts_it_sets_the_reminder_and_tells_the_recip
                     kind: NotificationKind::InvitationReceived,
                     actor: Some(ADA),
                     invitation: Some(InvitationRef::New),
-                    channels: NotificationPrefs::default().get(NotificationKind::InvitationReceived),
+                    channels: NotificationPrefs::default()
+                        .get(NotificationKind::InvitationReceived),
                 }),
                 event: EventPlan::invitation("invitation.sent", InvitationRef::New, ADA, BOB),
             },
@@ -137,7 +138,10 @@ fn a_recipient_who_chose_no_channel_gets_the_event_but_no_notice() {
     );
     f.recipient.as_mut().unwrap().prefs = prefs;
     let p = plan_send(&send(), &f).unwrap();
-    assert!(has(&p.plan, |e| matches!(e, Effect::Emit { notice: None, event } if event.kind == "invitation.sent")));
+    assert!(has(
+        &p.plan,
+        |e| matches!(e, Effect::Emit { notice: None, event } if event.kind == "invitation.sent")
+    ));
 }
 
 #[test]
@@ -189,7 +193,10 @@ fn inviting_someone_who_invited_you_accepts_theirs_and_connects_you() {
         kinds(&p.plan),
         vec!["invitation.accepted", "connection.created"]
     );
-    assert!(!has(&p.plan, |e| matches!(e, Effect::CreateInvitation { .. })));
+    assert!(!has(&p.plan, |e| matches!(
+        e,
+        Effect::CreateInvitation { .. }
+    )));
 }
 
 #[test]
@@ -264,7 +271,10 @@ fn accepting_connects_tells_the_sender_and_takes_the_invitation_off_their_count(
             member: ADA,
             delta: -1
         }));
-    assert!(has(&p.plan, |e| matches!(e, Effect::Emit { notice: Some(n), .. } if n.member == ADA && n.kind == NotificationKind::InvitationAccepted)));
+    assert!(has(
+        &p.plan,
+        |e| matches!(e, Effect::Emit { notice: Some(n), .. } if n.member == ADA && n.kind == NotificationKind::InvitationAccepted)
+    ));
     assert_eq!(
         kinds(&p.plan),
         vec!["invitation.accepted", "connection.created"]
@@ -351,7 +361,10 @@ fn withdrawal_notice_policy_notify_tells_the_recipient() {
         NOW,
     )
     .unwrap();
-    assert!(has(&p.plan, |e| matches!(e, Effect::Emit { notice: Some(n), .. } if n.member == BOB && n.kind == NotificationKind::InvitationWithdrawn)));
+    assert!(has(
+        &p.plan,
+        |e| matches!(e, Effect::Emit { notice: Some(n), .. } if n.member == BOB && n.kind == NotificationKind::InvitationWithdrawn)
+    ));
 }
 
 #[test]
@@ -377,7 +390,10 @@ fn ignoring_as_spam_bars_the_sender_files_a_report_and_keeps_the_recipients_noti
             reporter: BOB,
             reported: ADA
         }));
-    assert!(!has(&p.plan, |e| matches!(e, Effect::ForgetForRecipient(_))));
+    assert!(!has(&p.plan, |e| matches!(
+        e,
+        Effect::ForgetForRecipient(_)
+    )));
     assert_eq!(kinds(&p.plan), vec!["invitation.ignored"]);
 }
 
@@ -418,8 +434,14 @@ fn the_fifth_ignore_as_unknown_counts_itself_and_restricts_the_sender() {
         NOW,
     )
     .unwrap();
-    assert!(has(&p.plan, |e| matches!(e, Effect::Restrict { member, level: 1, reason: RestrictionReason::IgnoredAsUnknown, .. } if *member == ADA)));
-    assert_eq!(kinds(&p.plan), vec!["invitation.ignored", "member.restricted"]);
+    assert!(has(
+        &p.plan,
+        |e| matches!(e, Effect::Restrict { member, level: 1, reason: RestrictionReason::IgnoredAsUnknown, .. } if *member == ADA)
+    ));
+    assert_eq!(
+        kinds(&p.plan),
+        vec!["invitation.ignored", "member.restricted"]
+    );
 }
 
 #[test]

@@ -83,8 +83,9 @@ pub(super) async fn send_facts(
                 sender: MemberId(r.get(18)),
                 recipient: MemberId(r.get(19)),
                 note: r.get(20),
-                state: InvitationState::parse(state)
-                    .ok_or_else(|| Failure::Internal(format!("unknown invitation state {state}")))?,
+                state: InvitationState::parse(state).ok_or_else(|| {
+                    Failure::Internal(format!("unknown invitation state {state}"))
+                })?,
                 ignore_reason: r.get::<_, Option<&str>>(22).and_then(IgnoreReason::parse),
                 created_at: Timestamp(r.get(23)),
                 decided_at: r.get::<_, Option<i64>>(24).map(Timestamp),

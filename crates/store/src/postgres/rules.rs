@@ -7,13 +7,11 @@
 //! themselves, so that every caller gets them.
 
 use super::accounts::{member_by_id, saved_member};
-use super::{notices, plan};
 use super::*;
+use super::{notices, plan};
 use crate::*;
 use rapport_domain::standing::{self, RestrictionReason, Standing};
-use rapport_domain::{
-    WithdrawalNotice,
-};
+use rapport_domain::WithdrawalNotice;
 use std::sync::Arc;
 
 /// The invitation `id`, if any.

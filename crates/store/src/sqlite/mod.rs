@@ -13,8 +13,7 @@ use crate::member_cache::MemberCache;
 use crate::*;
 use rapport_domain::standing::{self, RestrictionReason, Standing};
 use rapport_domain::{
-    IgnoreReason, InvitationState, InvitationsFrom, NotificationPrefs,
-    WithdrawalNotice,
+    IgnoreReason, InvitationState, InvitationsFrom, NotificationPrefs, WithdrawalNotice,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::{Path, PathBuf};

@@ -6,8 +6,8 @@ use super::writer::WriteTx;
 use super::{invitation_by_id, outbox, pending_between};
 use crate::*;
 use rapport_domain::plan::{
-    ActFacts, Effect, InvitationFacts, InvitationRef, MemberFacts, Notice, PairFacts,
-    PendingFacts, ReviewFacts, SendFacts,
+    ActFacts, Effect, InvitationFacts, InvitationRef, MemberFacts, Notice, PairFacts, PendingFacts,
+    ReviewFacts, SendFacts,
 };
 use rapport_domain::standing::{self, Standing};
 use rapport_domain::{IgnoreReason, InvitationsFrom, NotificationPrefs, Plan};
@@ -136,9 +136,11 @@ pub(super) fn act_facts(
         return Ok(None);
     };
     let side = |m: MemberId| -> rusqlite::Result<(u32, NotificationPrefs)> {
-        Ok(member_facts(c, m)?.map_or((0, NotificationPrefs::default()), |f| {
-            (f.connections, f.prefs)
-        }))
+        Ok(
+            member_facts(c, m)?.map_or((0, NotificationPrefs::default()), |f| {
+                (f.connections, f.prefs)
+            }),
+        )
     };
     let (sender_connections, sender_prefs) = side(inv.sender)?;
     let (recipient_connections, recipient_prefs) = side(inv.recipient)?;
@@ -216,8 +218,9 @@ pub(super) fn execute(tx: &mut WriteTx<'_>, plan: &Plan) -> StoreResult<Option<I
     let mut created: Option<InvitationId> = None;
     let resolve = |r: InvitationRef, created: Option<InvitationId>| match r {
         InvitationRef::Existing(id) => Ok(id),
-        InvitationRef::New => created
-            .ok_or_else(|| StoreError::Internal("a plan used its invitation before creating it".into())),
+        InvitationRef::New => created.ok_or_else(|| {
+            StoreError::Internal("a plan used its invitation before creating it".into())
+        }),
     };
     for effect in &plan.effects {
         let c = tx.conn;
@@ -255,8 +258,10 @@ pub(super) fn execute(tx: &mut WriteTx<'_>, plan: &Plan) -> StoreResult<Option<I
                 .execute(params![invitation.0, state.as_str(), reason.map(IgnoreReason::as_str), at.0])?;
             }
             Effect::PendingSent { member, delta } => {
-                c.prepare_cached("UPDATE members SET pending_sent = pending_sent + ?2 WHERE id = ?1")?
-                    .execute([member.0, *delta])?;
+                c.prepare_cached(
+                    "UPDATE members SET pending_sent = pending_sent + ?2 WHERE id = ?1",
+                )?
+                .execute([member.0, *delta])?;
             }
             Effect::LiftBar { sender, recipient } => {
                 c.prepare_cached(
