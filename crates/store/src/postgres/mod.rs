@@ -12,13 +12,15 @@
 //! conflicts instead of waiting.
 //!
 //! What one replica writes, the others learn from the database: numbered outbox events (the
-//! [`sequencer`]) for live streams and webhooks, woken by `NOTIFY`; and a log of touched pairs for
-//! every replica's graph index ([`follower`]).
+//! [`sequencer`]) for live streams and webhooks; a log of touched pairs for every replica's graph
+//! index ([`follower`]); and deleted sign-in tokens, for token caches. Each is announced with a
+//! `NOTIFY` at commit, which one connection per replica hears ([`listener`]).
 
 mod accounts;
 mod follower;
 mod invitations;
 mod leases;
+mod listener;
 mod network;
 mod notices;
 mod outbox;
@@ -28,7 +30,9 @@ mod sequencer;
 mod standing;
 mod store;
 
-use crate::{Change, CommitHook, InvitationRecord, MemberRecord, StoreError, StoreResult};
+use crate::{
+    Change, CommitHook, InvitationRecord, MemberRecord, StoreError, StoreResult, TokenHash,
+};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use rapport_domain::{
     IgnoreReason, InvitationId, InvitationState, MemberId, NotificationPrefs, RuleError, Timestamp,
@@ -42,7 +46,11 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row, Statement};
 
 /// Schema versions, applied in order; `rapport_schema` records how many have run.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_schema.sql"),
+    // 0002 goes here.
+    include_str!("../../migrations/postgres/0003_notify.sql"),
+];
 
 /// Attempts of one transaction that fails on a deadlock or serialization conflict.
 const MAX_ATTEMPTS: u32 = 10;
@@ -153,6 +161,10 @@ struct Inner {
     graph_from: Mutex<Option<String>>,
     /// The connection string, for the listener's own connection.
     config: tokio_postgres::Config,
+    /// Which connection the [`listener`] hears the other replicas on, if any.
+    listening: tokio::sync::watch::Sender<Option<u64>>,
+    /// Sign-in tokens deleted by any replica, as the listener hears of them.
+    revoked: tokio::sync::broadcast::Sender<TokenHash>,
     stop: tokio::sync::watch::Sender<bool>,
 }
 
@@ -284,6 +296,8 @@ impl PgStore {
                 local_graph_clock: AtomicU64::new(0),
                 graph_from: Mutex::new(None),
                 config,
+                listening: tokio::sync::watch::channel(None).0,
+                revoked: tokio::sync::broadcast::channel(listener::REVOCATIONS_BUFFER).0,
                 stop,
             }),
         })
