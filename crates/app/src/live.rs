@@ -5,10 +5,10 @@
 //! and by the other replicas' (the store hears them; see `rapport_store::Peers`), with a poll as a
 //! safety net: every 5 s while the store hears the other replicas, every 500 ms while it does not
 //! (and on the embedded store, which other processes such as `rapport` commands may write to too).
-//! Because the feed reads the shared outbox
-//! rather than this process's own writes, every replica sees every event. The event's outbox
-//! number is the stream's event id, so a client that reconnects with `Last-Event-ID` is sent what
-//! it missed from the outbox, then live events, without gaps or repeats.
+//! Because the feed reads the shared outbox rather than this process's own writes, every replica
+//! sees every event. The event's outbox number is the stream's event id, so a client that
+//! reconnects with `Last-Event-ID` is sent what it missed from the outbox, then live events,
+//! without gaps or repeats.
 
 use crate::{App, AppError, AppResult};
 use rapport_domain::MemberId;

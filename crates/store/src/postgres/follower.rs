@@ -120,14 +120,14 @@ pub(super) fn start(store: &PgStore) {
             if pruned.elapsed() >= PRUNE_EVERY {
                 pruned = tokio::time::Instant::now();
                 let cutoff = now_ms() - KEEP_MS;
-                let pruned = in_tx!(&store, |tx| {
+                let deleted = in_tx!(&store, |tx| {
                     tx.execute(
                         "DELETE FROM graph_changes WHERE created_at < $1",
                         &[&cutoff],
                     )
                     .await
                 });
-                if let Err(e) = pruned {
+                if let Err(e) = deleted {
                     tracing::warn!(error = %e, "pruning graph changes failed");
                 }
             }
