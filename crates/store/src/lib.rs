@@ -371,7 +371,8 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
     /// Do other processes write to this store (several replicas)? Then nothing read from it may be
-    /// cached on the strength of this process's own writes (sign-in tokens, for one).
+    /// cached on the strength of this process's own writes: sign-in tokens, for one, are cached
+    /// only while [`Store::peers`] says every revocation is heard.
     fn shared(&self) -> bool {
         false
     }
