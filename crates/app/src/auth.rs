@@ -6,10 +6,10 @@
 //!
 //! The cache must never outlive a revocation. This process revokes in its own cache what it
 //! revokes in the store. Over a store that other processes write too (PostgreSQL replicas), it
-//! also follows their revocations ([`follow_revocations`], from the store's
-//! [`Peers`]), and it caches only while it hears every one of them: it starts
-//! untrusting, trusts once the store listens, and empties itself and stops caching whenever the
-//! store stops listening or falls behind, until it listens again.
+//! also follows their revocations ([`follow_revocations`], from the store's [`Peers`]), and it
+//! caches only while it hears every one of them: it starts untrusting, trusts once the store
+//! listens, and empties itself and stops caching whenever the store stops listening or falls
+//! behind, until it listens again.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
