@@ -3,13 +3,20 @@
 //! Passwords are hashed with argon2id (19 MiB, 2 iterations, OWASP's minimum). Tokens are 256
 //! random bits; only their SHA-256 is stored, and a small in-process cache maps a token's hash to
 //! its member so that authenticating a request does not touch the store.
+//!
+//! The cache must never outlive a revocation. This process revokes in its own cache what it
+//! revokes in the store. Over a store that other processes write too (PostgreSQL replicas), it
+//! also follows their revocations ([`follow_revocations`], from the store's [`Peers`]), and it
+//! caches only while it hears every one of them: it starts untrusting, trusts once the store
+//! listens, and empties itself and stops caching whenever the store stops listening or falls
+//! behind, until it listens again.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
 use rand::RngCore;
 use rapport_domain::MemberId;
-use rapport_store::TokenHash;
+use rapport_store::{Peers, TokenHash};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,20 +66,42 @@ pub fn token_hash(token: &str) -> TokenHash {
 ///
 /// Every revocation moves `epoch` on. A token read from the store is cached only if no revocation
 /// happened since the read began ([`TokenCache::put_unless_revoked`]), so a lookup racing a
-/// logout, password change or suspension cannot put a revoked token back.
-#[derive(Default)]
+/// logout, password change or suspension cannot put a revoked token back. An untrusted cache (one
+/// that may have missed revocations) holds and takes nothing.
 pub struct TokenCache {
-    map: RwLock<HashMap<TokenHash, MemberId>>,
+    state: RwLock<State>,
     epoch: AtomicU64,
+}
+
+struct State {
+    map: HashMap<TokenHash, MemberId>,
+    /// Does this cache hear of every revocation?
+    trusted: bool,
 }
 
 const TOKEN_CACHE_MAX: usize = 200_000;
 
 impl TokenCache {
+    /// An empty cache; an untrusted one caches nothing until [`TokenCache::trust`].
+    pub fn new(trusted: bool) -> TokenCache {
+        TokenCache {
+            state: RwLock::new(State {
+                map: HashMap::new(),
+                trusted,
+            }),
+            epoch: AtomicU64::new(0),
+        }
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn get(&self, hash: &TokenHash) -> Option<MemberId> {
-        self.map
+        self.state
             .read()
             .unwrap_or_else(|p| p.into_inner())
+            .map
             .get(hash)
             .copied()
     }
@@ -89,26 +118,121 @@ impl TokenCache {
 
     /// Caches a token read from the store, unless a revocation happened since `epoch` was read.
     pub fn put_unless_revoked(&self, hash: TokenHash, member: MemberId, epoch: u64) {
-        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        if self.epoch.load(Ordering::SeqCst) != epoch {
+        let mut state = self.write();
+        if self.epoch.load(Ordering::SeqCst) != epoch || !state.trusted {
             return;
         }
-        if map.len() >= TOKEN_CACHE_MAX {
-            map.clear();
+        if state.map.len() >= TOKEN_CACHE_MAX {
+            state.map.clear();
         }
-        map.insert(hash, member);
+        state.map.insert(hash, member);
     }
 
     pub fn forget(&self, hash: &TokenHash) {
-        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.write();
         self.epoch.fetch_add(1, Ordering::SeqCst);
-        map.remove(hash);
+        state.map.remove(hash);
     }
 
     pub fn forget_member(&self, member: MemberId) {
-        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.write();
         self.epoch.fetch_add(1, Ordering::SeqCst);
-        map.retain(|_, m| *m != member);
+        state.map.retain(|_, m| *m != member);
+    }
+
+    /// Empties the cache and caches nothing more until [`TokenCache::trust`]: revocations may be
+    /// missed from now on.
+    pub fn distrust(&self) {
+        let mut state = self.write();
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        state.map.clear();
+        state.trusted = false;
+    }
+
+    /// Caches again: every revocation from now on is heard. What was read before (and so may have
+    /// missed one) is not cached.
+    pub fn trust(&self) {
+        let mut state = self.write();
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        state.trusted = true;
+    }
+
+    /// Is it caching?
+    pub fn trusted(&self) -> bool {
+        self.state.read().unwrap_or_else(|p| p.into_inner()).trusted
+    }
+}
+
+/// Keeps `cache` in step with the revocations of the processes sharing the store until `stop`
+/// resolves: forgets every token revoked anywhere, and caches only while the store listens on one
+/// and the same connection without falling behind (anything else empties it first).
+pub async fn follow_revocations(
+    cache: &TokenCache,
+    peers: Peers,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let mut follower = RevocationFollower::new(peers);
+    follower.look(cache);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            more = follower.step(cache) => if !more { break },
+        }
+    }
+    // Nobody follows the revocations any more.
+    cache.distrust();
+}
+
+/// [`follow_revocations`] one message at a time.
+struct RevocationFollower {
+    peers: Peers,
+    /// The store's listening connection the cache was last trusted for (`None`: not trusted).
+    heard: Option<u64>,
+}
+
+impl RevocationFollower {
+    fn new(peers: Peers) -> RevocationFollower {
+        RevocationFollower { peers, heard: None }
+    }
+
+    /// Trusts or distrusts `cache` as the store's listening stands now. A different connection
+    /// than before may have missed revocations in between: the cache is emptied first.
+    fn look(&mut self, cache: &TokenCache) {
+        let now = *self.peers.listening.borrow_and_update();
+        if now != self.heard {
+            cache.distrust();
+            if now.is_some() {
+                cache.trust();
+            }
+            self.heard = now;
+        }
+    }
+
+    /// Waits for the next revocation or change of listening and applies it; `false` once the
+    /// store is gone.
+    async fn step(&mut self, cache: &TokenCache) -> bool {
+        use tokio::sync::broadcast::error::RecvError;
+        tokio::select! {
+            changed = self.peers.listening.changed() => {
+                if changed.is_err() {
+                    return false;
+                }
+                self.look(cache);
+            }
+            hash = self.peers.revoked.recv() => match hash {
+                Ok(hash) => cache.forget(&hash),
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "token revocations came too fast; emptying the token cache");
+                    cache.distrust();
+                    if self.heard.is_some() {
+                        cache.trust();
+                    }
+                }
+                Err(RecvError::Closed) => return false,
+            },
+        }
+        true
     }
 }
 
@@ -123,6 +247,128 @@ mod tests {
         assert!(verify_password("correct horse battery", &h));
         assert!(!verify_password("wrong horse battery", &h));
         assert!(!verify_password("anything", "not a hash"));
+    }
+
+    /// A cache following the revocations of a store that can be told what to hear, one step at a
+    /// time.
+    struct Shared {
+        cache: TokenCache,
+        follower: RevocationFollower,
+        listening: tokio::sync::watch::Sender<Option<u64>>,
+        revoked: tokio::sync::broadcast::Sender<TokenHash>,
+    }
+
+    impl Shared {
+        fn new(buffer: usize) -> Shared {
+            let (listening, listening_rx) = tokio::sync::watch::channel(None);
+            let (revoked, revoked_rx) = tokio::sync::broadcast::channel(buffer);
+            let mut follower = RevocationFollower::new(Peers {
+                listening: listening_rx,
+                revoked: revoked_rx,
+            });
+            let cache = TokenCache::new(false);
+            follower.look(&cache);
+            Shared {
+                cache,
+                follower,
+                listening,
+                revoked,
+            }
+        }
+
+        async fn listen(&mut self, connection: Option<u64>) {
+            self.listening.send_replace(connection);
+            assert!(self.follower.step(&self.cache).await);
+        }
+
+        async fn revoke(&mut self, hash: TokenHash) {
+            self.revoked.send(hash).expect("a receiver");
+            assert!(self.follower.step(&self.cache).await);
+        }
+    }
+
+    const ADA: MemberId = MemberId(1);
+
+    #[tokio::test]
+    async fn a_shared_cache_caches_only_while_the_store_listens() {
+        let mut s = Shared::new(16);
+        s.cache.put([1; 32], ADA);
+        assert_eq!(
+            s.cache.get(&[1; 32]),
+            None,
+            "nothing is cached before it listens"
+        );
+
+        s.listen(Some(1)).await;
+        s.cache.put([1; 32], ADA);
+        assert_eq!(s.cache.get(&[1; 32]), Some(ADA));
+
+        s.listen(None).await;
+        assert_eq!(
+            s.cache.get(&[1; 32]),
+            None,
+            "a lost listener empties the cache"
+        );
+        s.cache.put([1; 32], ADA);
+        assert_eq!(
+            s.cache.get(&[1; 32]),
+            None,
+            "and it caches nothing until it listens again"
+        );
+
+        s.listen(Some(2)).await;
+        s.cache.put([1; 32], ADA);
+        assert_eq!(s.cache.get(&[1; 32]), Some(ADA));
+    }
+
+    #[tokio::test]
+    async fn a_new_listening_connection_empties_the_cache_even_unseen_the_loss_between() {
+        let mut s = Shared::new(16);
+        s.listen(Some(1)).await;
+        s.cache.put([1; 32], ADA);
+        // Lost and back before the follower looked: revocations in between may have been missed.
+        s.listening.send_replace(None);
+        s.listen(Some(2)).await;
+        assert_eq!(s.cache.get(&[1; 32]), None);
+        assert!(s.cache.trusted());
+    }
+
+    #[tokio::test]
+    async fn a_token_revoked_by_another_replica_leaves_the_cache() {
+        let mut s = Shared::new(16);
+        s.listen(Some(1)).await;
+        s.cache.put([1; 32], ADA);
+        s.cache.put([2; 32], ADA);
+        s.revoke([1; 32]).await;
+        assert_eq!(s.cache.get(&[1; 32]), None);
+        assert_eq!(s.cache.get(&[2; 32]), Some(ADA));
+    }
+
+    #[tokio::test]
+    async fn a_lookup_that_read_before_a_revocation_is_not_cached_after_it() {
+        let mut s = Shared::new(16);
+        s.listen(Some(1)).await;
+        let epoch = s.cache.epoch();
+        s.revoke([1; 32]).await;
+        s.cache.put_unless_revoked([1; 32], ADA, epoch);
+        assert_eq!(s.cache.get(&[1; 32]), None);
+    }
+
+    #[tokio::test]
+    async fn a_follower_that_falls_behind_empties_the_cache_and_goes_on() {
+        let mut s = Shared::new(1);
+        s.listen(Some(1)).await;
+        s.cache.put([9; 32], ADA);
+        s.revoked.send([1; 32]).expect("a receiver");
+        s.revoked.send([2; 32]).expect("a receiver");
+        assert!(s.follower.step(&s.cache).await);
+        assert_eq!(
+            s.cache.get(&[9; 32]),
+            None,
+            "missed revocations empty the cache"
+        );
+        s.cache.put([9; 32], ADA);
+        assert_eq!(s.cache.get(&[9; 32]), Some(ADA), "and it caches again");
     }
 
     #[test]

@@ -257,7 +257,8 @@ impl App {
                 graph,
                 clock,
                 config,
-                tokens: TokenCache::default(),
+                // Over a shared store, trusted once it hears the other replicas' revocations.
+                tokens: TokenCache::new(!shared),
                 logins: login_limit::LoginLimiter::default(),
                 dummy_hash,
                 hub,
@@ -477,20 +478,18 @@ impl App {
             return Err(AppError::Unauthenticated);
         }
         let hash = auth::token_hash(token);
-        // Over a shared store another replica may revoke a token at any time: no cache then.
-        let cache = !self.store().shared();
-        if let Some(id) = self.inner.tokens.get(&hash).filter(|_| cache) {
+        if let Some(id) = self.inner.tokens.get(&hash) {
+            metrics::counter!("rapport_token_lookups_total", "from" => "cache").increment(1);
             return Ok(id);
         }
+        metrics::counter!("rapport_token_lookups_total", "from" => "store").increment(1);
         let epoch = self.inner.tokens.epoch();
         let id = self
             .store()
             .token_member(hash)
             .await?
             .ok_or(AppError::Unauthenticated)?;
-        if cache {
-            self.inner.tokens.put_unless_revoked(hash, id, epoch);
-        }
+        self.inner.tokens.put_unless_revoked(hash, id, epoch);
         Ok(id)
     }
 
@@ -1365,8 +1364,9 @@ impl App {
         })
     }
 
-    /// Runs every background worker (sweeper, live feed, mailer, webhooks) until `stop` turns
-    /// true; live streams end as soon as it does.
+    /// Runs every background worker (sweeper, live feed, mailer, webhooks, and over a shared store
+    /// the token cache's following of other replicas' revocations) until `stop` turns true; live
+    /// streams end as soon as it does.
     pub async fn run_workers(self, stop: tokio::sync::watch::Receiver<bool>) {
         let mut closer = stop.clone();
         let hub = self.inner.hub.clone();
@@ -1378,8 +1378,16 @@ impl App {
         let sweeper = self
             .clone()
             .run_sweeper(async move { stopped(&mut sweeper_stop).await });
+        let mut revocations_stop = stop.clone();
+        let revocations = async {
+            if let Some(peers) = self.store().peers() {
+                let stop = &mut revocations_stop;
+                auth::follow_revocations(&self.inner.tokens, peers, stopped(stop)).await;
+            }
+        };
         tokio::join!(
             close_streams,
+            revocations,
             self.run_lease(stop.clone()),
             sweeper,
             self.run_feed(stop.clone()),

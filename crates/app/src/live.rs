@@ -2,10 +2,13 @@
 //! (Server-Sent Events) should see.
 //!
 //! One feed task per process follows the outbox table in order, woken by this process's commits
-//! and, for commits of other replicas, by a short poll. Because the feed reads the shared outbox
-//! rather than this process's own writes, every replica sees every event. The event's outbox
-//! number is the stream's event id, so a client that reconnects with `Last-Event-ID` is sent what
-//! it missed from the outbox, then live events, without gaps or repeats.
+//! and by the other replicas' (the store hears them; see `rapport_store::Peers`), with a poll as a
+//! safety net: every 5 s while the store hears the other replicas, every 500 ms while it does not
+//! (and on the embedded store, which other processes such as `rapport` commands may write to too).
+//! Because the feed reads the shared outbox rather than this process's own writes, every replica
+//! sees every event. The event's outbox number is the stream's event id, so a client that
+//! reconnects with `Last-Event-ID` is sent what it missed from the outbox, then live events,
+//! without gaps or repeats.
 
 use crate::{App, AppError, AppResult};
 use rapport_domain::MemberId;
@@ -22,8 +25,10 @@ pub const MAX_STREAMS_PER_MEMBER: usize = 5;
 /// Events buffered per stream; a stream that falls this far behind is closed (its client
 /// reconnects with `Last-Event-ID` and catches up from the outbox).
 const STREAM_BUFFER: usize = 256;
-/// How often the feed looks for other replicas' events when nothing woke it.
+/// How often the feed looks for other processes' events when nothing woke it, unless...
 const POLL: Duration = Duration::from_millis(500);
+/// ... the store hears the other replicas' commits, and so wakes it: then only as a safety net.
+const QUIET_POLL: Duration = Duration::from_secs(5);
 /// The most missed events replayed to a reconnecting stream.
 const REPLAY_LIMIT: u32 = 10_000;
 
@@ -274,6 +279,7 @@ impl App {
                 }
             }
         };
+        let mut listening = self.store().peers().map(|p| p.listening);
         while !*stop.borrow() {
             match self.feed_once(position).await {
                 Ok(next) if next != position => {
@@ -283,9 +289,24 @@ impl App {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "live feed failed; retrying"),
             }
+            let poll = match &listening {
+                Some(l) if l.borrow().is_some() => QUIET_POLL,
+                _ => POLL,
+            };
+            // The store starting or stopping to hear the others changes how often to poll.
+            let heard = async {
+                let changed = match listening.as_mut() {
+                    Some(l) => l.changed().await.is_ok(),
+                    None => false,
+                };
+                if !changed {
+                    std::future::pending::<()>().await;
+                }
+            };
             tokio::select! {
-                go = crate::pause(&mut stop, POLL) => if !go { break },
+                go = crate::pause(&mut stop, poll) => if !go { break },
                 _ = self.inner.hub.wake.notified() => {}
+                _ = heard => {}
             }
         }
     }

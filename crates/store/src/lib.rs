@@ -9,6 +9,12 @@
 //! Every committed change to the connection graph is reported, in commit order, to the
 //! [`CommitHook`] given at open, before the writer answers the request that made it: whoever keeps
 //! an index of the graph sees a read-after-write consistent view.
+//!
+//! A store that other processes write to as well (PostgreSQL under several replicas) also says what
+//! they revoke, through [`Store::peers`]: the hash of every sign-in token deleted anywhere, as its
+//! transaction commits, and whether this process is hearing them at all. A cache of tokens keeps
+//! what it read only while it hears every revocation; the embedded store has no other writers, so
+//! its process makes, and knows, every revocation itself.
 
 mod member_cache;
 pub mod model;
@@ -39,6 +45,19 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Called on the writer, after each commit, with the graph changes of that commit in order.
 pub type CommitHook = Arc<dyn Fn(&[Change]) + Send + Sync>;
+
+/// How a process hears what the other processes sharing its store revoke (see [`Store::peers`]).
+pub struct Peers {
+    /// Which connection this process hears the others on: `Some(n)` while it listens on its `n`th,
+    /// `None` while it has none. Revocations made while it had none, or between two of its
+    /// connections (the number changed), may have been missed: drop whatever was cached then, and
+    /// cache nothing while it is `None`. Also: while `None`, poll for the others' writes.
+    pub listening: tokio::sync::watch::Receiver<Option<u64>>,
+    /// The hash of every sign-in token deleted by any process, this one included (a logout, a
+    /// password change, an account suspended, deactivated or closed), as its transaction commits.
+    /// A receiver that lags behind has missed some, as if it had stopped listening.
+    pub revoked: tokio::sync::broadcast::Receiver<TokenHash>,
+}
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -353,8 +372,14 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
     /// Do other processes write to this store (several replicas)? Then nothing read from it may be
-    /// cached on the strength of this process's own writes (sign-in tokens, for one).
+    /// cached on the strength of this process's own writes: sign-in tokens, for one, are cached
+    /// only while [`Store::peers`] says every revocation is heard.
     fn shared(&self) -> bool {
         false
+    }
+    /// What the other processes writing to this store revoke, from now on; `None` when there are
+    /// none (the embedded store).
+    fn peers(&self) -> Option<Peers> {
+        None
     }
 }

@@ -6,14 +6,15 @@
 //! - Triggers (`migrations/postgres/0002_plans.sql`) send `NOTIFY rapport_cache` from the
 //!   transaction that changes a member's shown columns (`m<id>`) or adds or removes a block
 //!   (`b<blocker>,<blocked>`), so the notification arrives only if it commits, after it commits.
-//!   Each replica's listener (a connection of its own) drops the entries named.
+//!   Each replica's [`listener`](super::listener) drops the entries named.
 //! - The replica that wrote updates its own entries at its commit, before it answers, so it
 //!   reads its own writes at once; the others drop theirs when the notification arrives, within
 //!   milliseconds.
 //! - A read that began before an invalidation does not fill the cache ([`Caches::epoch`]): it
 //!   may have read the row as it was before.
 //! - While the listener is not connected nothing is cached, and everything cached is dropped when
-//!   it (re)connects, since notifications sent meanwhile are lost.
+//!   it (re)connects, since notifications sent meanwhile are lost. Behind a transaction-mode
+//!   pooler the replica does not listen, so it caches nothing.
 
 use super::*;
 use std::sync::atomic::AtomicBool;
@@ -120,7 +121,7 @@ impl Caches {
     }
 
     /// Reads one invalidation as the triggers send it: `m<id>` or `b<id>,<id>`.
-    fn invalidate(&self, payload: &str) {
+    pub fn invalidate(&self, payload: &str) {
         let ids = |s: &str| -> Vec<MemberId> {
             s.split(',')
                 .filter_map(|x| x.parse().ok())
@@ -145,7 +146,7 @@ impl Caches {
     }
 
     /// Drops everything, and caches again only when `listening`.
-    fn reset(&self, listening: bool) {
+    pub fn reset(&self, listening: bool) {
         let mut members = write(&self.members);
         let mut hidden = write(&self.hidden);
         self.epoch.fetch_add(1, Ordering::SeqCst);
@@ -158,62 +159,6 @@ impl Caches {
     pub fn clear(&self) {
         self.reset(self.listening.load(Ordering::SeqCst));
     }
-}
-
-/// Listens for invalidations on a connection of its own, reconnecting when it drops; nothing is
-/// cached while it is down.
-pub(super) fn listen(store: &PgStore) {
-    let weak = Arc::downgrade(&store.inner);
-    let config = store.inner.config.clone();
-    let mut stop = store.inner.stop.subscribe();
-    tokio::spawn(async move {
-        loop {
-            let session = async {
-                let (client, mut connection) = config.connect(NoTls).await?;
-                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Option<String>>();
-                let driver = tokio::spawn(async move {
-                    let mut messages =
-                        futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-                    use futures_util::StreamExt;
-                    while let Some(Ok(m)) = messages.next().await {
-                        if let tokio_postgres::AsyncMessage::Notification(n) = m {
-                            if tx.send(Some(n.payload().to_owned())).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    // The connection ended: say so, so that the cache stops at once.
-                    let _ = tx.send(None);
-                });
-                client
-                    .batch_execute(&format!("LISTEN {CACHE_CHANNEL}"))
-                    .await?;
-                if let Some(inner) = weak.upgrade() {
-                    inner.caches.reset(true);
-                }
-                while let Some(Some(payload)) = rx.recv().await {
-                    let Some(inner) = weak.upgrade() else { break };
-                    inner.caches.invalidate(&payload);
-                }
-                driver.abort();
-                Ok::<(), tokio_postgres::Error>(())
-            };
-            let ended = tokio::select! {
-                r = session => r,
-                _ = stop.changed() => break,
-            };
-            let Some(inner) = weak.upgrade() else { break };
-            inner.caches.reset(false);
-            if let Err(e) = ended {
-                tracing::warn!(error = %e, "listening for cache invalidations failed; reconnecting");
-            }
-            drop(inner);
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = stop.changed() => break,
-            }
-        }
-    });
 }
 
 #[cfg(test)]

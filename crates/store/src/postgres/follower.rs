@@ -11,11 +11,23 @@
 //!
 //! A replica that starts later loads the graph with a full scan in one snapshot and follows from
 //! that snapshot's xmin.
+//!
+//! A trigger on `graph_changes` sends `NOTIFY rapport_graph` with every transaction that logs
+//! pairs, and the [`listener`] wakes the follower when it arrives, after the commit: an idle
+//! replica reads nothing. It reads every [`SAFETY_TICK`] all the same, and every [`TICK`] while the
+//! listener has no connection (notifications sent then are lost).
 
 use super::*;
 
-/// How often the follower reads when nothing woke it: the other replicas' changes show within it.
+/// How often the follower reads when nothing woke it while the listener is down: the other
+/// replicas' changes show within it.
 const TICK: Duration = Duration::from_millis(200);
+
+/// How often it reads when nothing woke it while the listener hears every commit: a safety net.
+const SAFETY_TICK: Duration = Duration::from_secs(5);
+
+/// How often old `graph_changes` rows are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 /// How long `graph_changes` rows are kept: a replica that stops following for longer reloads.
 const KEEP_MS: i64 = 24 * 3_600_000;
@@ -55,14 +67,20 @@ async fn read_changes(store: &PgStore, from: &str) -> StoreResult<(String, Vec<C
 pub(super) fn start(store: &PgStore) {
     let weak = Arc::downgrade(&store.inner);
     let wake = Arc::new(tokio::sync::Notify::new());
-    sequencer::listen(store, wake.clone());
+    listener::start(store, wake.clone());
+    let listening = store.inner.listening.subscribe();
     let mut stop = store.inner.stop.subscribe();
     tokio::spawn(async move {
-        let mut passes: u64 = 0;
+        let mut pruned = tokio::time::Instant::now();
         loop {
+            let tick = if listening.borrow().is_some() {
+                SAFETY_TICK
+            } else {
+                TICK
+            };
             tokio::select! {
                 _ = wake.notified() => {}
-                _ = tokio::time::sleep(TICK) => {}
+                _ = tokio::time::sleep(tick) => {}
                 _ = stop.changed() => break,
             }
             let Some(inner) = weak.upgrade() else { break };
@@ -99,17 +117,17 @@ pub(super) fn start(store: &PgStore) {
                 }
                 Err(e) => tracing::warn!(error = %e, "following the graph failed; will try again"),
             }
-            passes += 1;
-            if passes.is_multiple_of(3_000) {
+            if pruned.elapsed() >= PRUNE_EVERY {
+                pruned = tokio::time::Instant::now();
                 let cutoff = now_ms() - KEEP_MS;
-                let pruned = in_tx!(&store, |tx| {
+                let deleted = in_tx!(&store, |tx| {
                     tx.execute(
                         "DELETE FROM graph_changes WHERE created_at < $1",
                         &[&cutoff],
                     )
                     .await
                 });
-                if let Err(e) = pruned {
+                if let Err(e) = deleted {
                     tracing::warn!(error = %e, "pruning graph changes failed");
                 }
             }

@@ -12,14 +12,16 @@
 //! conflicts instead of waiting.
 //!
 //! What one replica writes, the others learn from the database: numbered outbox events (the
-//! [`sequencer`]) for live streams and webhooks, woken by `NOTIFY`; and a log of touched pairs for
-//! every replica's graph index ([`follower`]).
+//! [`sequencer`]) for live streams and webhooks; a log of touched pairs for every replica's graph
+//! index ([`follower`]); and deleted sign-in tokens, for token caches. Each is announced with a
+//! `NOTIFY` at commit, which one connection per replica hears ([`listener`]).
 
 mod accounts;
 mod caches;
 mod follower;
 mod invitations;
 mod leases;
+mod listener;
 mod network;
 mod notices;
 mod outbox;
@@ -30,7 +32,9 @@ mod sequencer;
 mod standing;
 mod store;
 
-use crate::{Change, CommitHook, InvitationRecord, MemberRecord, StoreError, StoreResult};
+use crate::{
+    Change, CommitHook, InvitationRecord, MemberRecord, StoreError, StoreResult, TokenHash,
+};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use rapport_domain::{
     IgnoreReason, InvitationId, InvitationState, MemberId, NotificationPrefs, RuleError, Timestamp,
@@ -47,6 +51,7 @@ use tokio_postgres::{NoTls, Row, Statement};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_schema.sql"),
     include_str!("../../migrations/postgres/0002_plans.sql"),
+    include_str!("../../migrations/postgres/0003_notify.sql"),
 ];
 
 /// Attempts of one transaction that fails on a deadlock or serialization conflict.
@@ -160,6 +165,10 @@ struct Inner {
     caches: caches::Caches,
     /// The connection string, for the listener's own connection.
     config: tokio_postgres::Config,
+    /// Which connection the [`listener`] hears the other replicas on, if any.
+    listening: tokio::sync::watch::Sender<Option<u64>>,
+    /// Sign-in tokens deleted by any replica, as the listener hears of them.
+    revoked: tokio::sync::broadcast::Sender<TokenHash>,
     stop: tokio::sync::watch::Sender<bool>,
 }
 
@@ -232,7 +241,6 @@ impl PgStore {
         store.await_replica().await;
         sequencer::start(&store);
         follower::start(&store);
-        caches::listen(&store);
         Ok(store)
     }
 
@@ -293,6 +301,8 @@ impl PgStore {
                 graph_from: Mutex::new(None),
                 caches: caches::Caches::default(),
                 config,
+                listening: tokio::sync::watch::channel(None).0,
+                revoked: tokio::sync::broadcast::channel(listener::REVOCATIONS_BUFFER).0,
                 stop,
             }),
         })

@@ -8,12 +8,20 @@
 //! committed later is seen only by a later pass, which starts after this one committed, so it gets
 //! a larger number; and a reader sees a pass's numbers all at once. Numbers therefore only ever
 //! appear in increasing order. A pass that numbered something sends `NOTIFY rapport_events`; every
-//! replica's listener wakes its live feed, which reads `seq > position` as on the embedded store.
+//! replica's [`listener`] wakes its live feed, which reads `seq > position` as on the embedded store.
+//!
+//! A replica numbers the events it wrote itself, woken by its own commit, so an idle replica has
+//! nothing to do. It still runs a pass every [`TICK`], as a safety net for events whose writer
+//! died between its commit and its pass.
 
 use super::*;
 
-/// How often a replica numbers events when nothing woke it (another replica may have written).
-const TICK: Duration = Duration::from_millis(250);
+/// How often a replica numbers events when nothing woke it: events left unnumbered by a replica
+/// that died right after committing them wait at most this long.
+const TICK: Duration = Duration::from_secs(5);
+
+/// How soon a pass that failed is tried again.
+const RETRY: Duration = Duration::from_millis(250);
 
 /// Events numbered by one pass at most.
 const PASS: i64 = 10_000;
@@ -55,13 +63,8 @@ pub(super) fn start(store: &PgStore) {
     let wake = store.inner.events_written.clone();
     let mut stop = store.inner.stop.subscribe();
     tokio::spawn(async move {
-        let mut soon = false;
+        let mut wait = TICK;
         loop {
-            let wait = if soon {
-                Duration::from_millis(10)
-            } else {
-                TICK
-            };
             tokio::select! {
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
@@ -76,62 +79,16 @@ pub(super) fn start(store: &PgStore) {
                             .increment(numbered as u64);
                         (store.inner.hook)(&[Change::Event]);
                     }
-                    soon = waiting;
+                    wait = if waiting {
+                        Duration::from_millis(10)
+                    } else {
+                        TICK
+                    };
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "numbering events failed; will try again");
-                    soon = false;
+                    wait = RETRY;
                 }
-            }
-        }
-    });
-}
-
-/// Listens for `NOTIFY rapport_events` on a connection of its own (reconnecting when it drops) and
-/// wakes this replica's live feed and graph follower. Behind a transaction-mode pooler
-/// notifications may not arrive; the feed and the follower poll as well.
-pub(super) fn listen(store: &PgStore, follower: Arc<tokio::sync::Notify>) {
-    let weak = Arc::downgrade(&store.inner);
-    let config = store.inner.config.clone();
-    let mut stop = store.inner.stop.subscribe();
-    tokio::spawn(async move {
-        loop {
-            let session = async {
-                let (client, mut connection) = config.connect(NoTls).await?;
-                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-                let driver = tokio::spawn(async move {
-                    let mut messages =
-                        futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-                    use futures_util::StreamExt;
-                    while let Some(Ok(m)) = messages.next().await {
-                        if let tokio_postgres::AsyncMessage::Notification(_) = m {
-                            if tx.send(()).is_err() {
-                                break;
-                            }
-                        }
-                    }
-                });
-                client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
-                while rx.recv().await.is_some() {
-                    let Some(inner) = weak.upgrade() else { break };
-                    (inner.hook)(&[Change::Event]);
-                    follower.notify_one();
-                }
-                driver.abort();
-                Ok::<(), tokio_postgres::Error>(())
-            };
-            tokio::select! {
-                r = session => {
-                    if weak.upgrade().is_none() { break }
-                    if let Err(e) = r {
-                        tracing::warn!(error = %e, "listening for other replicas' events failed; reconnecting");
-                    }
-                }
-                _ = stop.changed() => break,
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = stop.changed() => break,
             }
         }
     });

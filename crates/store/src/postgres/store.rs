@@ -365,4 +365,10 @@ impl Store for PgStore {
     fn shared(&self) -> bool {
         true
     }
+    fn peers(&self) -> Option<Peers> {
+        Some(Peers {
+            listening: self.inner.listening.subscribe(),
+            revoked: self.inner.revoked.subscribe(),
+        })
+    }
 }
