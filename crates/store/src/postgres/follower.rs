@@ -15,7 +15,8 @@
 //! A trigger on `graph_changes` sends `NOTIFY rapport_graph` with every transaction that logs
 //! pairs, and the [`listener`] wakes the follower when it arrives, after the commit: an idle
 //! replica reads nothing. It reads every [`SAFETY_TICK`] all the same, and every [`TICK`] while the
-//! listener has no connection (notifications sent then are lost).
+//! listener has no connection (notifications sent then are lost). Passes are at least [`MIN_GAP`]
+//! apart: under load one pass reads what many commits logged.
 
 use super::*;
 
@@ -25,6 +26,10 @@ const TICK: Duration = Duration::from_millis(200);
 
 /// How often it reads when nothing woke it while the listener hears every commit: a safety net.
 const SAFETY_TICK: Duration = Duration::from_secs(5);
+
+/// The shortest time between two passes: under load, commits that log pairs arrive faster than
+/// passes are worth running, and one pass reads them all.
+const MIN_GAP: Duration = Duration::from_millis(50);
 
 /// How often old `graph_changes` rows are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
@@ -72,6 +77,7 @@ pub(super) fn start(store: &PgStore) {
     let mut stop = store.inner.stop.subscribe();
     tokio::spawn(async move {
         let mut pruned = tokio::time::Instant::now();
+        let mut last_pass = tokio::time::Instant::now();
         loop {
             let tick = if listening.borrow().is_some() {
                 SAFETY_TICK
@@ -83,6 +89,11 @@ pub(super) fn start(store: &PgStore) {
                 _ = tokio::time::sleep(tick) => {}
                 _ = stop.changed() => break,
             }
+            tokio::select! {
+                _ = tokio::time::sleep_until(last_pass + MIN_GAP) => {}
+                _ = stop.changed() => break,
+            }
+            last_pass = tokio::time::Instant::now();
             let Some(inner) = weak.upgrade() else { break };
             let store = PgStore { inner };
             let Some(from) = store.graph_position() else {

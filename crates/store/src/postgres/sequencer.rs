@@ -26,34 +26,27 @@ const RETRY: Duration = Duration::from_millis(250);
 /// Events numbered by one pass at most.
 const PASS: i64 = 10_000;
 
-const NUMBER: &str = "
-WITH todo AS (
-    SELECT id, row_number() OVER (ORDER BY id) AS n
-      FROM (SELECT id FROM events WHERE seq IS NULL ORDER BY id LIMIT $1) AS waiting),
-bump AS (
-    UPDATE event_sequence SET last_seq = last_seq + (SELECT count(*) FROM todo)
-     WHERE EXISTS (SELECT 1 FROM todo)
-    RETURNING last_seq - (SELECT count(*) FROM todo) AS base),
-numbered AS (
-    UPDATE events e SET seq = bump.base + todo.n FROM todo, bump WHERE e.id = todo.id RETURNING 1)
-SELECT count(*) FROM numbered";
-
 /// Is an event waiting for its number? Ordered by id so that the partial index on unnumbered
 /// events answers it (and the pass's own query), however many numbered events the table keeps and
 /// whatever the planner's statistics say.
 pub(super) const WAITING: &str = "SELECT 1 FROM events WHERE seq IS NULL ORDER BY id LIMIT 1";
 
 /// One pass: how many events it numbered, and whether more are waiting (past the pass's limit).
+/// One statement (`rapport_number_events`, in `0003_notify.sql`) that runs on its own, so its
+/// transaction, and the advisory lock that orders passes, end with it; behind a transaction-mode
+/// pooler, where reads are wrapped in read-only transactions, in a transaction of its own.
 pub(super) async fn pass(store: &PgStore) -> StoreResult<(i64, bool)> {
-    in_tx!(store, |tx| {
-        tx.batch("SELECT pg_advisory_xact_lock(72617002)").await?;
-        let numbered: i64 = tx.query_one(NUMBER, &[&PASS]).await?.get(0);
-        if numbered > 0 {
-            tx.batch(&format!("NOTIFY {CHANNEL}")).await?;
-        }
-        let waiting = tx.exists(WAITING, &[]).await?;
-        Ok((numbered, waiting))
-    })
+    async fn number(c: &Tx) -> TxResult<(i64, bool)> {
+        let r = c
+            .query_one("SELECT * FROM rapport_number_events($1)", &[&PASS])
+            .await?;
+        Ok((r.get(0), r.get(1)))
+    }
+    if store.inner.cache_statements {
+        read!(store, |c| number(c).await)
+    } else {
+        in_tx!(store, |tx| number(tx).await)
+    }
 }
 
 /// Runs passes when this replica wrote events, every [`TICK`] otherwise, until the store is
