@@ -14,6 +14,14 @@ use crate::{
     InvitationState, InvitationsFrom, MemberId, Note, NotificationKind, NotificationPrefs, Party,
     RuleError, SendContext, SendDecision, SendLimits, Timestamp, WithdrawalNotice,
 };
+pub use accounts::{
+    plan_block, plan_close, plan_disconnect, plan_status, AccountStatus, BlockFacts, CloseFacts,
+    StatusFacts,
+};
+pub use moderation::{
+    plan_lift_restriction, plan_moderator_restriction, plan_resolve_report, LiftFacts, ReportFacts,
+    Resolution, RestrictFacts,
+};
 use std::time::Duration;
 
 /// The configured limits a send is checked against.
@@ -174,6 +182,38 @@ pub enum Effect {
         notice: Option<Notice>,
         event: EventPlan,
     },
+    /// Every restriction of the member in force is lifted (its end is not told again).
+    LiftRestrictions { member: MemberId },
+    /// A spam report is closed with the moderator's resolution.
+    ResolveReport {
+        report: i64,
+        resolution: Resolution,
+        by: MemberId,
+    },
+    /// The member's account moves to `status`.
+    SetStatus {
+        member: MemberId,
+        status: AccountStatus,
+    },
+    /// Every sign-in token of the member stops working.
+    RevokeTokens { member: MemberId },
+    /// The member's connections to `others` are shown in (or hidden from) the graph index; the
+    /// connections themselves stay.
+    GraphVisibility {
+        member: MemberId,
+        others: Vec<MemberId>,
+        shown: bool,
+    },
+    /// The two are no longer connected: both ways, uncounted on both, and gone from the graph.
+    Disconnect { a: MemberId, b: MemberId },
+    /// `blocker` blocks `blocked`.
+    Block {
+        blocker: MemberId,
+        blocked: MemberId,
+    },
+    /// A closed account's personal data is erased: its blocks, its replayable answers, its
+    /// profile, email and password, and the notes it wrote; it reads as a former member.
+    EraseAccount { member: MemberId },
 }
 
 /// Everything one write changes, at one time.
@@ -651,6 +691,17 @@ pub fn restrict(
 ) {
     let (level, length) = standing::next_restriction(restrictions_before);
     let until = plan.at.plus(length);
+    restriction(plan, (member, prefs), level, reason, until);
+}
+
+/// A restriction of `member` at `level` until `until`, the member told, and `member.restricted`.
+fn restriction(
+    plan: &mut Plan,
+    (member, prefs): (MemberId, &NotificationPrefs),
+    level: u8,
+    reason: RestrictionReason,
+    until: Timestamp,
+) {
     let source = if reason == RestrictionReason::Moderation {
         "moderator"
     } else {
@@ -684,5 +735,7 @@ pub fn restrict(
     });
 }
 
+mod accounts;
+mod moderation;
 #[cfg(test)]
 mod tests;

@@ -162,19 +162,6 @@ pub(super) async fn tell(
     emit(tx, event.notifying(n.map(|n| (n, who))), at).await
 }
 
-/// An accepted invitation: the sender is told.
-pub(super) async fn invitation_accepted(
-    tx: &mut Tx,
-    id: InvitationId,
-    sender: MemberId,
-    recipient: MemberId,
-    at: Timestamp,
-) -> TxResult<()> {
-    let event = Event::invitation("invitation.accepted", id, sender, recipient);
-    let kind = NotificationKind::InvitationAccepted;
-    tell(tx, sender, kind, None, event, at).await
-}
-
 /// A restriction starts: the member is told, operators get `member.restricted`.
 pub(super) async fn restriction_applied(
     tx: &mut Tx,

@@ -392,34 +392,6 @@ fn add_connection_count(
     Ok(())
 }
 
-/// Moves a pending invitation to `state`, takes it off its sender's pending count, and writes
-/// what follows (notifications, traces removed, the outbox event).
-fn set_state(
-    tx: &mut WriteTx<'_>,
-    inv: &InvitationRecord,
-    state: InvitationState,
-    reason: Option<IgnoreReason>,
-    notice: WithdrawalNotice,
-    at: Timestamp,
-) -> rusqlite::Result<()> {
-    let changed = tx
-        .conn
-        .prepare_cached(
-            "UPDATE invitations SET state = ?2, ignore_reason = ?3, decided_at = ?4, next_reminder_at = NULL
-              WHERE id = ?1 AND state = 'pending'",
-        )?
-        .execute(params![inv.id.0, state.as_str(), reason.map(IgnoreReason::as_str), at.0])?;
-    if changed == 0 {
-        return Ok(());
-    }
-    no_longer_pending(tx.conn, &[inv.sender.0])?;
-    if state == InvitationState::Accepted {
-        outbox::invitation_accepted(tx, inv.id, inv.sender, inv.recipient, at)
-    } else {
-        outbox::invitation_closed(tx, inv.id, inv.sender, inv.recipient, state, notice, at)
-    }
-}
-
 /// Takes invitations that left `pending` off their senders' pending counts (one id per invitation).
 fn no_longer_pending(c: &Connection, senders: &[i64]) -> rusqlite::Result<()> {
     let mut dec =
@@ -481,27 +453,6 @@ fn blocked_either_way(c: &Connection, a: MemberId, b: MemberId) -> rusqlite::Res
     .exists([a.0, b.0])
 }
 
-/// Cancels every pending invitation `id` sent or received (a block, a closed, deactivated or
-/// suspended account): silently, and off each sender's pending count.
-fn cancel_pending_of(tx: &mut WriteTx<'_>, id: MemberId, at: Timestamp) -> rusqlite::Result<()> {
-    let ended = tx
-        .conn
-        .prepare_cached(
-            "UPDATE invitations SET state = 'cancelled', decided_at = ?2, next_reminder_at = NULL
-              WHERE state = 'pending' AND (sender_id = ?1 OR recipient_id = ?1)
-              RETURNING id, sender_id, recipient_id",
-        )?
-        .query_map(params![id.0, at.0], ended_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    closed_in_bulk(
-        tx,
-        &ended,
-        InvitationState::Cancelled,
-        WithdrawalNotice::Silent,
-        at,
-    )
-}
-
 /// `(id, sender, recipient)` of an invitation a bulk update ended.
 fn ended_row(r: &Row<'_>) -> rusqlite::Result<(InvitationId, MemberId, MemberId)> {
     Ok((
@@ -525,41 +476,6 @@ fn closed_in_bulk(
         outbox::invitation_closed(tx, id, sender, recipient, state, notice, at)?;
     }
     Ok(())
-}
-
-/// The members `id` is connected to who are active (the ones the graph index shows).
-fn active_connections_of(c: &Connection, id: MemberId) -> rusqlite::Result<Vec<MemberId>> {
-    c.prepare_cached(
-        "SELECT c.other_id FROM connections c JOIN members m ON m.id = c.other_id
-          WHERE c.member_id = ?1 AND m.status = 'active'",
-    )?
-    .query_map([id.0], |r| Ok(MemberId(r.get(0)?)))?
-    .collect()
-}
-
-/// Removes the connection between two members, if any, from the store, the counts and the graph.
-fn disconnect(
-    tx: &mut WriteTx<'_>,
-    a: MemberId,
-    b: MemberId,
-    at: Timestamp,
-) -> rusqlite::Result<bool> {
-    let n = tx
-        .conn
-        .prepare_cached(
-            "DELETE FROM connections WHERE (member_id = ?1 AND other_id = ?2) OR (member_id = ?2 AND other_id = ?1)",
-        )?
-        .execute([a.0, b.0])?;
-    if n > 0 {
-        add_connection_count(tx.conn, a, b, -1)?;
-        tx.record(Change::Disconnected(a, b));
-        outbox::emit(
-            tx,
-            outbox::Event::members("connection.removed", a, Some(b)),
-            at,
-        )?;
-    }
-    Ok(n > 0)
 }
 
 fn active_restriction(
@@ -642,43 +558,6 @@ fn review_standing(
         apply_restriction(tx, sender, reason, at)?;
     }
     Ok(())
-}
-
-/// Moves a member between active, deactivated and suspended, with everything that goes with it.
-fn change_status(
-    tx: &mut WriteTx<'_>,
-    id: MemberId,
-    status: AccountStatus,
-    at: Timestamp,
-) -> StoreResult<Arc<MemberRecord>> {
-    let before = member_by_id(tx.conn, id)?.ok_or(RuleError::NotFound)?;
-    if before.status == "closed" {
-        return Err(RuleError::NotFound.into());
-    }
-    if before.status == status.as_str() {
-        return Ok(Arc::new(before));
-    }
-    let was_active = before.is_active();
-    let others = active_connections_of(tx.conn, id)?;
-    tx.conn
-        .prepare_cached("UPDATE members SET status = ?2 WHERE id = ?1")?
-        .execute(params![id.0, status.as_str()])?;
-    if status == AccountStatus::Active {
-        for other in others {
-            tx.record(Change::Connected(id, other));
-        }
-    } else {
-        cancel_pending_of(tx, id, at)?;
-        tx.conn
-            .prepare_cached("DELETE FROM tokens WHERE member_id = ?1")?
-            .execute([id.0])?;
-        if was_active {
-            for other in others {
-                tx.record(Change::Disconnected(id, other));
-            }
-        }
-    }
-    saved_member(tx, id)
 }
 
 /// Of the `cap` invitations `member` sent last, how many were sent after `since`, and the oldest.
@@ -1014,7 +893,14 @@ impl Store for SqliteStore {
         b: MemberId,
         at: Timestamp,
     ) -> StoreResult<bool> {
-        self.write(move |tx| Ok(disconnect(tx, a, b, at)?)).await
+        self.write(move |tx| {
+            let connected = plan::connected(tx.conn, a, b)?;
+            match rapport_domain::plan::plan_disconnect(a, b, connected, at) {
+                Some(planned) => plan::execute(tx, &planned).map(|_| true),
+                None => Ok(false),
+            }
+        })
+        .await
     }
 
     async fn seed_connections(
@@ -1168,13 +1054,9 @@ impl Store for SqliteStore {
 
     async fn block(&self, blocker: MemberId, blocked: MemberId, at: Timestamp) -> StoreResult<()> {
         self.write(move |tx| {
-            tx.conn
-                .prepare_cached("INSERT OR IGNORE INTO blocks (blocker_id, blocked_id, created_at) VALUES (?1, ?2, ?3)")?
-                .execute(params![blocker.0, blocked.0, at.0])?;
-            if let Some(p) = pending_between(tx.conn, blocker, blocked)? {
-                set_state(tx, &p, InvitationState::Cancelled, None, WithdrawalNotice::Silent, at)?;
-            }
-            disconnect(tx, blocker, blocked, at)?;
+            let facts = plan::block_facts(tx.conn, blocker, blocked)?;
+            let planned = rapport_domain::plan::plan_block(blocker, blocked, &facts, at);
+            plan::execute(tx, &planned)?;
             Ok(())
         })
         .await
@@ -1227,35 +1109,22 @@ impl Store for SqliteStore {
         status: AccountStatus,
         at: Timestamp,
     ) -> StoreResult<Arc<MemberRecord>> {
-        self.write(move |tx| change_status(tx, id, status, at))
-            .await
+        self.write(move |tx| {
+            let facts = plan::status_facts(tx.conn, id)?.ok_or(RuleError::NotFound)?;
+            let planned = rapport_domain::plan::plan_status(status, &facts, at)?;
+            plan::execute(tx, &planned)?;
+            Ok(Arc::new(
+                member_by_id(tx.conn, id)?.ok_or(RuleError::NotFound)?,
+            ))
+        })
+        .await
     }
 
     async fn close_member(&self, id: MemberId, at: Timestamp) -> StoreResult<()> {
         self.write(move |tx| {
-            let c = tx.conn;
-            member_by_id(c, id)?.filter(|m| m.status != "closed").ok_or(RuleError::NotFound)?;
-            cancel_pending_of(tx, id, at)?;
-            let others: Vec<MemberId> = tx.conn
-                .prepare_cached("SELECT other_id FROM connections WHERE member_id = ?1")?
-                .query_map([id.0], |r| Ok(MemberId(r.get(0)?)))?
-                .collect::<rusqlite::Result<_>>()?;
-            for other in others {
-                disconnect(tx, id, other, at)?;
-            }
-            let c = tx.conn;
-            c.prepare_cached("DELETE FROM tokens WHERE member_id = ?1")?.execute([id.0])?;
-            c.prepare_cached("DELETE FROM blocks WHERE blocker_id = ?1 OR blocked_id = ?1")?.execute([id.0])?;
-            c.prepare_cached("DELETE FROM idempotency_keys WHERE member_id = ?1")?.execute([id.0])?;
-            c.prepare_cached(
-                "UPDATE members SET status = 'closed', email = 'closed-' || id || '@closed.invalid', password_hash = '',
-                        name = 'Former member', headline = '', company = '', location = '', pending_sent = 0
-                  WHERE id = ?1",
-            )?
-            .execute([id.0])?;
-            // Notes they wrote are personal data too.
-            c.prepare_cached("UPDATE invitations SET note = NULL WHERE sender_id = ?1")?.execute([id.0])?;
-            saved_member(tx, id)?;
+            let facts = plan::close_facts(tx.conn, id)?;
+            let planned = rapport_domain::plan::plan_close(id, &facts, at)?;
+            plan::execute(tx, &planned)?;
             Ok(())
         })
         .await
@@ -1324,21 +1193,10 @@ impl Store for SqliteStore {
 
     async fn restrict(&self, member: MemberId, until: Timestamp, at: Timestamp) -> StoreResult<()> {
         self.write(move |tx| {
-            member_by_id(tx.conn, member)?.filter(|m| m.status != "closed").ok_or(RuleError::NotFound)?;
-            tx.conn
-                .prepare_cached("UPDATE restrictions SET lifted_at = ?2, end_noticed = 1 WHERE member_id = ?1 AND until > ?2 AND lifted_at IS NULL")?
-                .execute(params![member.0, at.0])?;
-            let previous: i64 = tx
-                .conn
-                .prepare_cached("SELECT count(*) FROM restrictions WHERE member_id = ?1")?
-                .query_row([member.0], |r| r.get(0))?;
-            tx.conn
-                .prepare_cached(
-                    "INSERT INTO restrictions (member_id, level, reason, source, starts_at, until)
-                     VALUES (?1, ?2, 'moderation', 'moderator', ?3, ?4)",
-                )?
-                .execute(params![member.0, (previous + 1).min(3), at.0, until.0])?;
-            outbox::restriction_applied(tx, member, "moderation", until, at)?;
+            let facts = plan::restrict_facts(tx.conn, member)?;
+            let planned =
+                rapport_domain::plan::plan_moderator_restriction(member, until, &facts, at)?;
+            plan::execute(tx, &planned)?;
             Ok(())
         })
         .await
@@ -1346,14 +1204,11 @@ impl Store for SqliteStore {
 
     async fn lift_restriction(&self, member: MemberId, at: Timestamp) -> StoreResult<bool> {
         self.write(move |tx| {
-            let n = tx
-                .conn
-                .prepare_cached("UPDATE restrictions SET lifted_at = ?2, end_noticed = 1 WHERE member_id = ?1 AND until > ?2 AND lifted_at IS NULL")?
-                .execute(params![member.0, at.0])?;
-            if n > 0 {
-                outbox::restriction_ended(tx, member, at)?;
+            let facts = plan::lift_facts(tx.conn, member, at)?;
+            match rapport_domain::plan::plan_lift_restriction(member, &facts, at) {
+                Some(planned) => plan::execute(tx, &planned).map(|_| true),
+                None => Ok(false),
             }
-            Ok(n > 0)
         })
         .await
     }
@@ -1388,26 +1243,9 @@ impl Store for SqliteStore {
         at: Timestamp,
     ) -> StoreResult<()> {
         self.write(move |tx| {
-            let reported: MemberId = tx
-                .conn
-                .prepare_cached("SELECT reported_id FROM reports WHERE id = ?1 AND status = 'open'")?
-                .query_row([id], |r| Ok(MemberId(r.get(0)?)))
-                .optional()?
-                .ok_or(RuleError::NotFound)?;
-            let status = match action {
-                Resolution::Dismiss => "dismissed",
-                Resolution::Restrict => {
-                    apply_restriction(tx, reported, RestrictionReason::Moderation, at)?;
-                    "restricted"
-                }
-                Resolution::Suspend => {
-                    change_status(tx, reported, AccountStatus::Suspended, at)?;
-                    "suspended"
-                }
-            };
-            tx.conn
-                .prepare_cached("UPDATE reports SET status = ?2, resolved_at = ?3, resolved_by = ?4 WHERE id = ?1")?
-                .execute(params![id, status, at.0, by.0])?;
+            let facts = plan::report_facts(tx.conn, id, action, at)?.ok_or(RuleError::NotFound)?;
+            let planned = rapport_domain::plan::plan_resolve_report(action, by, &facts, at)?;
+            plan::execute(tx, &planned)?;
             Ok(())
         })
         .await

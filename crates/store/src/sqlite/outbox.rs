@@ -170,25 +170,6 @@ fn tell(
     emit(tx, event.notifying(n.map(|n| (n, who))), at)
 }
 
-/// An accepted invitation: the sender is told.
-pub(super) fn invitation_accepted(
-    tx: &mut WriteTx<'_>,
-    id: InvitationId,
-    sender: MemberId,
-    recipient: MemberId,
-    at: Timestamp,
-) -> rusqlite::Result<()> {
-    let event = Event::invitation("invitation.accepted", id, sender, recipient);
-    tell(
-        tx,
-        sender,
-        NotificationKind::InvitationAccepted,
-        None,
-        event,
-        at,
-    )
-}
-
 /// A restriction starts: the member is told, operators get `member.restricted`.
 pub(super) fn restriction_applied(
     tx: &mut WriteTx<'_>,

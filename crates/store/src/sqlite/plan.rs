@@ -6,8 +6,9 @@ use super::writer::WriteTx;
 use super::{invitation_by_id, outbox, pending_between};
 use crate::*;
 use rapport_domain::plan::{
-    ActFacts, Effect, InvitationFacts, InvitationRef, MemberFacts, Notice, PairFacts, PendingFacts,
-    ReviewFacts, SendFacts,
+    AccountStatus, ActFacts, BlockFacts, CloseFacts, ClosedInvitation, Effect, InvitationFacts,
+    InvitationRef, LiftFacts, MemberFacts, Notice, PairFacts, PendingFacts, ReportFacts,
+    RestrictFacts, ReviewFacts, SendFacts, StatusFacts,
 };
 use rapport_domain::standing::{self, Standing};
 use rapport_domain::{IgnoreReason, InvitationsFrom, NotificationPrefs, Plan};
@@ -212,10 +213,163 @@ fn review_facts(c: &Connection, sender: MemberId, now: Timestamp) -> rusqlite::R
     })
 }
 
-/// Carries out `plan`, in order. Returns the id of the invitation it created, if any.
+/// Has the member an account (neither missing nor closed)?
+fn is_open(c: &Connection, member: MemberId) -> rusqlite::Result<bool> {
+    exists(
+        c,
+        "SELECT 1 FROM members WHERE id = ?1 AND status <> 'closed'",
+        [member.0],
+    )
+}
+
+/// The member's notification preferences (the defaults when none are stored or no such member).
+fn prefs(c: &Connection, member: MemberId) -> rusqlite::Result<NotificationPrefs> {
+    outbox::prefs_of(c, member)
+}
+
+/// How many restrictions the member ever had.
+fn restrictions_before(c: &Connection, member: MemberId) -> rusqlite::Result<u32> {
+    c.prepare_cached("SELECT count(*) FROM restrictions WHERE member_id = ?1")?
+        .query_row([member.0], |r| r.get(0).map(count))
+}
+
+/// The facts of a moderator's restriction of `member`.
+pub(super) fn restrict_facts(c: &Connection, member: MemberId) -> rusqlite::Result<RestrictFacts> {
+    Ok(RestrictFacts {
+        open: is_open(c, member)?,
+        prefs: prefs(c, member)?,
+        restrictions_before: restrictions_before(c, member)?,
+    })
+}
+
+/// The facts of lifting `member`'s restriction at `at`.
+pub(super) fn lift_facts(
+    c: &Connection,
+    member: MemberId,
+    at: Timestamp,
+) -> rusqlite::Result<LiftFacts> {
+    Ok(LiftFacts {
+        restricted: restricted_until(c, member, at)?.is_some(),
+        prefs: prefs(c, member)?,
+    })
+}
+
+/// The facts of resolving report `id` with `action`; `None` when there is no such report.
+pub(super) fn report_facts(
+    c: &Connection,
+    id: i64,
+    action: Resolution,
+    at: Timestamp,
+) -> rusqlite::Result<Option<ReportFacts>> {
+    let Some((reported, open)) = c
+        .prepare_cached("SELECT reported_id, status = 'open' FROM reports WHERE id = ?1")?
+        .query_row([id], |r| Ok((MemberId(r.get(0)?), r.get(1)?)))
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let status = match action {
+        Resolution::Suspend => status_facts(c, reported)?,
+        _ => None,
+    };
+    Ok(Some(ReportFacts {
+        report: id,
+        open,
+        reported,
+        prefs: prefs(c, reported)?,
+        restricted_until: restricted_until(c, reported, at)?,
+        restrictions_before: restrictions_before(c, reported)?,
+        status,
+    }))
+}
+
+/// The pending invitations `member` sent or received, by id.
+fn pending_of(c: &Connection, member: MemberId) -> rusqlite::Result<Vec<ClosedInvitation>> {
+    c.prepare_cached(
+        "SELECT id, sender_id, recipient_id FROM invitations
+          WHERE state = 'pending' AND (sender_id = ?1 OR recipient_id = ?1) ORDER BY id",
+    )?
+    .query_map([member.0], |r| {
+        Ok(ClosedInvitation {
+            id: InvitationId(r.get(0)?),
+            sender: MemberId(r.get(1)?),
+            recipient: MemberId(r.get(2)?),
+        })
+    })?
+    .collect()
+}
+
+/// The facts of a status change of `member`; `None` when there is no such member.
+pub(super) fn status_facts(
+    c: &Connection,
+    member: MemberId,
+) -> rusqlite::Result<Option<StatusFacts>> {
+    let Some(status) = c
+        .prepare_cached("SELECT status FROM members WHERE id = ?1")?
+        .query_row([member.0], |r| r.get::<_, String>(0))
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let active_connections = c
+        .prepare_cached(
+            "SELECT c.other_id FROM connections c JOIN members m ON m.id = c.other_id
+              WHERE c.member_id = ?1 AND m.status = 'active'",
+        )?
+        .query_map([member.0], |r| Ok(MemberId(r.get(0)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Some(StatusFacts {
+        member,
+        status: AccountStatus::parse(&status),
+        active_connections,
+        pending: pending_of(c, member)?,
+    }))
+}
+
+/// The facts of closing `member`'s account.
+pub(super) fn close_facts(c: &Connection, member: MemberId) -> rusqlite::Result<CloseFacts> {
+    Ok(CloseFacts {
+        open: is_open(c, member)?,
+        pending: pending_of(c, member)?,
+        connections: c
+            .prepare_cached("SELECT other_id FROM connections WHERE member_id = ?1")?
+            .query_map([member.0], |r| Ok(MemberId(r.get(0)?)))?
+            .collect::<rusqlite::Result<_>>()?,
+    })
+}
+
+/// Are `a` and `b` connected?
+pub(super) fn connected(c: &Connection, a: MemberId, b: MemberId) -> rusqlite::Result<bool> {
+    exists(
+        c,
+        "SELECT 1 FROM connections WHERE member_id = ?1 AND other_id = ?2",
+        [a.0, b.0],
+    )
+}
+
+/// The facts of a block between `a` and `b`.
+pub(super) fn block_facts(
+    c: &Connection,
+    a: MemberId,
+    b: MemberId,
+) -> rusqlite::Result<BlockFacts> {
+    Ok(BlockFacts {
+        pending: pending_between(c, a, b)?.map(|p| ClosedInvitation {
+            id: p.id,
+            sender: p.sender,
+            recipient: p.recipient,
+        }),
+        connected: connected(c, a, b)?,
+    })
+}
+
+/// Carries out `plan`, in order, and reports the member rows it changed. Returns the id of the
+/// invitation it created, if any.
 pub(super) fn execute(tx: &mut WriteTx<'_>, plan: &Plan) -> StoreResult<Option<InvitationId>> {
     let at = plan.at;
     let mut created: Option<InvitationId> = None;
+    // Members whose row the plan changed: read back and reported once it is carried out.
+    let mut saved: Vec<MemberId> = Vec::new();
     let resolve = |r: InvitationRef, created: Option<InvitationId>| match r {
         InvitationRef::Existing(id) => Ok(id),
         InvitationRef::New => created.ok_or_else(|| {
@@ -308,6 +462,81 @@ pub(super) fn execute(tx: &mut WriteTx<'_>, plan: &Plan) -> StoreResult<Option<I
                 .execute(params![member.0, level, reason.as_str(), source, at.0, until.0])?;
                 tracing::info!(member = %member, reason = reason.as_str(), level, "sender restricted");
             }
+            Effect::LiftRestrictions { member } => {
+                c.prepare_cached(
+                    "UPDATE restrictions SET lifted_at = ?2, end_noticed = 1
+                      WHERE member_id = ?1 AND until > ?2 AND lifted_at IS NULL",
+                )?
+                .execute(params![member.0, at.0])?;
+            }
+            Effect::ResolveReport {
+                report,
+                resolution,
+                by,
+            } => {
+                c.prepare_cached(
+                    "UPDATE reports SET status = ?2, resolved_at = ?3, resolved_by = ?4 WHERE id = ?1",
+                )?
+                .execute(params![report, resolution.status(), at.0, by.0])?;
+            }
+            Effect::SetStatus { member, status } => {
+                c.prepare_cached("UPDATE members SET status = ?2 WHERE id = ?1")?
+                    .execute(params![member.0, status.as_str()])?;
+                saved.push(*member);
+            }
+            Effect::RevokeTokens { member } => {
+                c.prepare_cached("DELETE FROM tokens WHERE member_id = ?1")?
+                    .execute([member.0])?;
+            }
+            Effect::GraphVisibility {
+                member,
+                others,
+                shown,
+            } => {
+                for &other in others {
+                    tx.record(if *shown {
+                        Change::Connected(*member, other)
+                    } else {
+                        Change::Disconnected(*member, other)
+                    });
+                }
+            }
+            Effect::Disconnect { a, b } => {
+                let n = c
+                    .prepare_cached(
+                        "DELETE FROM connections
+                          WHERE (member_id = ?1 AND other_id = ?2) OR (member_id = ?2 AND other_id = ?1)",
+                    )?
+                    .execute([a.0, b.0])?;
+                if n > 0 {
+                    super::add_connection_count(c, *a, *b, -1)?;
+                    tx.record(Change::Disconnected(*a, *b));
+                }
+            }
+            Effect::Block { blocker, blocked } => {
+                c.prepare_cached(
+                    "INSERT OR IGNORE INTO blocks (blocker_id, blocked_id, created_at) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![blocker.0, blocked.0, at.0])?;
+            }
+            Effect::EraseAccount { member } => {
+                let id = member.0;
+                c.prepare_cached("DELETE FROM blocks WHERE blocker_id = ?1 OR blocked_id = ?1")?
+                    .execute([id])?;
+                c.prepare_cached("DELETE FROM idempotency_keys WHERE member_id = ?1")?
+                    .execute([id])?;
+                c.prepare_cached(
+                    "UPDATE members SET status = 'closed', email = 'closed-' || id || '@closed.invalid',
+                            password_hash = '', name = 'Former member', headline = '', company = '',
+                            location = '', pending_sent = 0
+                      WHERE id = ?1",
+                )?
+                .execute([id])?;
+                // Notes they wrote are personal data too.
+                c.prepare_cached("UPDATE invitations SET note = NULL WHERE sender_id = ?1")?
+                    .execute([id])?;
+                saved.push(*member);
+            }
             Effect::Emit { notice, event } => {
                 let invitation = event.invitation.map(|r| resolve(r, created)).transpose()?;
                 let notification = match notice {
@@ -328,6 +557,9 @@ pub(super) fn execute(tx: &mut WriteTx<'_>, plan: &Plan) -> StoreResult<Option<I
                 outbox::emit(tx, e, at)?;
             }
         }
+    }
+    for member in saved {
+        super::saved_member(tx, member)?;
     }
     Ok(created)
 }
