@@ -23,6 +23,10 @@ pub use moderation::{
     Resolution, RestrictFacts,
 };
 use std::time::Duration;
+pub use sweeps::{
+    next_reminder, plan_expiry, plan_reminders, plan_restrictions_ended, senders_of, DueReminder,
+    EndedRestriction, Expiring, ExpiryFacts, SenderFacts,
+};
 
 /// The configured limits a send is checked against.
 #[derive(Debug, Clone, Copy)]
@@ -214,6 +218,15 @@ pub enum Effect {
     /// A closed account's personal data is erased: its blocks, its replayable answers, its
     /// profile, email and password, and the notes it wrote; it reads as a former member.
     EraseAccount { member: MemberId },
+    /// A reminder went out (`sent`) or the invitation is off the schedule; the next one is due
+    /// then (none: no more reminders).
+    NextReminder {
+        invitation: InvitationId,
+        sent: bool,
+        next: Option<Timestamp>,
+    },
+    /// The member was told (or need not be) that this restriction ended.
+    RestrictionEndNoticed { restriction: i64 },
 }
 
 /// Everything one write changes, at one time.
@@ -737,5 +750,6 @@ fn restriction(
 
 mod accounts;
 mod moderation;
+mod sweeps;
 #[cfg(test)]
 mod tests;

@@ -49,10 +49,4 @@ impl<'a> Event<'a> {
         self.notification = n;
         self
     }
-
-    /// Attaches the event's JSON payload.
-    pub fn with_data(mut self, data: String) -> Self {
-        self.data = Some(data);
-        self
-    }
 }

@@ -280,6 +280,12 @@ BEGIN
              WHERE id = v_a;
             -- Notes they wrote are personal data too.
             UPDATE invitations SET note = NULL WHERE sender_id = v_a;
+        WHEN 'next_reminder' THEN
+            UPDATE invitations SET reminders_sent = reminders_sent + (e->>'sent')::bigint,
+                   next_reminder_at = (e->>'next')::bigint
+             WHERE id = (e->>'invitation')::bigint;
+        WHEN 'restriction_end_noticed' THEN
+            UPDATE restrictions SET end_noticed = true WHERE id = (e->>'restriction')::bigint;
         ELSE
             RAISE EXCEPTION 'unknown plan effect %', e->>'op';
         END CASE;

@@ -1,5 +1,5 @@
 //! The facts of the rarer writes (moderation, account status, closing, blocking, a connection
-//! removed), read by the PostgreSQL store with a few plain statements inside the write's
+//! removed, the sweeps), read by the PostgreSQL store with a few plain statements inside the write's
 //! transaction, after the members concerned are locked ([`lock_members`], in id order). In READ
 //! COMMITTED each statement sees what committed before it started, so facts read after the locks
 //! are the facts as they are now. The plans are made by the domain and written by
@@ -8,9 +8,11 @@
 use super::*;
 use crate::Resolution;
 use rapport_domain::plan::{
-    AccountStatus, BlockFacts, CloseFacts, ClosedInvitation, LiftFacts, ReportFacts, RestrictFacts,
+    AccountStatus, BlockFacts, CloseFacts, ClosedInvitation, DueReminder, EndedRestriction,
+    Expiring, ExpiryFacts, LiftFacts, ReportFacts, RestrictFacts, ReviewFacts, SenderFacts,
     StatusFacts,
 };
+use rapport_domain::standing::{self, Standing};
 
 /// Has the member an account (neither missing nor closed)?
 async fn is_open(tx: &Tx, member: MemberId) -> TxResult<bool> {
@@ -203,4 +205,166 @@ pub(super) async fn block(tx: &Tx, a: MemberId, b: MemberId) -> TxResult<BlockFa
             }),
         connected: connected(tx, a, b).await?,
     })
+}
+
+/// The batch of pending invitations sent by `created_by` that an expiry sweep ends (at most
+/// `batch`), and each of their senders. The senders are locked first, in id order like every
+/// write, and only then are the invitations read again, those still pending: so an expiry never
+/// deadlocks with an answer (which holds the members and waits for the invitation), a sweep on
+/// another replica finds the batch already moved, and each expired invitation is followed up
+/// once. `None` when nothing is due.
+pub(super) async fn expiry(
+    tx: &Tx,
+    created_by: Timestamp,
+    at: Timestamp,
+    batch: i64,
+) -> TxResult<Option<ExpiryFacts>> {
+    let candidates = tx
+        .query(
+            "SELECT id, sender_id FROM invitations
+              WHERE state = 'pending' AND created_at <= $1 ORDER BY created_at LIMIT $2",
+            &[&created_by.0, &batch],
+        )
+        .await?;
+    if candidates.is_empty() {
+        return Ok(None);
+    }
+    let ids: Vec<i64> = candidates.iter().map(|r| r.get(0)).collect();
+    let senders: Vec<MemberId> = candidates.iter().map(|r| MemberId(r.get(1))).collect();
+    lock_members(tx, &senders).await?;
+    let expiring: Vec<Expiring> = tx
+        .query(
+            "SELECT id, sender_id, recipient_id, created_at FROM invitations
+              WHERE id = ANY($1) AND state = 'pending' ORDER BY id",
+            &[&ids],
+        )
+        .await?
+        .iter()
+        .map(|r| Expiring {
+            invitation: ClosedInvitation {
+                id: InvitationId(r.get(0)),
+                sender: MemberId(r.get(1)),
+                recipient: MemberId(r.get(2)),
+            },
+            created_at: Timestamp(r.get(3)),
+        })
+        .collect();
+    let senders = ids_of(&rapport_domain::plan::senders_of(&expiring));
+    let senders = tx
+        .query(
+            "SELECT m.id, m.notification_prefs, s.ignored, s.decided, s.accepted, s.restrictions,
+                    (SELECT max(x.until) FROM restrictions x
+                      WHERE x.member_id = m.id AND x.until > $3 AND x.lifted_at IS NULL)
+               FROM members m, LATERAL rapport_standing(m.id, $2) s
+              WHERE m.id = ANY($1)",
+            &[&senders, &at.minus(standing::WINDOW).0, &at.0],
+        )
+        .await?
+        .iter()
+        .map(|r| SenderFacts {
+            member: MemberId(r.get(0)),
+            prefs: NotificationPrefs::decode(r.get::<_, Option<&str>>(1)),
+            restricted_until: r.get::<_, Option<i64>>(6).map(Timestamp),
+            review: ReviewFacts {
+                standing: Standing {
+                    ignored_with_reason: rules::count_u32(r.get(2)),
+                    decided: rules::count_u32(r.get(3)),
+                    accepted: rules::count_u32(r.get(4)),
+                    withdrawals_to_one_person: 0,
+                },
+                restrictions_before: rules::count_u32(r.get(5)),
+            },
+        })
+        .collect();
+    Ok(Some(ExpiryFacts { expiring, senders }))
+}
+
+/// The invitations whose next reminder is due at `now` (at most `limit`), locked as they are
+/// read, skipping any another transaction holds: a sweep on another replica, or an answer being
+/// written, which moves `next_reminder_at` or the state so that the next sweep sees the
+/// invitation as it is then. So each reminder goes out once, and never for an invitation
+/// answered meanwhile.
+pub(super) async fn due_reminders(
+    tx: &Tx,
+    now: Timestamp,
+    limit: u32,
+) -> TxResult<Vec<DueReminder>> {
+    Ok(tx
+        .query(
+            "SELECT i.id, i.sender_id, i.recipient_id, i.reminders_sent, i.created_at,
+                    i.state = 'pending',
+                    EXISTS (SELECT 1 FROM blocks b
+                             WHERE (b.blocker_id = i.sender_id AND b.blocked_id = i.recipient_id)
+                                OR (b.blocker_id = i.recipient_id AND b.blocked_id = i.sender_id)),
+                    m.notification_prefs
+               FROM invitations i LEFT JOIN members m ON m.id = i.recipient_id
+              WHERE i.next_reminder_at <= $1
+              ORDER BY i.next_reminder_at LIMIT $2
+                FOR UPDATE OF i SKIP LOCKED",
+            &[&now.0, &i64::from(limit)],
+        )
+        .await?
+        .iter()
+        .map(|r| DueReminder {
+            id: InvitationId(r.get(0)),
+            sender: MemberId(r.get(1)),
+            recipient: MemberId(r.get(2)),
+            sent: rules::count_u32(r.get(3)),
+            created_at: Timestamp(r.get(4)),
+            pending: r.get(5),
+            blocked: r.get(6),
+            recipient_prefs: NotificationPrefs::decode(r.get::<_, Option<&str>>(7)),
+        })
+        .collect())
+}
+
+/// The restrictions that ran out by `now` and whose end nobody was told of yet (at most a
+/// thousand), locked as they are read and skipping rows another sweep holds, so each end is told
+/// once whichever replicas sweep together. Their members are locked next: a moderator or a rule
+/// may be restricting one of them right now, and whether another restriction is in force is read
+/// once that is done, so no "lifted" goes out under a new one.
+pub(super) async fn ended_restrictions(tx: &Tx, now: Timestamp) -> TxResult<Vec<EndedRestriction>> {
+    let ended: Vec<(i64, MemberId)> = tx
+        .query(
+            "SELECT id, member_id FROM restrictions WHERE NOT end_noticed AND until <= $1
+              ORDER BY id LIMIT 1000 FOR UPDATE SKIP LOCKED",
+            &[&now.0],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), MemberId(r.get(1))))
+        .collect();
+    if ended.is_empty() {
+        return Ok(Vec::new());
+    }
+    let members: Vec<MemberId> = ended.iter().map(|(_, m)| *m).collect();
+    lock_members(tx, &members).await?;
+    let facts: HashMap<i64, (bool, NotificationPrefs)> = tx
+        .query(
+            "SELECT m.id,
+                    EXISTS (SELECT 1 FROM restrictions x
+                             WHERE x.member_id = m.id AND x.until > $2 AND x.lifted_at IS NULL),
+                    m.notification_prefs
+               FROM members m WHERE m.id = ANY($1)",
+            &[&ids_of(&members), &now.0],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            let prefs = NotificationPrefs::decode(r.get::<_, Option<&str>>(2));
+            (r.get(0), (r.get(1), prefs))
+        })
+        .collect();
+    Ok(ended
+        .into_iter()
+        .map(|(restriction, member)| {
+            let (still_restricted, prefs) = facts.get(&member.0).cloned().unwrap_or_default();
+            EndedRestriction {
+                restriction,
+                member,
+                still_restricted,
+                prefs,
+            }
+        })
+        .collect())
 }

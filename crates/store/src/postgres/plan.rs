@@ -237,6 +237,15 @@ fn plan_json(plan: &Plan) -> String {
                 json!({"op": "block", "blocker": blocker.0, "blocked": blocked.0})
             }
             Effect::EraseAccount { member } => json!({"op": "erase_account", "member": member.0}),
+            Effect::NextReminder {
+                invitation,
+                sent,
+                next,
+            } => json!({"op": "next_reminder", "invitation": invitation.0,
+                         "sent": i64::from(*sent), "next": next.map(|t| t.0)}),
+            Effect::RestrictionEndNoticed { restriction } => {
+                json!({"op": "restriction_end_noticed", "restriction": restriction})
+            }
             Effect::Emit { notice, event } => {
                 let notice = notice.map(|n| {
                     let mail = n.channels.email != EmailCadence::Off;

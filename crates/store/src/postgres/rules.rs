@@ -9,7 +9,7 @@
 use super::*;
 use super::{notices, plan};
 use crate::*;
-use rapport_domain::standing::{self, RestrictionReason, Standing};
+use rapport_domain::standing::RestrictionReason;
 use rapport_domain::WithdrawalNotice;
 
 /// The invitation `id`, if any.
@@ -189,74 +189,6 @@ pub(super) async fn active_restriction(
             reason: RestrictionReason::parse(r.get(1)).unwrap_or(RestrictionReason::Moderation),
             until: Timestamp(r.get(2)),
         }))
-}
-
-/// The sender's last 90 days, as the standing rules read them.
-pub(super) async fn standing_of(c: &Tx, sender: MemberId, now: Timestamp) -> TxResult<Standing> {
-    let r = c
-        .query_one(
-            "SELECT count(*) FILTER (WHERE ignore_reason IS NOT NULL),
-                    count(*) FILTER (WHERE state IN ('accepted', 'ignored', 'expired')),
-                    count(*) FILTER (WHERE state = 'accepted')
-               FROM invitations WHERE sender_id = $1 AND created_at > $2",
-            &[&sender.0, &now.minus(standing::WINDOW).0],
-        )
-        .await?;
-    Ok(Standing {
-        ignored_with_reason: count_u32(r.get(0)),
-        decided: count_u32(r.get(1)),
-        accepted: count_u32(r.get(2)),
-        withdrawals_to_one_person: 0,
-    })
-}
-
-/// Restricts `member` for `reason` at the next level, unless a restriction is already in force.
-/// The caller holds the member's lock, so two of these cannot both find none in force.
-pub(super) async fn apply_restriction(
-    tx: &mut Tx,
-    member: MemberId,
-    reason: RestrictionReason,
-    at: Timestamp,
-) -> TxResult<()> {
-    if active_restriction(tx, member, at).await?.is_some() {
-        return Ok(());
-    }
-    let previous: i64 = tx
-        .query_one(
-            "SELECT count(*) FROM restrictions WHERE member_id = $1",
-            &[&member.0],
-        )
-        .await?
-        .get(0);
-    let (level, length) = standing::next_restriction(count_u32(previous));
-    let source = if reason == RestrictionReason::Moderation {
-        "moderator"
-    } else {
-        "automatic"
-    };
-    let until = at.plus(length);
-    tx.execute(
-        "INSERT INTO restrictions (member_id, level, reason, source, starts_at, until) VALUES ($1, $2, $3, $4, $5, $6)",
-        &[&member.0, &i64::from(level), &reason.as_str(), &source, &at.0, &until.0],
-    )
-    .await?;
-    tracing::info!(member = %member, reason = reason.as_str(), level, "sender restricted");
-    notices::restriction_applied(tx, member, reason.as_str(), until, at).await
-}
-
-/// Re-evaluates the sender's standing after something that can only make it worse.
-pub(super) async fn review_standing(
-    tx: &mut Tx,
-    sender: MemberId,
-    withdrawals_to_one_person: u32,
-    at: Timestamp,
-) -> TxResult<()> {
-    let mut s = standing_of(tx, sender, at).await?;
-    s.withdrawals_to_one_person = withdrawals_to_one_person;
-    if let Some(reason) = standing::assess(&s) {
-        apply_restriction(tx, sender, reason, at).await?;
-    }
-    Ok(())
 }
 
 /// Of the `cap` invitations `member` sent last, how many were sent after `since`, and the oldest.

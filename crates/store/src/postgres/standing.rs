@@ -87,5 +87,10 @@ pub(super) async fn resolve_report(
 }
 
 pub(super) async fn end_restrictions(s: &PgStore, now: Timestamp) -> StoreResult<u64> {
-    in_tx!(s, |tx| notices::end_restrictions(tx, now).await)
+    in_tx!(s, |tx| {
+        let ended = facts::ended_restrictions(tx, now).await?;
+        let (planned, told) = rapport_domain::plan::plan_restrictions_ended(&ended, now);
+        plan::execute(tx, &planned).await?;
+        Ok(told)
+    })
 }

@@ -3,6 +3,7 @@
 //! reader connections that run in parallel.
 
 pub mod bulk;
+mod facts;
 mod outbox;
 mod plan;
 mod writer;
@@ -11,7 +12,7 @@ pub use writer::MAX_BATCH;
 
 use crate::member_cache::MemberCache;
 use crate::*;
-use rapport_domain::standing::{self, RestrictionReason, Standing};
+use rapport_domain::standing::RestrictionReason;
 use rapport_domain::{
     IgnoreReason, InvitationState, InvitationsFrom, NotificationPrefs, WithdrawalNotice,
 };
@@ -499,67 +500,6 @@ fn active_restriction(
     .optional()
 }
 
-/// The sender's last 90 days, as the standing rules read them.
-fn standing_of(c: &Connection, sender: MemberId, now: Timestamp) -> rusqlite::Result<Standing> {
-    c.prepare_cached(
-        "SELECT coalesce(sum(ignore_reason IS NOT NULL), 0),
-                coalesce(sum(state IN ('accepted', 'ignored', 'expired')), 0),
-                coalesce(sum(state = 'accepted'), 0)
-           FROM invitations WHERE sender_id = ?1 AND created_at > ?2",
-    )?
-    .query_row(params![sender.0, now.minus(standing::WINDOW).0], |r| {
-        Ok(Standing {
-            ignored_with_reason: r.get::<_, i64>(0)? as u32,
-            decided: r.get::<_, i64>(1)? as u32,
-            accepted: r.get::<_, i64>(2)? as u32,
-            withdrawals_to_one_person: 0,
-        })
-    })
-}
-
-/// Restricts `member` for `reason` at the next level, unless a restriction is already in force.
-fn apply_restriction(
-    tx: &mut WriteTx<'_>,
-    member: MemberId,
-    reason: RestrictionReason,
-    at: Timestamp,
-) -> rusqlite::Result<()> {
-    let c = tx.conn;
-    if active_restriction(c, member, at)?.is_some() {
-        return Ok(());
-    }
-    let previous: i64 = c
-        .prepare_cached("SELECT count(*) FROM restrictions WHERE member_id = ?1")?
-        .query_row([member.0], |r| r.get(0))?;
-    let (level, length) = standing::next_restriction(previous as u32);
-    let source = if reason == RestrictionReason::Moderation {
-        "moderator"
-    } else {
-        "automatic"
-    };
-    c.prepare_cached(
-        "INSERT INTO restrictions (member_id, level, reason, source, starts_at, until) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![member.0, level, reason.as_str(), source, at.0, at.plus(length).0])?;
-    tracing::info!(member = %member, reason = reason.as_str(), level, "sender restricted");
-    outbox::restriction_applied(tx, member, reason.as_str(), at.plus(length), at)
-}
-
-/// Re-evaluates the sender's standing after something that can only make it worse.
-fn review_standing(
-    tx: &mut WriteTx<'_>,
-    sender: MemberId,
-    withdrawals_to_one_person: u32,
-    at: Timestamp,
-) -> rusqlite::Result<()> {
-    let mut s = standing_of(tx.conn, sender, at)?;
-    s.withdrawals_to_one_person = withdrawals_to_one_person;
-    if let Some(reason) = standing::assess(&s) {
-        apply_restriction(tx, sender, reason, at)?;
-    }
-    Ok(())
-}
-
 /// Of the `cap` invitations `member` sent last, how many were sent after `since`, and the oldest.
 fn sent_window(
     c: &Connection,
@@ -894,7 +834,7 @@ impl Store for SqliteStore {
         at: Timestamp,
     ) -> StoreResult<bool> {
         self.write(move |tx| {
-            let connected = plan::connected(tx.conn, a, b)?;
+            let connected = facts::connected(tx.conn, a, b)?;
             match rapport_domain::plan::plan_disconnect(a, b, connected, at) {
                 Some(planned) => plan::execute(tx, &planned).map(|_| true),
                 None => Ok(false),
@@ -1054,7 +994,7 @@ impl Store for SqliteStore {
 
     async fn block(&self, blocker: MemberId, blocked: MemberId, at: Timestamp) -> StoreResult<()> {
         self.write(move |tx| {
-            let facts = plan::block_facts(tx.conn, blocker, blocked)?;
+            let facts = facts::block(tx.conn, blocker, blocked)?;
             let planned = rapport_domain::plan::plan_block(blocker, blocked, &facts, at);
             plan::execute(tx, &planned)?;
             Ok(())
@@ -1110,7 +1050,7 @@ impl Store for SqliteStore {
         at: Timestamp,
     ) -> StoreResult<Arc<MemberRecord>> {
         self.write(move |tx| {
-            let facts = plan::status_facts(tx.conn, id)?.ok_or(RuleError::NotFound)?;
+            let facts = facts::status(tx.conn, id)?.ok_or(RuleError::NotFound)?;
             let planned = rapport_domain::plan::plan_status(status, &facts, at)?;
             plan::execute(tx, &planned)?;
             Ok(Arc::new(
@@ -1122,7 +1062,7 @@ impl Store for SqliteStore {
 
     async fn close_member(&self, id: MemberId, at: Timestamp) -> StoreResult<()> {
         self.write(move |tx| {
-            let facts = plan::close_facts(tx.conn, id)?;
+            let facts = facts::close(tx.conn, id)?;
             let planned = rapport_domain::plan::plan_close(id, &facts, at)?;
             plan::execute(tx, &planned)?;
             Ok(())
@@ -1160,25 +1100,9 @@ impl Store for SqliteStore {
 
     async fn expire_pending(&self, created_by: Timestamp, at: Timestamp) -> StoreResult<u64> {
         self.write(move |tx| {
-            // At most a thousand per transaction, so a long backlog never holds the writer for long.
-            let ended = tx
-                .conn
-                .prepare_cached(
-                    "UPDATE invitations SET state = 'expired', decided_at = ?2, next_reminder_at = NULL
-                      WHERE id IN (SELECT id FROM invitations WHERE state = 'pending' AND created_at <= ?1 LIMIT 1000)
-                      RETURNING id, sender_id, recipient_id",
-                )?
-                .query_map(params![created_by.0, at.0], ended_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            closed_in_bulk(tx, &ended, InvitationState::Expired, WithdrawalNotice::Silent, at)?;
-            // An expiry counts against the sender's acceptance rate: their standing is reviewed.
-            let mut senders: Vec<MemberId> = ended.iter().map(|e| e.1).collect();
-            senders.sort_unstable();
-            senders.dedup();
-            for sender in senders {
-                review_standing(tx, sender, 0, at)?;
-            }
-            Ok(ended.len() as u64)
+            let facts = facts::expiry(tx.conn, created_by, at)?;
+            plan::execute(tx, &rapport_domain::plan::plan_expiry(&facts, at))?;
+            Ok(facts.expiring.len() as u64)
         })
         .await
     }
@@ -1193,7 +1117,7 @@ impl Store for SqliteStore {
 
     async fn restrict(&self, member: MemberId, until: Timestamp, at: Timestamp) -> StoreResult<()> {
         self.write(move |tx| {
-            let facts = plan::restrict_facts(tx.conn, member)?;
+            let facts = facts::restrict(tx.conn, member)?;
             let planned =
                 rapport_domain::plan::plan_moderator_restriction(member, until, &facts, at)?;
             plan::execute(tx, &planned)?;
@@ -1204,7 +1128,7 @@ impl Store for SqliteStore {
 
     async fn lift_restriction(&self, member: MemberId, at: Timestamp) -> StoreResult<bool> {
         self.write(move |tx| {
-            let facts = plan::lift_facts(tx.conn, member, at)?;
+            let facts = facts::lift(tx.conn, member, at)?;
             match rapport_domain::plan::plan_lift_restriction(member, &facts, at) {
                 Some(planned) => plan::execute(tx, &planned).map(|_| true),
                 None => Ok(false),
@@ -1243,7 +1167,7 @@ impl Store for SqliteStore {
         at: Timestamp,
     ) -> StoreResult<()> {
         self.write(move |tx| {
-            let facts = plan::report_facts(tx.conn, id, action, at)?.ok_or(RuleError::NotFound)?;
+            let facts = facts::report(tx.conn, id, action, at)?.ok_or(RuleError::NotFound)?;
             let planned = rapport_domain::plan::plan_resolve_report(action, by, &facts, at)?;
             plan::execute(tx, &planned)?;
             Ok(())
@@ -1342,13 +1266,23 @@ impl Store for SqliteStore {
         offsets: Vec<std::time::Duration>,
         now: Timestamp,
     ) -> StoreResult<u64> {
-        self.write(move |tx| Ok(outbox::send_reminders(tx, &offsets, now, 1000)?))
-            .await
+        self.write(move |tx| {
+            let due = facts::due_reminders(tx.conn, now, 1000)?;
+            let (planned, sent) = rapport_domain::plan::plan_reminders(&due, &offsets, now);
+            plan::execute(tx, &planned)?;
+            Ok(sent)
+        })
+        .await
     }
 
     async fn end_restrictions(&self, now: Timestamp) -> StoreResult<u64> {
-        self.write(move |tx| Ok(outbox::end_restrictions(tx, now)?))
-            .await
+        self.write(move |tx| {
+            let ended = facts::ended_restrictions(tx.conn, now)?;
+            let (planned, told) = rapport_domain::plan::plan_restrictions_ended(&ended, now);
+            plan::execute(tx, &planned)?;
+            Ok(told)
+        })
+        .await
     }
 
     async fn events_after(&self, seq: i64, limit: u32) -> StoreResult<Vec<EventRecord>> {

@@ -6,9 +6,8 @@ use super::writer::WriteTx;
 use super::{invitation_by_id, outbox, pending_between};
 use crate::*;
 use rapport_domain::plan::{
-    AccountStatus, ActFacts, BlockFacts, CloseFacts, ClosedInvitation, Effect, InvitationFacts,
-    InvitationRef, LiftFacts, MemberFacts, Notice, PairFacts, PendingFacts, ReportFacts,
-    RestrictFacts, ReviewFacts, SendFacts, StatusFacts,
+    ActFacts, Effect, InvitationFacts, InvitationRef, MemberFacts, Notice, PairFacts, PendingFacts,
+    ReviewFacts, SendFacts,
 };
 use rapport_domain::standing::{self, Standing};
 use rapport_domain::{IgnoreReason, InvitationsFrom, NotificationPrefs, Plan};
@@ -37,11 +36,15 @@ fn member_facts(c: &Connection, id: MemberId) -> rusqlite::Result<Option<MemberF
 }
 
 /// A stored count as the rules read it: never negative.
-fn count(n: i64) -> u32 {
+pub(super) fn count(n: i64) -> u32 {
     u32::try_from(n.max(0)).unwrap_or(u32::MAX)
 }
 
-fn exists(c: &Connection, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<bool> {
+pub(super) fn exists(
+    c: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+) -> rusqlite::Result<bool> {
     c.prepare_cached(sql)?.exists(p)
 }
 
@@ -174,7 +177,7 @@ pub(super) fn act_facts(
 }
 
 /// When the member's restriction in force at `now` ends (the one lasting longest), if any.
-fn restricted_until(
+pub(super) fn restricted_until(
     c: &Connection,
     member: MemberId,
     now: Timestamp,
@@ -188,7 +191,11 @@ fn restricted_until(
 }
 
 /// The sender's last 90 days and past restrictions, as a standing review reads them.
-fn review_facts(c: &Connection, sender: MemberId, now: Timestamp) -> rusqlite::Result<ReviewFacts> {
+pub(super) fn review_facts(
+    c: &Connection,
+    sender: MemberId,
+    now: Timestamp,
+) -> rusqlite::Result<ReviewFacts> {
     let standing = c
         .prepare_cached(
             "SELECT coalesce(sum(ignore_reason IS NOT NULL), 0),
@@ -210,156 +217,6 @@ fn review_facts(c: &Connection, sender: MemberId, now: Timestamp) -> rusqlite::R
     Ok(ReviewFacts {
         standing,
         restrictions_before: count(restrictions_before),
-    })
-}
-
-/// Has the member an account (neither missing nor closed)?
-fn is_open(c: &Connection, member: MemberId) -> rusqlite::Result<bool> {
-    exists(
-        c,
-        "SELECT 1 FROM members WHERE id = ?1 AND status <> 'closed'",
-        [member.0],
-    )
-}
-
-/// The member's notification preferences (the defaults when none are stored or no such member).
-fn prefs(c: &Connection, member: MemberId) -> rusqlite::Result<NotificationPrefs> {
-    outbox::prefs_of(c, member)
-}
-
-/// How many restrictions the member ever had.
-fn restrictions_before(c: &Connection, member: MemberId) -> rusqlite::Result<u32> {
-    c.prepare_cached("SELECT count(*) FROM restrictions WHERE member_id = ?1")?
-        .query_row([member.0], |r| r.get(0).map(count))
-}
-
-/// The facts of a moderator's restriction of `member`.
-pub(super) fn restrict_facts(c: &Connection, member: MemberId) -> rusqlite::Result<RestrictFacts> {
-    Ok(RestrictFacts {
-        open: is_open(c, member)?,
-        prefs: prefs(c, member)?,
-        restrictions_before: restrictions_before(c, member)?,
-    })
-}
-
-/// The facts of lifting `member`'s restriction at `at`.
-pub(super) fn lift_facts(
-    c: &Connection,
-    member: MemberId,
-    at: Timestamp,
-) -> rusqlite::Result<LiftFacts> {
-    Ok(LiftFacts {
-        restricted: restricted_until(c, member, at)?.is_some(),
-        prefs: prefs(c, member)?,
-    })
-}
-
-/// The facts of resolving report `id` with `action`; `None` when there is no such report.
-pub(super) fn report_facts(
-    c: &Connection,
-    id: i64,
-    action: Resolution,
-    at: Timestamp,
-) -> rusqlite::Result<Option<ReportFacts>> {
-    let Some((reported, open)) = c
-        .prepare_cached("SELECT reported_id, status = 'open' FROM reports WHERE id = ?1")?
-        .query_row([id], |r| Ok((MemberId(r.get(0)?), r.get(1)?)))
-        .optional()?
-    else {
-        return Ok(None);
-    };
-    let status = match action {
-        Resolution::Suspend => status_facts(c, reported)?,
-        _ => None,
-    };
-    Ok(Some(ReportFacts {
-        report: id,
-        open,
-        reported,
-        prefs: prefs(c, reported)?,
-        restricted_until: restricted_until(c, reported, at)?,
-        restrictions_before: restrictions_before(c, reported)?,
-        status,
-    }))
-}
-
-/// The pending invitations `member` sent or received, by id.
-fn pending_of(c: &Connection, member: MemberId) -> rusqlite::Result<Vec<ClosedInvitation>> {
-    c.prepare_cached(
-        "SELECT id, sender_id, recipient_id FROM invitations
-          WHERE state = 'pending' AND (sender_id = ?1 OR recipient_id = ?1) ORDER BY id",
-    )?
-    .query_map([member.0], |r| {
-        Ok(ClosedInvitation {
-            id: InvitationId(r.get(0)?),
-            sender: MemberId(r.get(1)?),
-            recipient: MemberId(r.get(2)?),
-        })
-    })?
-    .collect()
-}
-
-/// The facts of a status change of `member`; `None` when there is no such member.
-pub(super) fn status_facts(
-    c: &Connection,
-    member: MemberId,
-) -> rusqlite::Result<Option<StatusFacts>> {
-    let Some(status) = c
-        .prepare_cached("SELECT status FROM members WHERE id = ?1")?
-        .query_row([member.0], |r| r.get::<_, String>(0))
-        .optional()?
-    else {
-        return Ok(None);
-    };
-    let active_connections = c
-        .prepare_cached(
-            "SELECT c.other_id FROM connections c JOIN members m ON m.id = c.other_id
-              WHERE c.member_id = ?1 AND m.status = 'active'",
-        )?
-        .query_map([member.0], |r| Ok(MemberId(r.get(0)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(Some(StatusFacts {
-        member,
-        status: AccountStatus::parse(&status),
-        active_connections,
-        pending: pending_of(c, member)?,
-    }))
-}
-
-/// The facts of closing `member`'s account.
-pub(super) fn close_facts(c: &Connection, member: MemberId) -> rusqlite::Result<CloseFacts> {
-    Ok(CloseFacts {
-        open: is_open(c, member)?,
-        pending: pending_of(c, member)?,
-        connections: c
-            .prepare_cached("SELECT other_id FROM connections WHERE member_id = ?1")?
-            .query_map([member.0], |r| Ok(MemberId(r.get(0)?)))?
-            .collect::<rusqlite::Result<_>>()?,
-    })
-}
-
-/// Are `a` and `b` connected?
-pub(super) fn connected(c: &Connection, a: MemberId, b: MemberId) -> rusqlite::Result<bool> {
-    exists(
-        c,
-        "SELECT 1 FROM connections WHERE member_id = ?1 AND other_id = ?2",
-        [a.0, b.0],
-    )
-}
-
-/// The facts of a block between `a` and `b`.
-pub(super) fn block_facts(
-    c: &Connection,
-    a: MemberId,
-    b: MemberId,
-) -> rusqlite::Result<BlockFacts> {
-    Ok(BlockFacts {
-        pending: pending_between(c, a, b)?.map(|p| ClosedInvitation {
-            id: p.id,
-            sender: p.sender,
-            recipient: p.recipient,
-        }),
-        connected: connected(c, a, b)?,
     })
 }
 
@@ -536,6 +393,21 @@ pub(super) fn execute(tx: &mut WriteTx<'_>, plan: &Plan) -> StoreResult<Option<I
                 c.prepare_cached("UPDATE invitations SET note = NULL WHERE sender_id = ?1")?
                     .execute([id])?;
                 saved.push(*member);
+            }
+            Effect::NextReminder {
+                invitation,
+                sent,
+                next,
+            } => {
+                c.prepare_cached(
+                    "UPDATE invitations SET reminders_sent = reminders_sent + ?2, next_reminder_at = ?3
+                      WHERE id = ?1",
+                )?
+                .execute(params![invitation.0, i64::from(*sent), next.map(|t| t.0)])?;
+            }
+            Effect::RestrictionEndNoticed { restriction } => {
+                c.prepare_cached("UPDATE restrictions SET end_noticed = 1 WHERE id = ?1")?
+                    .execute([restriction])?;
             }
             Effect::Emit { notice, event } => {
                 let invitation = event.invitation.map(|r| resolve(r, created)).transpose()?;
