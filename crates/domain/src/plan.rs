@@ -15,8 +15,8 @@ use crate::{
     RuleError, SendContext, SendDecision, SendLimits, Timestamp, WithdrawalNotice,
 };
 pub use accounts::{
-    plan_block, plan_close, plan_disconnect, plan_status, AccountStatus, BlockFacts, CloseFacts,
-    StatusFacts,
+    plan_block, plan_close, plan_disconnect, plan_password, plan_sign_out, plan_status,
+    AccountStatus, BlockFacts, CloseFacts, PasswordHash, StatusFacts,
 };
 pub use moderation::{
     plan_lift_restriction, plan_moderator_restriction, plan_resolve_report, LiftFacts, ReportFacts,
@@ -227,6 +227,13 @@ pub enum Effect {
     },
     /// The member was told (or need not be) that this restriction ended.
     RestrictionEndNoticed { restriction: i64 },
+    /// The member signs in with a new password from now on.
+    SetPassword {
+        member: MemberId,
+        hash: PasswordHash,
+    },
+    /// One sign-in token (by its hash) stops working.
+    DeleteToken { hash: [u8; 32] },
 }
 
 /// Everything one write changes, at one time.

@@ -165,5 +165,31 @@ pub fn plan_disconnect(a: MemberId, b: MemberId, connected: bool, at: Timestamp)
     })
 }
 
+/// A stored password hash: kept out of logs (its `Debug` shows nothing of it).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(pub String);
+
+impl std::fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHash(..)")
+    }
+}
+
+/// `member` sets a new password: every sign-in token of theirs stops working, so every session
+/// signs in again with the new one.
+pub fn plan_password(member: MemberId, hash: PasswordHash, at: Timestamp) -> Plan {
+    let mut plan = Plan::new(at);
+    plan.push(Effect::SetPassword { member, hash });
+    plan.push(Effect::RevokeTokens { member });
+    plan
+}
+
+/// A member signs out: the token (by its hash) stops working, and no other.
+pub fn plan_sign_out(token: [u8; 32], at: Timestamp) -> Plan {
+    let mut plan = Plan::new(at);
+    plan.push(Effect::DeleteToken { hash: token });
+    plan
+}
+
 #[cfg(test)]
 mod tests;

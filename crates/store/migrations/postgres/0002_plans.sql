@@ -286,6 +286,10 @@ BEGIN
              WHERE id = (e->>'invitation')::bigint;
         WHEN 'restriction_end_noticed' THEN
             UPDATE restrictions SET end_noticed = true WHERE id = (e->>'restriction')::bigint;
+        WHEN 'set_password' THEN
+            UPDATE members SET password_hash = e->>'hash' WHERE id = (e->>'member')::bigint;
+        WHEN 'delete_token' THEN
+            DELETE FROM tokens WHERE hash = decode(e->>'hash', 'hex');
         ELSE
             RAISE EXCEPTION 'unknown plan effect %', e->>'op';
         END CASE;

@@ -246,6 +246,13 @@ fn plan_json(plan: &Plan) -> String {
             Effect::RestrictionEndNoticed { restriction } => {
                 json!({"op": "restriction_end_noticed", "restriction": restriction})
             }
+            Effect::SetPassword { member, hash } => {
+                json!({"op": "set_password", "member": member.0, "hash": hash.0})
+            }
+            Effect::DeleteToken { hash } => {
+                let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+                json!({"op": "delete_token", "hash": hex})
+            }
             Effect::Emit { notice, event } => {
                 let notice = notice.map(|n| {
                     let mail = n.channels.email != EmailCadence::Off;

@@ -596,24 +596,23 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn delete_token(&self, hash: TokenHash) -> StoreResult<()> {
+    async fn delete_token(&self, hash: TokenHash, at: Timestamp) -> StoreResult<()> {
         self.write(move |tx| {
-            tx.conn
-                .prepare_cached("DELETE FROM tokens WHERE hash = ?1")?
-                .execute([&hash[..]])?;
+            plan::execute(tx, &rapport_domain::plan::plan_sign_out(hash, at))?;
             Ok(())
         })
         .await
     }
 
-    async fn set_password(&self, member: MemberId, password_hash: String) -> StoreResult<()> {
+    async fn set_password(
+        &self,
+        member: MemberId,
+        password_hash: String,
+        at: Timestamp,
+    ) -> StoreResult<()> {
         self.write(move |tx| {
-            tx.conn
-                .prepare_cached("UPDATE members SET password_hash = ?2 WHERE id = ?1")?
-                .execute(params![member.0, password_hash])?;
-            tx.conn
-                .prepare_cached("DELETE FROM tokens WHERE member_id = ?1")?
-                .execute([member.0])?;
+            let hash = rapport_domain::plan::PasswordHash(password_hash);
+            plan::execute(tx, &rapport_domain::plan::plan_password(member, hash, at))?;
             Ok(())
         })
         .await

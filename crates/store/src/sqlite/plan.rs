@@ -409,6 +409,14 @@ pub(super) fn execute(tx: &mut WriteTx<'_>, plan: &Plan) -> StoreResult<Option<I
                 c.prepare_cached("UPDATE restrictions SET end_noticed = 1 WHERE id = ?1")?
                     .execute([restriction])?;
             }
+            Effect::SetPassword { member, hash } => {
+                c.prepare_cached("UPDATE members SET password_hash = ?2 WHERE id = ?1")?
+                    .execute(params![member.0, hash.0])?;
+            }
+            Effect::DeleteToken { hash } => {
+                c.prepare_cached("DELETE FROM tokens WHERE hash = ?1")?
+                    .execute([&hash[..]])?;
+            }
             Effect::Emit { notice, event } => {
                 let invitation = event.invitation.map(|r| resolve(r, created)).transpose()?;
                 let notification = match notice {

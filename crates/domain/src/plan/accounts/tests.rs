@@ -223,3 +223,28 @@ fn removing_a_connection_is_silent_but_for_its_event() {
 fn removing_a_connection_that_is_not_there_does_nothing() {
     assert_eq!(plan_disconnect(ADA, BOB, false, NOW), None);
 }
+
+#[test]
+fn a_new_password_revokes_every_token_of_the_member() {
+    let hash = PasswordHash("$argon2id$new".into());
+    let plan = plan_password(ADA, hash.clone(), NOW);
+    assert_eq!(
+        plan.effects,
+        vec![
+            Effect::SetPassword { member: ADA, hash },
+            Effect::RevokeTokens { member: ADA }
+        ]
+    );
+}
+
+#[test]
+fn a_password_hash_never_shows_in_a_log() {
+    let hash = PasswordHash("$argon2id$secret".into());
+    assert!(!format!("{:?}", plan_password(ADA, hash, NOW)).contains("secret"));
+}
+
+#[test]
+fn signing_out_deletes_only_that_token() {
+    let plan = plan_sign_out([7; 32], NOW);
+    assert_eq!(plan.effects, vec![Effect::DeleteToken { hash: [7; 32] }]);
+}
