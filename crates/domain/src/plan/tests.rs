@@ -1,6 +1,8 @@
 //! Each consequence of a send or an action, as the plan states it.
 
 use super::*;
+use crate::{Action, Email, InvitationsFrom, RuleError, SendDecision};
+use std::time::Duration;
 
 const NOW: Timestamp = Timestamp(1_800_000_000_000);
 const ADA: MemberId = MemberId(1);
