@@ -23,6 +23,7 @@ pub use invitations::{
     InvitationFacts, MemberFacts, PairFacts, PendingFacts, SendFacts, SendInvitation, SendPlan,
     SendPolicy,
 };
+pub use invitations::{plan_withdraw_all, Withdrawing};
 pub use moderation::{
     plan_lift_restriction, plan_moderator_restriction, plan_resolve_report, LiftFacts, ReportFacts,
     Resolution, RestrictFacts,

@@ -339,3 +339,31 @@ fn party_of(inv: &InvitationFacts, member: MemberId) -> Option<Party> {
         None
     }
 }
+
+/// One of the pending invitations a sender withdraws in bulk, as the store read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Withdrawing {
+    pub invitation: ClosedInvitation,
+    /// Either party has blocked the other: nothing reaches the recipient from the sender.
+    pub blocked: bool,
+    pub recipient_prefs: NotificationPrefs,
+}
+
+/// A sender withdraws all these pending invitations at once: each one an ordinary withdrawal
+/// (gone for the recipient, told only as the withdrawal notice policy says, the sender's pending
+/// count, the re-invite cooldown and the pair's withdrawal count).
+pub fn plan_withdraw_all(withdrawing: &[Withdrawing], policy: &ActPolicy, at: Timestamp) -> Plan {
+    let mut plan = Plan::new(at);
+    for w in withdrawing {
+        let inv = w.invitation;
+        let prefs = Some(&w.recipient_prefs).filter(|_| !w.blocked);
+        let state = InvitationState::Withdrawn;
+        inv.plan(&mut plan, state, None, policy.withdrawal_notice, prefs);
+        plan.push(Effect::Withdrawal {
+            sender: inv.sender,
+            recipient: inv.recipient,
+            cooldown_until: at.plus(policy.reinvite_cooldown),
+        });
+    }
+    plan
+}

@@ -1,5 +1,5 @@
 //! The facts of the rarer writes (moderation, account status, closing, blocking, a connection
-//! removed, the sweeps), read by the PostgreSQL store with a few plain statements inside the write's
+//! removed, a bulk withdrawal, the sweeps), read by the PostgreSQL store with a few plain statements inside the write's
 //! transaction, after the members concerned are locked ([`lock_members`], in id order). In READ
 //! COMMITTED each statement sees what committed before it started, so facts read after the locks
 //! are the facts as they are now. The plans are made by the domain and written by
@@ -10,7 +10,7 @@ use crate::Resolution;
 use rapport_domain::plan::{
     AccountStatus, BlockFacts, CloseFacts, ClosedInvitation, DueReminder, EndedRestriction,
     Expiring, ExpiryFacts, LiftFacts, ReportFacts, RestrictFacts, ReviewFacts, SenderFacts,
-    StatusFacts,
+    StatusFacts, Withdrawing,
 };
 use rapport_domain::standing::{self, Standing};
 
@@ -365,6 +365,40 @@ pub(super) async fn ended_restrictions(tx: &Tx, now: Timestamp) -> TxResult<Vec<
                 still_restricted,
                 prefs,
             }
+        })
+        .collect())
+}
+
+/// Locks `sender` and reads the pending invitations they sent by `created_by`, which a bulk
+/// withdrawal ends: an answer to one of them runs before or after, never in between.
+pub(super) async fn withdrawing(
+    tx: &Tx,
+    sender: MemberId,
+    created_by: Timestamp,
+) -> TxResult<Vec<Withdrawing>> {
+    lock_members(tx, &[sender]).await?;
+    Ok(tx
+        .query(
+            "SELECT i.id, i.recipient_id,
+                    EXISTS (SELECT 1 FROM blocks b
+                             WHERE (b.blocker_id = i.sender_id AND b.blocked_id = i.recipient_id)
+                                OR (b.blocker_id = i.recipient_id AND b.blocked_id = i.sender_id)),
+                    m.notification_prefs
+               FROM invitations i LEFT JOIN members m ON m.id = i.recipient_id
+              WHERE i.sender_id = $1 AND i.state = 'pending' AND i.created_at <= $2
+              ORDER BY i.id",
+            &[&sender.0, &created_by.0],
+        )
+        .await?
+        .iter()
+        .map(|r| Withdrawing {
+            invitation: ClosedInvitation {
+                id: InvitationId(r.get(0)),
+                sender,
+                recipient: MemberId(r.get(1)),
+            },
+            blocked: r.get(2),
+            recipient_prefs: NotificationPrefs::decode(r.get::<_, Option<&str>>(3)),
         })
         .collect())
 }

@@ -100,8 +100,8 @@ pub(super) async fn sent(
 }
 
 /// Withdraws every pending invitation `sender` sent by `created_by` (or, `dry_run`, counts them).
-/// Each one is an ordinary withdrawal: its cooldown starts and the sender's count drops. The sender
-/// is locked first, so an answer to one of them runs before or after, never in between.
+/// Each one is an ordinary withdrawal, as the domain plans it. The sender is locked first, so an
+/// answer to one of them runs before or after, never in between.
 pub(super) async fn withdraw_older(
     s: &PgStore,
     sender: MemberId,
@@ -123,31 +123,10 @@ pub(super) async fn withdraw_older(
         });
     }
     in_tx!(s, |tx| {
-        lock_members(tx, &[sender]).await?;
-        let ended: Vec<_> = tx
-            .query(
-                "UPDATE invitations SET state = 'withdrawn', decided_at = $3, next_reminder_at = NULL
-                  WHERE sender_id = $1 AND state = 'pending' AND created_at <= $2
-                  RETURNING id, sender_id, recipient_id",
-                &[&sender.0, &created_by.0, &at.0],
-            )
-            .await?
-            .iter()
-            .map(rules::ended_row)
-            .collect();
-        let until = at.plus(policy.reinvite_cooldown);
-        for &(_, _, recipient) in &ended {
-            rules::note_withdrawal(tx, sender, recipient, until).await?;
-        }
-        rules::closed_in_bulk(
-            tx,
-            &ended,
-            InvitationState::Withdrawn,
-            policy.withdrawal_notice,
-            at,
-        )
-        .await?;
-        Ok(ended.len() as u64)
+        let withdrawing = facts::withdrawing(tx, sender, created_by).await?;
+        let planned = rapport_domain::plan::plan_withdraw_all(&withdrawing, &policy, at);
+        plan::execute(tx, &planned).await?;
+        Ok(withdrawing.len() as u64)
     })
 }
 

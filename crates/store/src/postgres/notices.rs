@@ -1,36 +1,10 @@
-//! What a state change writes besides itself, inside its own transaction: the member's
-//! notification and queued mail (as their preferences say), and the outbox event that live
-//! streams and webhooks are delivered from. The port of the embedded store's `sqlite/outbox.rs`,
-//! helper by helper; events are appended unnumbered and numbered by the [`super::sequencer`].
-//! Also here: how the outbox's tables read back into records.
+//! The outbox's tables as the PostgreSQL store reads them back: notifications, events, queued
+//! mail, webhooks and deliveries into records, and a member's notification preferences (a fact
+//! plans read). What a write tells and appends is the plan's, written by `rapport_apply`.
 
-use super::rules::blocked_either_way;
 use super::*;
-pub(super) use crate::new_event::Event;
 use crate::{DeliveryRecord, EventRecord, MailItem, NotificationRecord, WebhookRecord};
-use rapport_domain::{Channels, EmailCadence, NotificationKind, WithdrawalNotice};
-
-/// Appends an event to the outbox, without its number (the sequencer gives it one after the
-/// commit), and notes that the transaction wrote events so that the sequencer is woken.
-pub(super) async fn emit(tx: &mut Tx, e: Event<'_>, at: Timestamp) -> TxResult<()> {
-    tx.execute(
-        "INSERT INTO events (type, invitation_id, a_id, b_id, notification_id, notified_id, data, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        &[
-            &e.kind,
-            &e.invitation.map(|i| i.0),
-            &e.a.map(|m| m.0),
-            &e.b.map(|m| m.0),
-            &e.notification.map(|n| n.0),
-            &e.notification.map(|n| n.1 .0),
-            &e.data,
-            &at.0,
-        ],
-    )
-    .await?;
-    tx.wrote_events();
-    Ok(())
-}
+use rapport_domain::{EmailCadence, NotificationKind};
 
 /// The notification preferences of `member` (the defaults when none are stored, or no such
 /// member).
@@ -43,123 +17,6 @@ pub(super) async fn prefs_of(c: &Tx, member: MemberId) -> TxResult<NotificationP
         .await?;
     let stored: Option<String> = row.and_then(|r| r.get::<_, Option<String>>(0));
     Ok(NotificationPrefs::decode(stored.as_deref()))
-}
-
-/// Tells `member` about `kind` on the channels they chose (or `channels`, when a policy decides):
-/// a notification in-app, and mail at once or in a digest. Nothing passes between blocked members.
-/// Returns the notification's id when one was created.
-pub(super) async fn notify(
-    c: &Tx,
-    member: MemberId,
-    kind: NotificationKind,
-    actor: Option<MemberId>,
-    invitation: Option<InvitationId>,
-    channels: Option<Channels>,
-    at: Timestamp,
-) -> TxResult<Option<i64>> {
-    if let Some(actor) = actor {
-        if blocked_either_way(c, member, actor).await? {
-            return Ok(None);
-        }
-    }
-    let channels = match channels {
-        Some(ch) => ch,
-        None => prefs_of(c, member).await?.get(kind),
-    };
-    let actor = actor.map(|m| m.0);
-    let invitation = invitation.map(|i| i.0);
-    if channels.email != EmailCadence::Off {
-        c.execute(
-            "INSERT INTO mail_queue (member_id, kind, cadence, actor_id, invitation_id, created_at, due_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[
-                &member.0,
-                &kind.as_str(),
-                &channels.email.as_str(),
-                &actor,
-                &invitation,
-                &at.0,
-                &(at.0 + channels.email.delay_ms()),
-            ],
-        )
-        .await?;
-    }
-    if !channels.in_app {
-        return Ok(None);
-    }
-    let row = c
-        .query_one(
-            "INSERT INTO notifications (member_id, kind, actor_id, invitation_id, created_at)
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            &[&member.0, &kind.as_str(), &actor, &invitation, &at.0],
-        )
-        .await?;
-    Ok(Some(row.get(0)))
-}
-
-/// Removes every trace, for its recipient, of an invitation that is gone for them: its
-/// "received" and reminder notifications and any mail about it not yet sent.
-pub(super) async fn forget_for_recipient(c: &Tx, id: InvitationId) -> TxResult<()> {
-    c.execute(
-        "DELETE FROM notifications WHERE invitation_id = $1 AND kind IN ('invitation_received', 'invitation_reminder')",
-        &[&id.0],
-    )
-    .await?;
-    c.execute(
-        "DELETE FROM mail_queue WHERE invitation_id = $1 AND kind IN ('invitation_received', 'invitation_reminder')",
-        &[&id.0],
-    )
-    .await?;
-    Ok(())
-}
-
-/// What follows an invitation's leaving `pending` for anything but acceptance: its traces go from
-/// the recipient when it is gone for them, the withdrawal notice policy is applied, and the event
-/// is appended.
-pub(super) async fn invitation_closed(
-    tx: &mut Tx,
-    id: InvitationId,
-    sender: MemberId,
-    recipient: MemberId,
-    state: InvitationState,
-    notice: WithdrawalNotice,
-    at: Timestamp,
-) -> TxResult<()> {
-    let kind = match state {
-        InvitationState::Ignored => "invitation.ignored",
-        InvitationState::Withdrawn => "invitation.withdrawn",
-        InvitationState::Expired => "invitation.expired",
-        InvitationState::Cancelled => "invitation.cancelled",
-        InvitationState::Pending | InvitationState::Accepted => return Ok(()),
-    };
-    if state != InvitationState::Ignored {
-        forget_for_recipient(tx, id).await?;
-    }
-    let event = Event::invitation(kind, id, sender, recipient);
-    if state == InvitationState::Withdrawn {
-        let prefs = prefs_of(tx, recipient).await?;
-        if let Some(channels) = notice.channels(&prefs) {
-            let kind = NotificationKind::InvitationWithdrawn;
-            return tell(tx, recipient, kind, Some(channels), event, at).await;
-        }
-    }
-    emit(tx, event, at).await
-}
-
-/// Tells `who` about `kind` (per their preferences, or `channels` when a policy decides) and
-/// appends `event`, pointing at the notification when one was created. The actor is the event's
-/// other member, the invitation the event's.
-pub(super) async fn tell(
-    tx: &mut Tx,
-    who: MemberId,
-    kind: NotificationKind,
-    channels: Option<Channels>,
-    event: Event<'_>,
-    at: Timestamp,
-) -> TxResult<()> {
-    let actor = [event.a, event.b].into_iter().flatten().find(|m| *m != who);
-    let n = notify(tx, who, kind, actor, event.invitation, channels, at).await?;
-    emit(tx, event.notifying(n.map(|n| (n, who))), at).await
 }
 
 // Reading back what the outbox and its consumers keep.

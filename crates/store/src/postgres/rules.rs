@@ -6,11 +6,10 @@
 //! transaction they run in; [`send_in_tx`] and [`act_in_tx`] take those locks themselves, so that
 //! every caller gets them.
 
+use super::plan;
 use super::*;
-use super::{notices, plan};
 use crate::*;
 use rapport_domain::standing::RestrictionReason;
-use rapport_domain::WithdrawalNotice;
 
 /// The invitation `id`, if any.
 pub(super) async fn invitation_by_id(
@@ -49,56 +48,6 @@ pub(super) async fn pending_between(
     .transpose()
 }
 
-/// Takes invitations that left `pending` off their senders' pending counts (one id per
-/// invitation, so a sender listed twice loses two). Several senders are locked in id order first,
-/// the order every transaction locks members in.
-pub(super) async fn no_longer_pending(c: &Tx, senders: &[i64]) -> TxResult<()> {
-    let mut distinct = senders.to_vec();
-    distinct.sort_unstable();
-    distinct.dedup();
-    match distinct.as_slice() {
-        [] => {}
-        [one] => {
-            let n = senders.len() as i64;
-            c.execute(
-                "UPDATE members SET pending_sent = pending_sent - $2 WHERE id = $1",
-                &[one, &n],
-            )
-            .await?;
-        }
-        _ => {
-            let ids: Vec<MemberId> = distinct.iter().copied().map(MemberId).collect();
-            lock_members(c, &ids).await?;
-            c.execute(
-                "UPDATE members m SET pending_sent = m.pending_sent - d.n
-                   FROM (SELECT s, count(*) AS n FROM unnest($1::bigint[]) AS s GROUP BY s) d
-                  WHERE m.id = d.s",
-                &[&senders],
-            )
-            .await?;
-        }
-    }
-    Ok(())
-}
-
-/// Starts the re-invite cooldown of `sender` towards `recipient` after a withdrawal, and counts the
-/// withdrawal (repeated withdraw-and-resend cycles weigh on the sender's standing).
-pub(super) async fn note_withdrawal(
-    c: &Tx,
-    sender: MemberId,
-    recipient: MemberId,
-    until: Timestamp,
-) -> TxResult<()> {
-    c.execute(
-        "INSERT INTO pair_rules (sender_id, recipient_id, cooldown_until, withdrawals) VALUES ($1, $2, $3, 1)
-         ON CONFLICT (sender_id, recipient_id)
-         DO UPDATE SET cooldown_until = excluded.cooldown_until, withdrawals = pair_rules.withdrawals + 1",
-        &[&sender.0, &recipient.0, &until.0],
-    )
-    .await?;
-    Ok(())
-}
-
 /// A stored count as the rules read it: never negative, at most `u32::MAX`.
 pub(super) fn count_u32(n: i64) -> u32 {
     u32::try_from(n.max(0)).unwrap_or(u32::MAX)
@@ -133,41 +82,6 @@ pub(super) async fn act_in_tx(
     let planned = rapport_domain::plan::plan_act(actor, action, &policy, &facts, at)?;
     plan::execute(tx, &planned.plan).await?;
     Ok(crate::outcome::acted(inv, &planned))
-}
-
-/// Has either of `a` and `b` blocked the other?
-pub(super) async fn blocked_either_way(c: &Tx, a: MemberId, b: MemberId) -> TxResult<bool> {
-    c.exists(
-        "SELECT 1 FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2) OR (blocker_id = $2 AND blocked_id = $1)",
-        &[&a.0, &b.0],
-    )
-    .await
-}
-
-/// `(id, sender, recipient)` of an invitation a bulk update ended (`RETURNING id, sender_id,
-/// recipient_id`).
-pub(super) fn ended_row(r: &Row) -> (InvitationId, MemberId, MemberId) {
-    (
-        InvitationId(r.get(0)),
-        MemberId(r.get(1)),
-        MemberId(r.get(2)),
-    )
-}
-
-/// What follows each invitation a bulk update moved out of `pending`.
-pub(super) async fn closed_in_bulk(
-    tx: &mut Tx,
-    ended: &[(InvitationId, MemberId, MemberId)],
-    state: InvitationState,
-    notice: WithdrawalNotice,
-    at: Timestamp,
-) -> TxResult<()> {
-    let senders: Vec<i64> = ended.iter().map(|e| e.1 .0).collect();
-    no_longer_pending(tx, &senders).await?;
-    for &(id, sender, recipient) in ended {
-        notices::invitation_closed(tx, id, sender, recipient, state, notice, at).await?;
-    }
-    Ok(())
 }
 
 /// The restriction in force on `member` at `now` (the one lasting longest), if any.

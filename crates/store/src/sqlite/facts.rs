@@ -9,6 +9,7 @@ use crate::*;
 use rapport_domain::plan::{
     AccountStatus, BlockFacts, CloseFacts, ClosedInvitation, DueReminder, EndedRestriction,
     Expiring, ExpiryFacts, LiftFacts, ReportFacts, RestrictFacts, SenderFacts, StatusFacts,
+    Withdrawing,
 };
 use rapport_domain::NotificationPrefs;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -240,6 +241,35 @@ pub(super) fn ended_restrictions(
             member: MemberId(r.get(1)?),
             still_restricted: r.get(2)?,
             prefs: NotificationPrefs::decode(r.get::<_, Option<String>>(3)?.as_deref()),
+        })
+    })?
+    .collect()
+}
+
+/// The pending invitations `sender` sent by `created_by`, which a bulk withdrawal ends.
+pub(super) fn withdrawing(
+    c: &Connection,
+    sender: MemberId,
+    created_by: Timestamp,
+) -> rusqlite::Result<Vec<Withdrawing>> {
+    c.prepare_cached(
+        "SELECT i.id, i.recipient_id,
+                EXISTS (SELECT 1 FROM blocks b
+                         WHERE (b.blocker_id = i.sender_id AND b.blocked_id = i.recipient_id)
+                            OR (b.blocker_id = i.recipient_id AND b.blocked_id = i.sender_id)),
+                m.notification_prefs
+           FROM invitations i LEFT JOIN members m ON m.id = i.recipient_id
+          WHERE i.sender_id = ?1 AND i.state = 'pending' AND i.created_at <= ?2 ORDER BY i.id",
+    )?
+    .query_map(params![sender.0, created_by.0], |r| {
+        Ok(Withdrawing {
+            invitation: ClosedInvitation {
+                id: InvitationId(r.get(0)?),
+                sender,
+                recipient: MemberId(r.get(1)?),
+            },
+            blocked: r.get(2)?,
+            recipient_prefs: NotificationPrefs::decode(r.get::<_, Option<String>>(3)?.as_deref()),
         })
     })?
     .collect()

@@ -13,9 +13,7 @@ pub use writer::MAX_BATCH;
 use crate::member_cache::MemberCache;
 use crate::*;
 use rapport_domain::standing::RestrictionReason;
-use rapport_domain::{
-    IgnoreReason, InvitationState, InvitationsFrom, NotificationPrefs, WithdrawalNotice,
-};
+use rapport_domain::{IgnoreReason, InvitationState, InvitationsFrom, NotificationPrefs};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -349,14 +347,13 @@ fn saved_member(tx: &mut WriteTx<'_>, id: MemberId) -> StoreResult<Arc<MemberRec
     Ok(m)
 }
 
-/// Connects two members both ways, counts it on both, reports it to the graph and, unless
-/// `quiet` (seeding), appends `connection.created`.
+/// Connects two members both ways, counts it on both and reports it to the graph (the event, if
+/// any, is the plan's).
 fn connect(
     tx: &mut WriteTx<'_>,
     a: MemberId,
     b: MemberId,
     at: Timestamp,
-    quiet: bool,
 ) -> rusqlite::Result<ConnectionRecord> {
     let mut stmt = tx.conn.prepare_cached(
         "INSERT OR IGNORE INTO connections (member_id, other_id, created_at) VALUES (?1, ?2, ?3)",
@@ -366,13 +363,6 @@ fn connect(
     if new {
         add_connection_count(tx.conn, a, b, 1)?;
         tx.record(Change::Connected(a, b));
-        if !quiet {
-            outbox::emit(
-                tx,
-                outbox::Event::members("connection.created", a, Some(b)),
-                at,
-            )?;
-        }
     }
     Ok(ConnectionRecord {
         member: b,
@@ -390,16 +380,6 @@ fn add_connection_count(
         "UPDATE members SET connection_count = connection_count + ?3 WHERE id IN (?1, ?2)",
     )?
     .execute(params![a.0, b.0, delta])?;
-    Ok(())
-}
-
-/// Takes invitations that left `pending` off their senders' pending counts (one id per invitation).
-fn no_longer_pending(c: &Connection, senders: &[i64]) -> rusqlite::Result<()> {
-    let mut dec =
-        c.prepare_cached("UPDATE members SET pending_sent = pending_sent - 1 WHERE id = ?1")?;
-    for s in senders {
-        dec.execute([s])?;
-    }
     Ok(())
 }
 
@@ -445,38 +425,6 @@ fn act_in_tx(
     let planned = rapport_domain::plan::plan_act(actor, action, &policy, &facts, at)?;
     plan::execute(tx, &planned.plan)?;
     Ok(crate::outcome::acted(inv, &planned))
-}
-
-fn blocked_either_way(c: &Connection, a: MemberId, b: MemberId) -> rusqlite::Result<bool> {
-    c.prepare_cached(
-        "SELECT 1 FROM blocks WHERE (blocker_id = ?1 AND blocked_id = ?2) OR (blocker_id = ?2 AND blocked_id = ?1)",
-    )?
-    .exists([a.0, b.0])
-}
-
-/// `(id, sender, recipient)` of an invitation a bulk update ended.
-fn ended_row(r: &Row<'_>) -> rusqlite::Result<(InvitationId, MemberId, MemberId)> {
-    Ok((
-        InvitationId(r.get(0)?),
-        MemberId(r.get(1)?),
-        MemberId(r.get(2)?),
-    ))
-}
-
-/// What follows each invitation a bulk update moved out of `pending`.
-fn closed_in_bulk(
-    tx: &mut WriteTx<'_>,
-    ended: &[(InvitationId, MemberId, MemberId)],
-    state: InvitationState,
-    notice: WithdrawalNotice,
-    at: Timestamp,
-) -> rusqlite::Result<()> {
-    let senders: Vec<i64> = ended.iter().map(|e| e.1 .0).collect();
-    no_longer_pending(tx.conn, &senders)?;
-    for &(id, sender, recipient) in ended {
-        outbox::invitation_closed(tx, id, sender, recipient, state, notice, at)?;
-    }
-    Ok(())
 }
 
 fn active_restriction(
@@ -764,22 +712,10 @@ impl Store for SqliteStore {
                 .await;
         }
         self.write(move |tx| {
-            // Each one is an ordinary withdrawal: its cooldown starts and the count drops.
-            let ended = tx
-                .conn
-                .prepare_cached(
-                    "UPDATE invitations SET state = 'withdrawn', decided_at = ?3, next_reminder_at = NULL
-                      WHERE sender_id = ?1 AND state = 'pending' AND created_at <= ?2
-                      RETURNING id, sender_id, recipient_id",
-                )?
-                .query_map(params![sender.0, created_by.0, at.0], ended_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let until = at.plus(policy.reinvite_cooldown);
-            for &(_, _, recipient) in &ended {
-                note_withdrawal(tx.conn, sender, recipient, until)?;
-            }
-            closed_in_bulk(tx, &ended, InvitationState::Withdrawn, policy.withdrawal_notice, at)?;
-            Ok(ended.len() as u64)
+            let withdrawing = facts::withdrawing(tx.conn, sender, created_by)?;
+            let planned = rapport_domain::plan::plan_withdraw_all(&withdrawing, &policy, at);
+            plan::execute(tx, &planned)?;
+            Ok(withdrawing.len() as u64)
         })
         .await
     }
@@ -851,7 +787,7 @@ impl Store for SqliteStore {
             let mut added = 0;
             for (a, b) in pairs {
                 if a != b && !are_connected(tx.conn, a, b)? {
-                    connect(tx, a, b, at, true)?;
+                    connect(tx, a, b, at)?;
                     added += 1;
                 }
             }

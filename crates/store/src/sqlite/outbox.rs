@@ -1,14 +1,13 @@
-//! What a state change writes besides itself, inside its own transaction: the member's
-//! notification and queued mail (as their preferences say), and the outbox event that live
-//! streams and webhooks are delivered from.
+//! How the embedded store writes what a plan tells and appends, inside the write's transaction:
+//! the notification and queued mail on the channels the plan chose, the traces removed for a
+//! recipient, and the outbox event that live streams and webhooks are delivered from. Also here:
+//! how the outbox's tables read back into records.
 
-use super::blocked_either_way;
 use super::writer::WriteTx;
 pub(super) use crate::new_event::Event;
 use crate::Change;
 use rapport_domain::{
-    Channels, EmailCadence, InvitationId, InvitationState, MemberId, NotificationKind,
-    NotificationPrefs, Timestamp, WithdrawalNotice,
+    Channels, EmailCadence, InvitationId, MemberId, NotificationKind, NotificationPrefs, Timestamp,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -39,30 +38,6 @@ pub(super) fn prefs_of(c: &Connection, member: MemberId) -> rusqlite::Result<Not
         .query_row([member.0], |r| r.get(0))
         .optional()?;
     Ok(NotificationPrefs::decode(stored.flatten().as_deref()))
-}
-
-/// Tells `member` about `kind` on the channels they chose (or `channels`, when a policy decides):
-/// a notification in-app, and mail at once or in a digest. Nothing passes between blocked members.
-/// Returns the notification's id when one was created.
-pub(super) fn notify(
-    c: &Connection,
-    member: MemberId,
-    kind: NotificationKind,
-    actor: Option<MemberId>,
-    invitation: Option<InvitationId>,
-    channels: Option<Channels>,
-    at: Timestamp,
-) -> rusqlite::Result<Option<i64>> {
-    if let Some(actor) = actor {
-        if blocked_either_way(c, member, actor)? {
-            return Ok(None);
-        }
-    }
-    let channels = match channels {
-        Some(ch) => ch,
-        None => prefs_of(c, member)?.get(kind),
-    };
-    deliver(c, member, kind, actor, invitation, channels, at)
 }
 
 /// Writes what `channels` say: mail queued (at once or for a digest) and the in-app notification,
@@ -119,55 +94,6 @@ pub(super) fn forget_for_recipient(c: &Connection, id: InvitationId) -> rusqlite
     )?
     .execute([id.0])?;
     Ok(())
-}
-
-/// What follows an invitation's leaving `pending` for anything but acceptance: its traces go from
-/// the recipient when it is gone for them, the withdrawal notice policy is applied, and the event
-/// is appended.
-pub(super) fn invitation_closed(
-    tx: &mut WriteTx<'_>,
-    id: InvitationId,
-    sender: MemberId,
-    recipient: MemberId,
-    state: InvitationState,
-    notice: WithdrawalNotice,
-    at: Timestamp,
-) -> rusqlite::Result<()> {
-    let kind = match state {
-        InvitationState::Ignored => "invitation.ignored",
-        InvitationState::Withdrawn => "invitation.withdrawn",
-        InvitationState::Expired => "invitation.expired",
-        InvitationState::Cancelled => "invitation.cancelled",
-        InvitationState::Pending | InvitationState::Accepted => return Ok(()),
-    };
-    if state != InvitationState::Ignored {
-        forget_for_recipient(tx.conn, id)?;
-    }
-    let event = Event::invitation(kind, id, sender, recipient);
-    if state == InvitationState::Withdrawn {
-        let prefs = prefs_of(tx.conn, recipient)?;
-        if let Some(channels) = notice.channels(&prefs) {
-            let kind = NotificationKind::InvitationWithdrawn;
-            return tell(tx, recipient, kind, Some(channels), event, at);
-        }
-    }
-    emit(tx, event, at)
-}
-
-/// Tells `who` about `kind` (per their preferences, or `channels` when a policy decides) and
-/// appends `event`, pointing at the notification when one was created. The actor is the event's
-/// other member, the invitation the event's.
-fn tell(
-    tx: &mut WriteTx<'_>,
-    who: MemberId,
-    kind: NotificationKind,
-    channels: Option<Channels>,
-    event: Event<'_>,
-    at: Timestamp,
-) -> rusqlite::Result<()> {
-    let actor = [event.a, event.b].into_iter().flatten().find(|m| *m != who);
-    let n = notify(tx.conn, who, kind, actor, event.invitation, channels, at)?;
-    emit(tx, event.notifying(n.map(|n| (n, who))), at)
 }
 
 // Reading back what the outbox and its consumers keep.

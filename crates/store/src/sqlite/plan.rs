@@ -293,7 +293,7 @@ pub(super) fn execute(tx: &mut WriteTx<'_>, plan: &Plan) -> StoreResult<Option<I
                 cooldown_until,
             } => super::note_withdrawal(c, *sender, *recipient, *cooldown_until)?,
             Effect::Connect { a, b } => {
-                super::connect(tx, *a, *b, at, true)?;
+                super::connect(tx, *a, *b, at)?;
             }
             Effect::Report {
                 invitation,
