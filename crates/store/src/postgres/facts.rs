@@ -122,8 +122,9 @@ async fn pending_of(tx: &Tx, member: MemberId) -> TxResult<Vec<ClosedInvitation>
         .map(|r| MemberId(r.get(1)))
         .filter(|s| *s != member)
         .collect();
-    // Only writes that hold `member` add or end the invitations `member` sent; one to them may
-    // have been answered or expired by a write holding its sender: read them again once held.
+    // Every write that adds one of these invitations, or ends one `member` sent, holds `member`;
+    // one sent to them may be ended by a write holding only its sender (an expiry, a bulk
+    // withdrawal): so they are read again once their senders are held too.
     if !senders.is_empty() {
         lock_members(tx, &senders).await?;
         rows = tx.query(PENDING, &[&member.0]).await?;
