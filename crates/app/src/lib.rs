@@ -467,7 +467,7 @@ impl App {
     pub async fn logout(&self, token: &str) -> AppResult<()> {
         // The store first: a lookup that read the token before it went cannot be cached after.
         let hash = auth::token_hash(token);
-        self.store().delete_token(hash).await?;
+        self.store().delete_token(hash, self.now()).await?;
         self.inner.tokens.forget(&hash);
         Ok(())
     }
@@ -1150,7 +1150,7 @@ impl App {
         let hash = blocking(move || auth::hash_password(new.expose()))
             .await?
             .map_err(AppError::Internal)?;
-        self.store().set_password(id, hash).await?;
+        self.store().set_password(id, hash, self.now()).await?;
         self.inner.tokens.forget_member(id);
         tracing::info!(member = %id, "password changed; every other session signed out");
         self.issue_token(id).await

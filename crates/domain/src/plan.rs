@@ -1,7 +1,8 @@
 //! Plans: everything a write changes, decided from the facts a store read.
 //!
 //! The "decider" shape: a store reads one facts value inside its transaction (with the rows it
-//! concerns locked), hands it to [`plan_send`] or [`plan_act`] together with the command, and
+//! concerns locked), hands it to a `plan_*` function ([`plan_send`] and [`plan_act`] in
+//! `invitations`, the account, moderation and sweep plans in their modules) with the command, and
 //! carries out the returned [`Plan`] effect by effect, in order. Every consequence of a rule — the
 //! state change, the pair's bar and cooldown, the pending count, the spam report, the standing
 //! review and the restriction it leads to, who is told on which channel, the outbox events, the
@@ -10,52 +11,27 @@
 
 use crate::standing::{self, RestrictionReason, Standing};
 use crate::{
-    decide_send, Action, Channels, Email, EmailCadence, IgnoreReason, InvitationId,
-    InvitationState, InvitationsFrom, MemberId, Note, NotificationKind, NotificationPrefs, Party,
-    RuleError, SendContext, SendDecision, SendLimits, Timestamp, WithdrawalNotice,
+    Channels, EmailCadence, IgnoreReason, InvitationId, InvitationState, MemberId,
+    NotificationKind, NotificationPrefs, Timestamp, WithdrawalNotice,
 };
-use std::time::Duration;
-
-/// The configured limits a send is checked against.
-#[derive(Debug, Clone, Copy)]
-pub struct SendPolicy {
-    pub weekly_free: u32,
-    pub weekly_premium: u32,
-    pub outstanding: u32,
-    pub max_connections: u32,
-    /// How long after sending the recipient is first reminded (none: no reminders).
-    pub first_reminder: Option<Duration>,
-}
-
-/// What accepting, ignoring and withdrawing are checked against or set.
-#[derive(Debug, Clone, Copy)]
-pub struct ActPolicy {
-    pub max_connections: u32,
-    pub reinvite_cooldown: Duration,
-    pub withdrawal_notice: WithdrawalNotice,
-}
-
-/// A member asks to invite another.
-#[derive(Debug, Clone)]
-pub struct SendInvitation {
-    pub sender: MemberId,
-    pub recipient: MemberId,
-    pub note: Option<Note>,
-    /// The recipient's email as the sender typed it, for members who require it.
-    pub recipient_email: Option<Email>,
-    /// Sender and recipient share a connection (from the graph index).
-    pub shares_connection: bool,
-    pub policy: SendPolicy,
-    pub at: Timestamp,
-}
-
-impl SendInvitation {
-    /// The weekly limits whose n-th newest send a store reads ([`SendFacts::nth_newest`]), free
-    /// then premium.
-    pub fn weekly_limits(&self) -> [u32; 2] {
-        [self.policy.weekly_free, self.policy.weekly_premium]
-    }
-}
+pub use accounts::{
+    plan_block, plan_close, plan_disconnect, plan_password, plan_sign_out, plan_status,
+    AccountStatus, BlockFacts, CloseFacts, PasswordHash, StatusFacts,
+};
+pub use invitations::{
+    act_needs_review, plan_act, plan_send, send_needs_review, ActFacts, ActPlan, ActPolicy,
+    InvitationFacts, MemberFacts, PairFacts, PendingFacts, SendFacts, SendInvitation, SendPlan,
+    SendPolicy,
+};
+pub use invitations::{plan_withdraw_all, Withdrawing};
+pub use moderation::{
+    plan_lift_restriction, plan_moderator_restriction, plan_resolve_report, LiftFacts, ReportFacts,
+    Resolution, RestrictFacts,
+};
+pub use sweeps::{
+    next_reminder, plan_expiry, plan_reminders, plan_restrictions_ended, senders_of, DueReminder,
+    EndedRestriction, Expiring, ExpiryFacts, SenderFacts,
+};
 
 /// Which invitation an effect concerns: one that exists, or the one this plan creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +150,54 @@ pub enum Effect {
         notice: Option<Notice>,
         event: EventPlan,
     },
+    /// Every restriction of the member in force is lifted (its end is not told again).
+    LiftRestrictions { member: MemberId },
+    /// A spam report is closed with the moderator's resolution.
+    ResolveReport {
+        report: i64,
+        resolution: Resolution,
+        by: MemberId,
+    },
+    /// The member's account moves to `status`.
+    SetStatus {
+        member: MemberId,
+        status: AccountStatus,
+    },
+    /// Every sign-in token of the member stops working.
+    RevokeTokens { member: MemberId },
+    /// The member's connections to `others` are shown in (or hidden from) the graph index; the
+    /// connections themselves stay.
+    GraphVisibility {
+        member: MemberId,
+        others: Vec<MemberId>,
+        shown: bool,
+    },
+    /// The two are no longer connected: both ways, uncounted on both, and gone from the graph.
+    Disconnect { a: MemberId, b: MemberId },
+    /// `blocker` blocks `blocked`.
+    Block {
+        blocker: MemberId,
+        blocked: MemberId,
+    },
+    /// A closed account's personal data is erased: its blocks, its replayable answers, its
+    /// profile, email and password, and the notes it wrote; it reads as a former member.
+    EraseAccount { member: MemberId },
+    /// A reminder went out (`sent`) or the invitation is off the schedule; the next one is due
+    /// then (none: no more reminders).
+    NextReminder {
+        invitation: InvitationId,
+        sent: bool,
+        next: Option<Timestamp>,
+    },
+    /// The member was told (or need not be) that this restriction ended.
+    RestrictionEndNoticed { restriction: i64 },
+    /// The member signs in with a new password from now on.
+    SetPassword {
+        member: MemberId,
+        hash: PasswordHash,
+    },
+    /// One sign-in token (by its hash) stops working.
+    DeleteToken { hash: [u8; 32] },
 }
 
 /// Everything one write changes, at one time.
@@ -203,35 +227,6 @@ impl Plan {
     }
 }
 
-/// What the rules read about one member.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemberFacts {
-    pub active: bool,
-    pub email: String,
-    pub premium: bool,
-    pub invitations_from: InvitationsFrom,
-    pub pending_sent: u32,
-    pub connections: u32,
-    pub prefs: NotificationPrefs,
-}
-
-/// A pending invitation between two members.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PendingFacts {
-    pub id: InvitationId,
-    pub sender: MemberId,
-}
-
-/// The rules between a sender and a recipient (`pair_rules`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PairFacts {
-    /// The recipient ignored an invitation from the sender with a reason.
-    pub barred: bool,
-    pub cooldown_until: Option<Timestamp>,
-    /// Withdrawals from the sender to the recipient, ever.
-    pub withdrawals: u32,
-}
-
 /// What a standing review reads about a sender, beyond their restriction in force.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReviewFacts {
@@ -241,263 +236,6 @@ pub struct ReviewFacts {
     pub standing: Standing,
     /// Restrictions they had before, whatever became of them.
     pub restrictions_before: u32,
-}
-
-/// Does a send with this many withdrawals behind it need [`ReviewFacts`]? (A re-send after
-/// several withdrawals may restrict the sender.)
-pub fn send_needs_review(pair_withdrawals: u32) -> bool {
-    pair_withdrawals >= standing::RESENDS
-}
-
-/// Does this action need [`ReviewFacts`]? (An ignore counts against the sender's standing.)
-pub fn act_needs_review(action: Action) -> bool {
-    matches!(action, Action::Ignore(_))
-}
-
-/// What a store read, inside the write transaction, for a send.
-#[derive(Debug, Clone)]
-pub struct SendFacts {
-    pub sender: MemberFacts,
-    /// `None` when there is no such member (or the sender invites themself).
-    pub recipient: Option<MemberFacts>,
-    /// Either has blocked the other.
-    pub blocked: bool,
-    pub connected: bool,
-    /// The pending invitation between them, whichever way it goes.
-    pub pending: Option<PendingFacts>,
-    /// Sender towards recipient.
-    pub pair: PairFacts,
-    /// The recipient is barred from inviting the sender (a send lifts it).
-    pub recipient_barred: bool,
-    /// When the sender sent their n-th newest invitation, for n = each of
-    /// [`SendInvitation::weekly_limits`].
-    pub nth_newest: [Option<Timestamp>; 2],
-    /// The sender's restriction in force ends then.
-    pub restricted_until: Option<Timestamp>,
-    /// Read when [`send_needs_review`].
-    pub review: Option<ReviewFacts>,
-}
-
-/// What a send does: a new invitation, or the recipient's invitation accepted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SendPlan {
-    pub decision: SendDecision,
-    pub plan: Plan,
-}
-
-/// Decides a send and everything that follows it.
-pub fn plan_send(cmd: &SendInvitation, f: &SendFacts) -> Result<SendPlan, RuleError> {
-    let at = cmd.at;
-    let is_self = cmd.sender == cmd.recipient;
-    let recipient = f.recipient.as_ref().filter(|_| !is_self);
-    let visible = recipient.is_some_and(|r| r.active) && !f.blocked;
-    let pending = f.pending.filter(|_| visible);
-    let [free, premium] = cmd.weekly_limits();
-    let (weekly, nth) = if f.sender.premium {
-        (premium, f.nth_newest[1])
-    } else {
-        (free, f.nth_newest[0])
-    };
-    // The weekly limit is reached exactly when the limit-th newest send is inside the window.
-    let full_since = nth.filter(|t| *t > at.minus(crate::send::WEEK));
-    let email_matches =
-        matches!((&cmd.recipient_email, recipient), (Some(e), Some(r)) if e.as_str() == r.email);
-    let ctx = SendContext {
-        now: at,
-        is_self,
-        recipient_visible: visible,
-        connected: visible && f.connected,
-        pending_sent: pending.is_some_and(|p| p.sender == cmd.sender),
-        pending_received: pending.filter(|p| p.sender == cmd.recipient).map(|p| p.id),
-        barred: f.pair.barred,
-        cooldown_until: f.pair.cooldown_until,
-        recipient_accepts: recipient.map_or(InvitationsFrom::default(), |r| r.invitations_from),
-        shares_connection: cmd.shares_connection,
-        email_matches,
-        restricted_until: f.restricted_until,
-        sender_connections: f.sender.connections,
-        recipient_connections: recipient.map_or(0, |r| r.connections),
-        outstanding: f.sender.pending_sent,
-        sent_this_week: if full_since.is_some() { weekly } else { 0 },
-        oldest_this_week: full_since,
-        limits: SendLimits {
-            weekly,
-            outstanding: cmd.policy.outstanding,
-            max_connections: cmd.policy.max_connections,
-        },
-    };
-    let decision = decide_send(&ctx)?;
-    // `decide_send` refuses an invisible recipient, so there is one from here on.
-    let recipient = recipient.ok_or(RuleError::NotFound)?;
-    let mut plan = Plan::new(at);
-    // Inviting someone lifts the bar they may be under towards you ("unless the recipient
-    // invites first").
-    if f.recipient_barred {
-        plan.push(Effect::LiftBar {
-            sender: cmd.recipient,
-            recipient: cmd.sender,
-        });
-    }
-    match decision {
-        SendDecision::AcceptReverse(theirs) => {
-            let prefs = Some(&recipient.prefs);
-            accepted(&mut plan, theirs, cmd.recipient, cmd.sender, prefs);
-            connected(&mut plan, cmd.sender, cmd.recipient);
-        }
-        SendDecision::Create => {
-            plan.push(Effect::CreateInvitation {
-                sender: cmd.sender,
-                recipient: cmd.recipient,
-                note: cmd.note.clone().map(Note::into_string),
-                next_reminder_at: cmd.policy.first_reminder.map(|d| at.plus(d)),
-            });
-            plan.push(Effect::PendingSent {
-                member: cmd.sender,
-                delta: 1,
-            });
-            if let Some(review) = f.review.filter(|_| send_needs_review(f.pair.withdrawals)) {
-                let sender = (cmd.sender, &f.sender.prefs);
-                review_standing(&mut plan, sender, review, f.restricted_until);
-            }
-            let notice = notice(
-                cmd.recipient,
-                &recipient.prefs,
-                NotificationKind::InvitationReceived,
-                Some(cmd.sender),
-                Some(InvitationRef::New),
-            );
-            plan.push(Effect::Emit {
-                notice,
-                event: EventPlan::invitation(
-                    "invitation.sent",
-                    InvitationRef::New,
-                    cmd.sender,
-                    cmd.recipient,
-                ),
-            });
-        }
-    }
-    Ok(SendPlan { decision, plan })
-}
-
-/// The invitation an action concerns, as the store read it (locked).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InvitationFacts {
-    pub id: InvitationId,
-    pub sender: MemberId,
-    pub recipient: MemberId,
-    pub state: InvitationState,
-    pub created_at: Timestamp,
-}
-
-/// What a store read, inside the write transaction, for an accept, ignore or withdrawal.
-#[derive(Debug, Clone)]
-pub struct ActFacts {
-    pub invitation: InvitationFacts,
-    pub sender_connections: u32,
-    pub recipient_connections: u32,
-    /// Either party has blocked the other.
-    pub blocked: bool,
-    pub sender_prefs: NotificationPrefs,
-    pub recipient_prefs: NotificationPrefs,
-    /// The sender's restriction in force ends then.
-    pub restricted_until: Option<Timestamp>,
-    /// The sender's, read when [`act_needs_review`].
-    pub review: Option<ReviewFacts>,
-}
-
-/// An accept, ignore or withdrawal decided: the invitation's next state and the plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActPlan {
-    pub state: InvitationState,
-    pub reason: Option<IgnoreReason>,
-    pub plan: Plan,
-}
-
-/// Decides what `actor`'s `action` on an invitation does, and everything that follows it.
-pub fn plan_act(
-    actor: MemberId,
-    action: Action,
-    policy: &ActPolicy,
-    f: &ActFacts,
-    at: Timestamp,
-) -> Result<ActPlan, RuleError> {
-    let inv = f.invitation;
-    let party = party_of(&inv, actor).ok_or(RuleError::NotFound)?;
-    let next = inv.state.next(party, action)?;
-    if next == InvitationState::Accepted
-        && (f.sender_connections >= policy.max_connections
-            || f.recipient_connections >= policy.max_connections)
-    {
-        return Err(RuleError::ConnectionLimit);
-    }
-    let reason = match action {
-        Action::Ignore(r) => r,
-        _ => None,
-    };
-    let mut plan = Plan::new(at);
-    if next == InvitationState::Accepted {
-        let prefs = Some(&f.sender_prefs).filter(|_| !f.blocked);
-        accepted(&mut plan, inv.id, inv.sender, inv.recipient, prefs);
-    } else {
-        let closed = ClosedInvitation {
-            id: inv.id,
-            sender: inv.sender,
-            recipient: inv.recipient,
-        };
-        let prefs = Some(&f.recipient_prefs).filter(|_| !f.blocked);
-        closed.plan(&mut plan, next, reason, policy.withdrawal_notice, prefs);
-    }
-    match next {
-        InvitationState::Withdrawn => plan.push(Effect::Withdrawal {
-            sender: inv.sender,
-            recipient: inv.recipient,
-            cooldown_until: at.plus(policy.reinvite_cooldown),
-        }),
-        InvitationState::Ignored => {
-            if reason.is_some() {
-                plan.push(Effect::Bar {
-                    sender: inv.sender,
-                    recipient: inv.recipient,
-                });
-            }
-            if reason == Some(IgnoreReason::Spam) {
-                plan.push(Effect::Report {
-                    invitation: inv.id,
-                    reporter: inv.recipient,
-                    reported: inv.sender,
-                });
-            }
-            if let Some(mut review) = f.review {
-                // The facts were read before this ignore: count it.
-                if inv.created_at > at.minus(standing::WINDOW) {
-                    review.standing.decided += 1;
-                    review.standing.ignored_with_reason += u32::from(reason.is_some());
-                }
-                review.standing.withdrawals_to_one_person = 0;
-                let sender = (inv.sender, &f.sender_prefs);
-                review_standing(&mut plan, sender, review, f.restricted_until);
-            }
-        }
-        InvitationState::Accepted => connected(&mut plan, inv.recipient, inv.sender),
-        _ => {}
-    }
-    Ok(ActPlan {
-        state: next,
-        reason,
-        plan,
-    })
-}
-
-/// Which party `member` is to the invitation, if any.
-fn party_of(inv: &InvitationFacts, member: MemberId) -> Option<Party> {
-    if member == inv.sender {
-        Some(Party::Sender)
-    } else if member == inv.recipient {
-        Some(Party::Recipient)
-    } else {
-        None
-    }
 }
 
 /// An invitation leaving `pending` for anything but acceptance.
@@ -651,6 +389,17 @@ pub fn restrict(
 ) {
     let (level, length) = standing::next_restriction(restrictions_before);
     let until = plan.at.plus(length);
+    restriction(plan, (member, prefs), level, reason, until);
+}
+
+/// A restriction of `member` at `level` until `until`, the member told, and `member.restricted`.
+fn restriction(
+    plan: &mut Plan,
+    (member, prefs): (MemberId, &NotificationPrefs),
+    level: u8,
+    reason: RestrictionReason,
+    until: Timestamp,
+) {
     let source = if reason == RestrictionReason::Moderation {
         "moderator"
     } else {
@@ -684,5 +433,9 @@ pub fn restrict(
     });
 }
 
+mod accounts;
+mod invitations;
+mod moderation;
+mod sweeps;
 #[cfg(test)]
 mod tests;

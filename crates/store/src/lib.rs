@@ -75,9 +75,14 @@ pub trait Store: Send + Sync + 'static {
         at: Timestamp,
     ) -> StoreResult<()>;
     async fn token_member(&self, hash: TokenHash) -> StoreResult<Option<MemberId>>;
-    async fn delete_token(&self, hash: TokenHash) -> StoreResult<()>;
+    async fn delete_token(&self, hash: TokenHash, at: Timestamp) -> StoreResult<()>;
     /// Replaces the member's password hash and revokes every token they hold, in one transaction.
-    async fn set_password(&self, member: MemberId, password_hash: String) -> StoreResult<()>;
+    async fn set_password(
+        &self,
+        member: MemberId,
+        password_hash: String,
+        at: Timestamp,
+    ) -> StoreResult<()>;
     /// One member as the store holds it now (not from a cache: roles and states may be changed by
     /// another process).
     async fn member(&self, id: MemberId) -> StoreResult<Option<Arc<MemberRecord>>>;

@@ -125,23 +125,8 @@ pub struct StoredResponse {
     pub created_at: Timestamp,
 }
 
-/// The states an account moves between, other than closing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AccountStatus {
-    Active,
-    Deactivated,
-    Suspended,
-}
-
-impl AccountStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Deactivated => "deactivated",
-            Self::Suspended => "suspended",
-        }
-    }
-}
+/// The states an account moves between (the domain's, which decides what moving does).
+pub use rapport_domain::plan::AccountStatus;
 
 /// A restriction on sending.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,13 +148,8 @@ pub struct ReportRecord {
     pub created_at: Timestamp,
 }
 
-/// What a moderator does with a report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resolution {
-    Dismiss,
-    Restrict,
-    Suspend,
-}
+/// What a moderator does with a report (the domain's, which decides what it does).
+pub use rapport_domain::plan::Resolution;
 
 /// An in-app notification.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,5 @@
-//! An outbox event before either store writes it: what happened, to whom, and the notification it
-//! created.
+//! An outbox event before the embedded store writes it: what happened, to whom, and the
+//! notification it created (the plan's `Emit`, its references resolved).
 
 use rapport_domain::{InvitationId, MemberId};
 
@@ -12,47 +12,4 @@ pub(crate) struct Event<'a> {
     /// The notification this event created, and whose it is.
     pub notification: Option<(i64, MemberId)>,
     pub data: Option<String>,
-}
-
-impl<'a> Event<'a> {
-    /// An event about invitation `id`, from `sender` to `recipient`.
-    pub fn invitation(
-        kind: &'a str,
-        id: InvitationId,
-        sender: MemberId,
-        recipient: MemberId,
-    ) -> Self {
-        Event {
-            kind,
-            invitation: Some(id),
-            a: Some(sender),
-            b: Some(recipient),
-            notification: None,
-            data: None,
-        }
-    }
-
-    /// An event about one member, or a pair of them (connections).
-    pub fn members(kind: &'a str, a: MemberId, b: Option<MemberId>) -> Self {
-        Event {
-            kind,
-            invitation: None,
-            a: Some(a),
-            b,
-            notification: None,
-            data: None,
-        }
-    }
-
-    /// Points the event at the notification it created, if any.
-    pub fn notifying(mut self, n: Option<(i64, MemberId)>) -> Self {
-        self.notification = n;
-        self
-    }
-
-    /// Attaches the event's JSON payload.
-    pub fn with_data(mut self, data: String) -> Self {
-        self.data = Some(data);
-        self
-    }
 }

@@ -1,6 +1,8 @@
 //! Each consequence of a send or an action, as the plan states it.
 
 use super::*;
+use crate::{Action, Email, InvitationsFrom, RuleError, SendDecision};
+use std::time::Duration;
 
 const NOW: Timestamp = Timestamp(1_800_000_000_000);
 const ADA: MemberId = MemberId(1);
@@ -465,4 +467,65 @@ fn an_ignore_of_an_invitation_older_than_the_window_does_not_count() {
     )
     .unwrap();
     assert!(!has(&p.plan, |e| matches!(e, Effect::Restrict { .. })));
+}
+
+fn withdrawing(id: i64, blocked: bool) -> Withdrawing {
+    Withdrawing {
+        invitation: ClosedInvitation {
+            id: InvitationId(id),
+            sender: ADA,
+            recipient: BOB,
+        },
+        blocked,
+        recipient_prefs: NotificationPrefs::default(),
+    }
+}
+
+#[test]
+fn a_bulk_withdrawal_is_an_ordinary_withdrawal_of_each_invitation() {
+    let p = policy(WithdrawalNotice::Silent);
+    let plan = plan_withdraw_all(&[withdrawing(4, false), withdrawing(5, false)], &p, NOW);
+    let decided: Vec<_> = plan
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Decide {
+                invitation,
+                state: InvitationState::Withdrawn,
+                ..
+            } => Some(invitation.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(decided, vec![4, 5]);
+    let cooldowns = plan
+        .effects
+        .iter()
+        .filter(|e| {
+            **e == Effect::Withdrawal {
+                sender: ADA,
+                recipient: BOB,
+                cooldown_until: NOW.plus(21 * DAY),
+            }
+        })
+        .count();
+    assert_eq!(cooldowns, 2);
+    assert!(plan
+        .effects
+        .contains(&Effect::ForgetForRecipient(InvitationId(5))));
+}
+
+#[test]
+fn a_bulk_withdrawal_tells_recipients_as_the_policy_says_but_never_across_a_block() {
+    let p = policy(WithdrawalNotice::Notify);
+    let plan = plan_withdraw_all(&[withdrawing(4, false), withdrawing(5, true)], &p, NOW);
+    let told: Vec<bool> = plan
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Emit { notice, .. } => Some(notice.is_some()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(told, vec![true, false]);
 }

@@ -238,6 +238,58 @@ BEGIN
             VALUES (e->>'kind', v_inv, (e->>'a')::bigint, (e->>'b')::bigint, v_notification,
                     CASE WHEN v_notification IS NOT NULL THEN (n->>'member')::bigint END,
                     e->>'data', p_at);
+        WHEN 'lift_restrictions' THEN
+            UPDATE restrictions SET lifted_at = p_at, end_noticed = true
+             WHERE member_id = (e->>'member')::bigint AND until > p_at AND lifted_at IS NULL;
+        WHEN 'resolve_report' THEN
+            UPDATE reports SET status = e->>'status', resolved_at = p_at,
+                   resolved_by = (e->>'by')::bigint
+             WHERE id = (e->>'report')::bigint;
+        WHEN 'set_status' THEN
+            UPDATE members SET status = e->>'status' WHERE id = (e->>'member')::bigint;
+        WHEN 'revoke_tokens' THEN
+            DELETE FROM tokens WHERE member_id = (e->>'member')::bigint;
+        WHEN 'graph_visibility' THEN
+            -- The connections stay; the graph index (on every replica) shows or hides them.
+            v_a := (e->>'member')::bigint;
+            INSERT INTO graph_changes (a_id, b_id, created_at)
+            SELECT LEAST(v_a, o::bigint), GREATEST(v_a, o::bigint), p_at
+              FROM jsonb_array_elements_text(e->'others') AS o;
+        WHEN 'disconnect' THEN
+            v_a := (e->>'a')::bigint;
+            v_b := (e->>'b')::bigint;
+            DELETE FROM connections
+             WHERE (member_id = v_a AND other_id = v_b) OR (member_id = v_b AND other_id = v_a);
+            GET DIAGNOSTICS v_count = ROW_COUNT;
+            IF v_count > 0 THEN
+                UPDATE members SET connection_count = connection_count - 1 WHERE id IN (v_a, v_b);
+                INSERT INTO graph_changes (a_id, b_id, created_at)
+                VALUES (LEAST(v_a, v_b), GREATEST(v_a, v_b), p_at);
+            END IF;
+        WHEN 'block' THEN
+            INSERT INTO blocks (blocker_id, blocked_id, created_at)
+            VALUES ((e->>'blocker')::bigint, (e->>'blocked')::bigint, p_at)
+            ON CONFLICT DO NOTHING;
+        WHEN 'erase_account' THEN
+            v_a := (e->>'member')::bigint;
+            DELETE FROM blocks WHERE blocker_id = v_a OR blocked_id = v_a;
+            DELETE FROM idempotency_keys WHERE member_id = v_a;
+            UPDATE members SET status = 'closed', email = 'closed-' || id || '@closed.invalid',
+                   password_hash = '', name = 'Former member', headline = '', company = '',
+                   location = '', pending_sent = 0
+             WHERE id = v_a;
+            -- Notes they wrote are personal data too.
+            UPDATE invitations SET note = NULL WHERE sender_id = v_a;
+        WHEN 'next_reminder' THEN
+            UPDATE invitations SET reminders_sent = reminders_sent + (e->>'sent')::bigint,
+                   next_reminder_at = (e->>'next')::bigint
+             WHERE id = (e->>'invitation')::bigint;
+        WHEN 'restriction_end_noticed' THEN
+            UPDATE restrictions SET end_noticed = true WHERE id = (e->>'restriction')::bigint;
+        WHEN 'set_password' THEN
+            UPDATE members SET password_hash = e->>'hash' WHERE id = (e->>'member')::bigint;
+        WHEN 'delete_token' THEN
+            DELETE FROM tokens WHERE hash = decode(e->>'hash', 'hex');
         ELSE
             RAISE EXCEPTION 'unknown plan effect %', e->>'op';
         END CASE;

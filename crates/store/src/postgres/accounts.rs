@@ -98,27 +98,25 @@ pub(super) async fn token_member(s: &PgStore, hash: TokenHash) -> StoreResult<Op
     })
 }
 
-pub(super) async fn delete_token(s: &PgStore, hash: TokenHash) -> StoreResult<()> {
+/// Signs a token out, as the domain plans it.
+pub(super) async fn delete_token(s: &PgStore, hash: TokenHash, at: Timestamp) -> StoreResult<()> {
     in_tx!(s, |tx| {
-        tx.execute("DELETE FROM tokens WHERE hash = $1", &[&&hash[..]])
-            .await?;
+        plan::execute(tx, &rapport_domain::plan::plan_sign_out(hash, at)).await?;
         Ok(())
     })
 }
 
+/// Sets a new password and revokes every token of the member, as the domain plans it.
 pub(super) async fn set_password(
     s: &PgStore,
     member: MemberId,
     password_hash: String,
+    at: Timestamp,
 ) -> StoreResult<()> {
+    let hash = rapport_domain::plan::PasswordHash(password_hash);
+    let planned = rapport_domain::plan::plan_password(member, hash, at);
     in_tx!(s, |tx| {
-        tx.execute(
-            "UPDATE members SET password_hash = $2 WHERE id = $1",
-            &[&member.0, &password_hash],
-        )
-        .await?;
-        tx.execute("DELETE FROM tokens WHERE member_id = $1", &[&member.0])
-            .await?;
+        plan::execute(tx, &planned).await?;
         Ok(())
     })
 }

@@ -8,7 +8,6 @@
 use super::rules;
 use super::*;
 use crate::*;
-use rapport_domain::WithdrawalNotice;
 
 /// Invitations one sweep moves at most, so that a long backlog never holds its locks for long.
 const SWEEP_BATCH: i64 = 1000;
@@ -101,8 +100,8 @@ pub(super) async fn sent(
 }
 
 /// Withdraws every pending invitation `sender` sent by `created_by` (or, `dry_run`, counts them).
-/// Each one is an ordinary withdrawal: its cooldown starts and the sender's count drops. The sender
-/// is locked first, so an answer to one of them runs before or after, never in between.
+/// Each one is an ordinary withdrawal, as the domain plans it. The sender is locked first, so an
+/// answer to one of them runs before or after, never in between.
 pub(super) async fn withdraw_older(
     s: &PgStore,
     sender: MemberId,
@@ -124,31 +123,10 @@ pub(super) async fn withdraw_older(
         });
     }
     in_tx!(s, |tx| {
-        lock_members(tx, &[sender]).await?;
-        let ended: Vec<_> = tx
-            .query(
-                "UPDATE invitations SET state = 'withdrawn', decided_at = $3, next_reminder_at = NULL
-                  WHERE sender_id = $1 AND state = 'pending' AND created_at <= $2
-                  RETURNING id, sender_id, recipient_id",
-                &[&sender.0, &created_by.0, &at.0],
-            )
-            .await?
-            .iter()
-            .map(rules::ended_row)
-            .collect();
-        let until = at.plus(policy.reinvite_cooldown);
-        for &(_, _, recipient) in &ended {
-            rules::note_withdrawal(tx, sender, recipient, until).await?;
-        }
-        rules::closed_in_bulk(
-            tx,
-            &ended,
-            InvitationState::Withdrawn,
-            policy.withdrawal_notice,
-            at,
-        )
-        .await?;
-        Ok(ended.len() as u64)
+        let withdrawing = facts::withdrawing(tx, sender, created_by).await?;
+        let planned = rapport_domain::plan::plan_withdraw_all(&withdrawing, &policy, at);
+        plan::execute(tx, &planned).await?;
+        Ok(withdrawing.len() as u64)
     })
 }
 
@@ -217,74 +195,34 @@ pub(super) async fn all_received(
 }
 
 /// Expires the pending invitations sent by `created_by`, at most [`SWEEP_BATCH`] per call, and
-/// reviews the standing of their senders (an expiry counts against the acceptance rate).
-///
-/// The senders of a batch are locked first, in id order like every write, and only then are the
-/// invitations moved, those still pending: so an expiry never deadlocks with an answer (which
-/// holds the members and waits for the invitation), a sweep on another replica finds the batch
-/// already moved, and each expired invitation is followed up once.
+/// reviews the standing of their senders (an expiry counts against the acceptance rate), as the
+/// domain plans it (see [`facts::expiry`] for the locking: each expired invitation is followed
+/// up once, whichever replicas sweep together).
 pub(super) async fn expire_pending(
     s: &PgStore,
     created_by: Timestamp,
     at: Timestamp,
 ) -> StoreResult<u64> {
     in_tx!(s, |tx| {
-        let candidates = tx
-            .query(
-                "SELECT id, sender_id FROM invitations
-                  WHERE state = 'pending' AND created_at <= $1 ORDER BY created_at LIMIT $2",
-                &[&created_by.0, &SWEEP_BATCH],
-            )
-            .await?;
-        if candidates.is_empty() {
+        let Some(f) = facts::expiry(tx, created_by, at, SWEEP_BATCH).await? else {
             return Ok(0);
-        }
-        let ids: Vec<i64> = candidates.iter().map(|r| r.get(0)).collect();
-        let mut senders: Vec<MemberId> = candidates.iter().map(|r| MemberId(r.get(1))).collect();
-        senders.sort_unstable();
-        senders.dedup();
-        lock_members(tx, &senders).await?;
-        let ended: Vec<_> = tx
-            .query(
-                "UPDATE invitations SET state = 'expired', decided_at = $2, next_reminder_at = NULL
-                  WHERE id = ANY($1) AND state = 'pending'
-                  RETURNING id, sender_id, recipient_id",
-                &[&ids, &at.0],
-            )
-            .await?
-            .iter()
-            .map(rules::ended_row)
-            .collect();
-        rules::closed_in_bulk(
-            tx,
-            &ended,
-            InvitationState::Expired,
-            WithdrawalNotice::Silent,
-            at,
-        )
-        .await?;
-        let mut expired_senders: Vec<MemberId> = ended.iter().map(|e| e.1).collect();
-        expired_senders.sort_unstable();
-        expired_senders.dedup();
-        for sender in expired_senders {
-            rules::review_standing(tx, sender, 0, at).await?;
-        }
-        Ok(ended.len() as u64)
+        };
+        plan::execute(tx, &rapport_domain::plan::plan_expiry(&f, at)).await?;
+        Ok(f.expiring.len() as u64)
     })
 }
 
 /// Reminds the recipients of invitations whose next reminder is due, at most [`REMINDER_BATCH`]
-/// per call (see [`notices::send_reminders`]: each due invitation is taken by one sweep only).
+/// per call (see [`facts::due_reminders`]: each due invitation is taken by one sweep only).
 pub(super) async fn send_reminders(
     s: &PgStore,
     offsets: Vec<std::time::Duration>,
     now: Timestamp,
 ) -> StoreResult<u64> {
-    in_tx!(s, |tx| notices::send_reminders(
-        tx,
-        &offsets,
-        now,
-        REMINDER_BATCH
-    )
-    .await)
+    in_tx!(s, |tx| {
+        let due = facts::due_reminders(tx, now, REMINDER_BATCH).await?;
+        let (planned, sent) = rapport_domain::plan::plan_reminders(&due, &offsets, now);
+        plan::execute(tx, &planned).await?;
+        Ok(sent)
+    })
 }

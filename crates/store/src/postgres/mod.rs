@@ -18,6 +18,7 @@
 
 mod accounts;
 mod caches;
+mod facts;
 mod follower;
 mod invitations;
 mod leases;
@@ -607,43 +608,6 @@ impl Tx {
     /// Runs statements without parameters (the simple protocol: nothing is prepared).
     pub async fn batch(&self, sql: &str) -> TxResult<()> {
         Ok(self.sent().conn.batch_execute(sql).await?)
-    }
-
-    /// Reports a graph change of this transaction: applied to this replica's graph index after
-    /// the commit, and written to `graph_changes` for the other replicas now.
-    pub async fn graph_change(&mut self, change: Change, at: Timestamp) -> TxResult<()> {
-        if let Change::Connected(a, b) | Change::Disconnected(a, b) = &change {
-            let (x, y) = pair(*a, *b);
-            self.execute(
-                "INSERT INTO graph_changes (a_id, b_id, created_at) VALUES ($1, $2, $3)",
-                &[&x, &y, &at.0],
-            )
-            .await?;
-        }
-        self.changes.push(change);
-        Ok(())
-    }
-
-    /// [`Tx::graph_change`] for many pairs in one statement (an account hidden or shown touches
-    /// every one of its connections).
-    pub async fn graph_changes(&mut self, changes: Vec<Change>, at: Timestamp) -> TxResult<()> {
-        let (a, b): (Vec<i64>, Vec<i64>) = changes
-            .iter()
-            .filter_map(|c| match c {
-                Change::Connected(a, b) | Change::Disconnected(a, b) => Some(pair(*a, *b)),
-                _ => None,
-            })
-            .unzip();
-        if !a.is_empty() {
-            self.execute(
-                "INSERT INTO graph_changes (a_id, b_id, created_at)
-                 SELECT a, b, $3 FROM unnest($1::bigint[], $2::bigint[]) AS t (a, b)",
-                &[&a, &b, &at.0],
-            )
-            .await?;
-        }
-        self.changes.extend(changes);
-        Ok(())
     }
 
     /// Reports a change that is not the graph's (a member row written): passed to the hook after

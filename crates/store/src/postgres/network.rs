@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::*;
-use rapport_domain::{InvitationState, MemberId, RuleError, Timestamp, WithdrawalNotice};
+use rapport_domain::{MemberId, RuleError, Timestamp};
 use std::sync::Arc;
 
 /// [`MEMBER_COLS`] qualified by the `members` alias `m`, for joins.
@@ -71,7 +71,11 @@ pub(super) async fn remove_connection(
 ) -> StoreResult<bool> {
     in_tx!(s, |tx| {
         lock_members(tx, &[a, b]).await?;
-        rules::disconnect(tx, a, b, at).await
+        let connected = facts::connected(tx, a, b).await?;
+        match rapport_domain::plan::plan_disconnect(a, b, connected, at) {
+            Some(planned) => plan::execute(tx, &planned).await.map(|_| true),
+            None => Ok(false),
+        }
     })
 }
 
@@ -267,24 +271,9 @@ pub(super) async fn block(
 ) -> StoreResult<()> {
     let done = in_tx!(s, |tx| {
         lock_members(tx, &[blocker, blocked]).await?;
-        tx.execute(
-            "INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES ($1, $2, $3)
-             ON CONFLICT DO NOTHING",
-            &[&blocker.0, &blocked.0, &at.0],
-        )
-        .await?;
-        if let Some(p) = rules::pending_between(tx, blocker, blocked).await? {
-            rules::set_state(
-                tx,
-                &p,
-                InvitationState::Cancelled,
-                None,
-                WithdrawalNotice::Silent,
-                at,
-            )
-            .await?;
-        }
-        rules::disconnect(tx, blocker, blocked, at).await?;
+        let f = facts::block(tx, blocker, blocked).await?;
+        let planned = rapport_domain::plan::plan_block(blocker, blocked, &f, at);
+        plan::execute(tx, &planned).await?;
         Ok(())
     });
     s.inner.caches.blocks_changed(blocker, blocked);
@@ -351,57 +340,25 @@ pub(super) async fn set_status(
     status: AccountStatus,
     at: Timestamp,
 ) -> StoreResult<Arc<MemberRecord>> {
-    // `change_status` locks the member first.
-    in_tx!(s, |tx| rules::change_status(tx, id, status, at).await)
+    in_tx!(s, |tx| {
+        lock_members(tx, &[id]).await?;
+        let f = facts::status(tx, id).await?.ok_or(RuleError::NotFound)?;
+        let planned = rapport_domain::plan::plan_status(status, &f, at)?;
+        plan::execute(tx, &planned).await?;
+        Ok(Arc::new(
+            accounts::member_by_id(tx, id)
+                .await?
+                .ok_or(RuleError::NotFound)?,
+        ))
+    })
 }
 
 pub(super) async fn close_member(s: &PgStore, id: MemberId, at: Timestamp) -> StoreResult<()> {
     let done = in_tx!(s, |tx| {
         lock_members(tx, &[id]).await?;
-        accounts::member_by_id(tx, id)
-            .await?
-            .filter(|m| m.status != "closed")
-            .ok_or(RuleError::NotFound)?;
-        rules::cancel_pending_of(tx, id, at).await?;
-        let others: Vec<MemberId> = tx
-            .query(
-                "SELECT other_id FROM connections WHERE member_id = $1",
-                &[&id.0],
-            )
-            .await?
-            .iter()
-            .map(|r| MemberId(r.get(0)))
-            .collect();
-        for other in others {
-            rules::disconnect(tx, id, other, at).await?;
-        }
-        tx.execute("DELETE FROM tokens WHERE member_id = $1", &[&id.0])
-            .await?;
-        tx.execute(
-            "DELETE FROM blocks WHERE blocker_id = $1 OR blocked_id = $1",
-            &[&id.0],
-        )
-        .await?;
-        tx.execute(
-            "DELETE FROM idempotency_keys WHERE member_id = $1",
-            &[&id.0],
-        )
-        .await?;
-        tx.execute(
-            "UPDATE members SET status = 'closed', email = 'closed-' || id || '@closed.invalid',
-                    password_hash = '', name = 'Former member', headline = '', company = '',
-                    location = '', pending_sent = 0
-              WHERE id = $1",
-            &[&id.0],
-        )
-        .await?;
-        // Notes they wrote are personal data too.
-        tx.execute(
-            "UPDATE invitations SET note = NULL WHERE sender_id = $1",
-            &[&id.0],
-        )
-        .await?;
-        accounts::saved_member(tx, id).await?;
+        let f = facts::close(tx, id).await?;
+        let planned = rapport_domain::plan::plan_close(id, &f, at)?;
+        plan::execute(tx, &planned).await?;
         Ok(())
     });
     // Its blocks and its row went: what this replica cached of either is dropped.

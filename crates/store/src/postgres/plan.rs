@@ -215,6 +215,44 @@ fn plan_json(plan: &Plan) -> String {
                 until,
             } => json!({"op": "restrict", "member": member.0, "level": level,
                          "reason": reason.as_str(), "source": source, "until": until.0}),
+            Effect::LiftRestrictions { member } => {
+                json!({"op": "lift_restrictions", "member": member.0})
+            }
+            Effect::ResolveReport {
+                report,
+                resolution,
+                by,
+            } => json!({"op": "resolve_report", "report": report, "status": resolution.status(),
+                         "by": by.0}),
+            Effect::SetStatus { member, status } => {
+                json!({"op": "set_status", "member": member.0, "status": status.as_str()})
+            }
+            Effect::RevokeTokens { member } => json!({"op": "revoke_tokens", "member": member.0}),
+            Effect::GraphVisibility { member, others, .. } => {
+                let others: Vec<i64> = others.iter().map(|m| m.0).collect();
+                json!({"op": "graph_visibility", "member": member.0, "others": others})
+            }
+            Effect::Disconnect { a, b } => json!({"op": "disconnect", "a": a.0, "b": b.0}),
+            Effect::Block { blocker, blocked } => {
+                json!({"op": "block", "blocker": blocker.0, "blocked": blocked.0})
+            }
+            Effect::EraseAccount { member } => json!({"op": "erase_account", "member": member.0}),
+            Effect::NextReminder {
+                invitation,
+                sent,
+                next,
+            } => json!({"op": "next_reminder", "invitation": invitation.0,
+                         "sent": i64::from(*sent), "next": next.map(|t| t.0)}),
+            Effect::RestrictionEndNoticed { restriction } => {
+                json!({"op": "restriction_end_noticed", "restriction": restriction})
+            }
+            Effect::SetPassword { member, hash } => {
+                json!({"op": "set_password", "member": member.0, "hash": hash.0})
+            }
+            Effect::DeleteToken { hash } => {
+                let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+                json!({"op": "delete_token", "hash": hex})
+            }
             Effect::Emit { notice, event } => {
                 let notice = notice.map(|n| {
                     let mail = n.channels.email != EmailCadence::Off;
@@ -236,7 +274,8 @@ fn plan_json(plan: &Plan) -> String {
 }
 
 /// Carries out `plan` in one call, and notes what the commit must report: the graph changes of
-/// its connections, and that it appended events. Returns the id of the invitation it created.
+/// its connections and of members shown or hidden, the member rows it changed, and that it
+/// appended events. Returns the id of the invitation it created.
 pub(super) async fn execute(tx: &mut Tx, plan: &Plan) -> TxResult<Option<InvitationId>> {
     if plan.effects.is_empty() {
         return Ok(None);
@@ -251,6 +290,23 @@ pub(super) async fn execute(tx: &mut Tx, plan: &Plan) -> TxResult<Option<Invitat
     for e in &plan.effects {
         match e {
             Effect::Connect { a, b } => tx.record(Change::Connected(*a, *b)),
+            Effect::Disconnect { a, b } => tx.record(Change::Disconnected(*a, *b)),
+            Effect::GraphVisibility {
+                member,
+                others,
+                shown,
+            } => {
+                for &other in others {
+                    tx.record(if *shown {
+                        Change::Connected(*member, other)
+                    } else {
+                        Change::Disconnected(*member, other)
+                    });
+                }
+            }
+            Effect::SetStatus { member, .. } | Effect::EraseAccount { member } => {
+                super::accounts::saved_member(tx, *member).await?;
+            }
             Effect::Restrict {
                 member,
                 reason,

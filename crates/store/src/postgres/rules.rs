@@ -1,18 +1,15 @@
 //! The steps the use cases share inside a transaction, ported from the embedded store: reading an
-//! invitation or a pair, connecting and disconnecting, moving invitations out of `pending` with
-//! what follows, the send and act rules, and the sender's standing.
+//! invitation or a pair, moving invitations out of `pending` in bulk with what follows, the send
+//! and act plans, and the sender's standing.
 //!
 //! Helpers that decide on members' state expect their members locked ([`lock_members`]) by the
-//! transaction they run in; [`send_in_tx`], [`act_in_tx`] and [`change_status`] take those locks
-//! themselves, so that every caller gets them.
+//! transaction they run in; [`send_in_tx`] and [`act_in_tx`] take those locks themselves, so that
+//! every caller gets them.
 
-use super::accounts::{member_by_id, saved_member};
+use super::plan;
 use super::*;
-use super::{notices, plan};
 use crate::*;
-use rapport_domain::standing::{self, RestrictionReason, Standing};
-use rapport_domain::WithdrawalNotice;
-use std::sync::Arc;
+use rapport_domain::standing::RestrictionReason;
 
 /// The invitation `id`, if any.
 pub(super) async fn invitation_by_id(
@@ -51,100 +48,6 @@ pub(super) async fn pending_between(
     .transpose()
 }
 
-/// Adds `delta` to the connection counts of `a` and `b`.
-pub(super) async fn add_connection_count(
-    c: &Tx,
-    a: MemberId,
-    b: MemberId,
-    delta: i64,
-) -> TxResult<()> {
-    c.execute(
-        "UPDATE members SET connection_count = connection_count + $3 WHERE id IN ($1, $2)",
-        &[&a.0, &b.0, &delta],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Moves a pending invitation to `state`, takes it off its sender's pending count, and writes
-/// what follows (notifications, traces removed, the outbox event). Nothing happens when it is no
-/// longer pending.
-pub(super) async fn set_state(
-    tx: &mut Tx,
-    inv: &InvitationRecord,
-    state: InvitationState,
-    reason: Option<IgnoreReason>,
-    notice: WithdrawalNotice,
-    at: Timestamp,
-) -> TxResult<()> {
-    let changed = tx
-        .execute(
-            "UPDATE invitations SET state = $2, ignore_reason = $3, decided_at = $4, next_reminder_at = NULL
-              WHERE id = $1 AND state = 'pending'",
-            &[&inv.id.0, &state.as_str(), &reason.map(IgnoreReason::as_str), &at.0],
-        )
-        .await?;
-    if changed == 0 {
-        return Ok(());
-    }
-    no_longer_pending(tx, &[inv.sender.0]).await?;
-    if state == InvitationState::Accepted {
-        notices::invitation_accepted(tx, inv.id, inv.sender, inv.recipient, at).await
-    } else {
-        notices::invitation_closed(tx, inv.id, inv.sender, inv.recipient, state, notice, at).await
-    }
-}
-
-/// Takes invitations that left `pending` off their senders' pending counts (one id per
-/// invitation, so a sender listed twice loses two). Several senders are locked in id order first,
-/// the order every transaction locks members in.
-pub(super) async fn no_longer_pending(c: &Tx, senders: &[i64]) -> TxResult<()> {
-    let mut distinct = senders.to_vec();
-    distinct.sort_unstable();
-    distinct.dedup();
-    match distinct.as_slice() {
-        [] => {}
-        [one] => {
-            let n = senders.len() as i64;
-            c.execute(
-                "UPDATE members SET pending_sent = pending_sent - $2 WHERE id = $1",
-                &[one, &n],
-            )
-            .await?;
-        }
-        _ => {
-            let ids: Vec<MemberId> = distinct.iter().copied().map(MemberId).collect();
-            lock_members(c, &ids).await?;
-            c.execute(
-                "UPDATE members m SET pending_sent = m.pending_sent - d.n
-                   FROM (SELECT s, count(*) AS n FROM unnest($1::bigint[]) AS s GROUP BY s) d
-                  WHERE m.id = d.s",
-                &[&senders],
-            )
-            .await?;
-        }
-    }
-    Ok(())
-}
-
-/// Starts the re-invite cooldown of `sender` towards `recipient` after a withdrawal, and counts the
-/// withdrawal (repeated withdraw-and-resend cycles weigh on the sender's standing).
-pub(super) async fn note_withdrawal(
-    c: &Tx,
-    sender: MemberId,
-    recipient: MemberId,
-    until: Timestamp,
-) -> TxResult<()> {
-    c.execute(
-        "INSERT INTO pair_rules (sender_id, recipient_id, cooldown_until, withdrawals) VALUES ($1, $2, $3, 1)
-         ON CONFLICT (sender_id, recipient_id)
-         DO UPDATE SET cooldown_until = excluded.cooldown_until, withdrawals = pair_rules.withdrawals + 1",
-        &[&sender.0, &recipient.0, &until.0],
-    )
-    .await?;
-    Ok(())
-}
-
 /// A stored count as the rules read it: never negative, at most `u32::MAX`.
 pub(super) fn count_u32(n: i64) -> u32 {
     u32::try_from(n.max(0)).unwrap_or(u32::MAX)
@@ -181,105 +84,6 @@ pub(super) async fn act_in_tx(
     Ok(crate::outcome::acted(inv, &planned))
 }
 
-/// Has either of `a` and `b` blocked the other?
-pub(super) async fn blocked_either_way(c: &Tx, a: MemberId, b: MemberId) -> TxResult<bool> {
-    c.exists(
-        "SELECT 1 FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2) OR (blocker_id = $2 AND blocked_id = $1)",
-        &[&a.0, &b.0],
-    )
-    .await
-}
-
-/// Cancels every pending invitation `id` sent or received (a block, a closed, deactivated or
-/// suspended account): silently, and off each sender's pending count.
-pub(super) async fn cancel_pending_of(tx: &mut Tx, id: MemberId, at: Timestamp) -> TxResult<()> {
-    let ended = tx
-        .query(
-            "UPDATE invitations SET state = 'cancelled', decided_at = $2, next_reminder_at = NULL
-              WHERE state = 'pending' AND (sender_id = $1 OR recipient_id = $1)
-              RETURNING id, sender_id, recipient_id",
-            &[&id.0, &at.0],
-        )
-        .await?
-        .iter()
-        .map(ended_row)
-        .collect::<Vec<_>>();
-    closed_in_bulk(
-        tx,
-        &ended,
-        InvitationState::Cancelled,
-        WithdrawalNotice::Silent,
-        at,
-    )
-    .await
-}
-
-/// `(id, sender, recipient)` of an invitation a bulk update ended (`RETURNING id, sender_id,
-/// recipient_id`).
-pub(super) fn ended_row(r: &Row) -> (InvitationId, MemberId, MemberId) {
-    (
-        InvitationId(r.get(0)),
-        MemberId(r.get(1)),
-        MemberId(r.get(2)),
-    )
-}
-
-/// What follows each invitation a bulk update moved out of `pending`.
-pub(super) async fn closed_in_bulk(
-    tx: &mut Tx,
-    ended: &[(InvitationId, MemberId, MemberId)],
-    state: InvitationState,
-    notice: WithdrawalNotice,
-    at: Timestamp,
-) -> TxResult<()> {
-    let senders: Vec<i64> = ended.iter().map(|e| e.1 .0).collect();
-    no_longer_pending(tx, &senders).await?;
-    for &(id, sender, recipient) in ended {
-        notices::invitation_closed(tx, id, sender, recipient, state, notice, at).await?;
-    }
-    Ok(())
-}
-
-/// The members `id` is connected to who are active (the ones the graph index shows).
-pub(super) async fn active_connections_of(c: &Tx, id: MemberId) -> TxResult<Vec<MemberId>> {
-    Ok(c.query(
-        "SELECT c.other_id FROM connections c JOIN members m ON m.id = c.other_id
-              WHERE c.member_id = $1 AND m.status = 'active'",
-        &[&id.0],
-    )
-    .await?
-    .iter()
-    .map(|r| MemberId(r.get(0)))
-    .collect())
-}
-
-/// Removes the connection between two members, if any, from the store, the counts and the graph.
-/// Returns whether there was one.
-pub(super) async fn disconnect(
-    tx: &mut Tx,
-    a: MemberId,
-    b: MemberId,
-    at: Timestamp,
-) -> TxResult<bool> {
-    let n = tx
-        .execute(
-            "DELETE FROM connections WHERE (member_id = $1 AND other_id = $2) OR (member_id = $2 AND other_id = $1)",
-            &[&a.0, &b.0],
-        )
-        .await?;
-    if n > 0 {
-        add_connection_count(tx, a, b, -1).await?;
-        tx.graph_change(Change::Disconnected(a, b), at).await?;
-        notices::emit(
-            tx,
-            notices::Event::members("connection.removed", a, Some(b)),
-            at,
-        )
-        .await?;
-    }
-    Ok(n > 0)
-}
-
 /// The restriction in force on `member` at `now` (the one lasting longest), if any.
 pub(super) async fn active_restriction(
     c: &Tx,
@@ -299,115 +103,6 @@ pub(super) async fn active_restriction(
             reason: RestrictionReason::parse(r.get(1)).unwrap_or(RestrictionReason::Moderation),
             until: Timestamp(r.get(2)),
         }))
-}
-
-/// The sender's last 90 days, as the standing rules read them.
-pub(super) async fn standing_of(c: &Tx, sender: MemberId, now: Timestamp) -> TxResult<Standing> {
-    let r = c
-        .query_one(
-            "SELECT count(*) FILTER (WHERE ignore_reason IS NOT NULL),
-                    count(*) FILTER (WHERE state IN ('accepted', 'ignored', 'expired')),
-                    count(*) FILTER (WHERE state = 'accepted')
-               FROM invitations WHERE sender_id = $1 AND created_at > $2",
-            &[&sender.0, &now.minus(standing::WINDOW).0],
-        )
-        .await?;
-    Ok(Standing {
-        ignored_with_reason: count_u32(r.get(0)),
-        decided: count_u32(r.get(1)),
-        accepted: count_u32(r.get(2)),
-        withdrawals_to_one_person: 0,
-    })
-}
-
-/// Restricts `member` for `reason` at the next level, unless a restriction is already in force.
-/// The caller holds the member's lock, so two of these cannot both find none in force.
-pub(super) async fn apply_restriction(
-    tx: &mut Tx,
-    member: MemberId,
-    reason: RestrictionReason,
-    at: Timestamp,
-) -> TxResult<()> {
-    if active_restriction(tx, member, at).await?.is_some() {
-        return Ok(());
-    }
-    let previous: i64 = tx
-        .query_one(
-            "SELECT count(*) FROM restrictions WHERE member_id = $1",
-            &[&member.0],
-        )
-        .await?
-        .get(0);
-    let (level, length) = standing::next_restriction(count_u32(previous));
-    let source = if reason == RestrictionReason::Moderation {
-        "moderator"
-    } else {
-        "automatic"
-    };
-    let until = at.plus(length);
-    tx.execute(
-        "INSERT INTO restrictions (member_id, level, reason, source, starts_at, until) VALUES ($1, $2, $3, $4, $5, $6)",
-        &[&member.0, &i64::from(level), &reason.as_str(), &source, &at.0, &until.0],
-    )
-    .await?;
-    tracing::info!(member = %member, reason = reason.as_str(), level, "sender restricted");
-    notices::restriction_applied(tx, member, reason.as_str(), until, at).await
-}
-
-/// Re-evaluates the sender's standing after something that can only make it worse.
-pub(super) async fn review_standing(
-    tx: &mut Tx,
-    sender: MemberId,
-    withdrawals_to_one_person: u32,
-    at: Timestamp,
-) -> TxResult<()> {
-    let mut s = standing_of(tx, sender, at).await?;
-    s.withdrawals_to_one_person = withdrawals_to_one_person;
-    if let Some(reason) = standing::assess(&s) {
-        apply_restriction(tx, sender, reason, at).await?;
-    }
-    Ok(())
-}
-
-/// Moves a member between active, deactivated and suspended, with everything that goes with it.
-/// The member is locked first (a no-op when the caller already holds the lock).
-pub(super) async fn change_status(
-    tx: &mut Tx,
-    id: MemberId,
-    status: AccountStatus,
-    at: Timestamp,
-) -> TxResult<Arc<MemberRecord>> {
-    lock_members(tx, &[id]).await?;
-    let before = member_by_id(tx, id).await?.ok_or(RuleError::NotFound)?;
-    if before.status == "closed" {
-        return Err(RuleError::NotFound.into());
-    }
-    if before.status == status.as_str() {
-        return Ok(Arc::new(before));
-    }
-    let was_active = before.is_active();
-    let others = active_connections_of(tx, id).await?;
-    tx.execute(
-        "UPDATE members SET status = $2 WHERE id = $1",
-        &[&id.0, &status.as_str()],
-    )
-    .await?;
-    if status == AccountStatus::Active {
-        let shown = others.iter().map(|&o| Change::Connected(id, o)).collect();
-        tx.graph_changes(shown, at).await?;
-    } else {
-        cancel_pending_of(tx, id, at).await?;
-        tx.execute("DELETE FROM tokens WHERE member_id = $1", &[&id.0])
-            .await?;
-        if was_active {
-            let hidden = others
-                .iter()
-                .map(|&o| Change::Disconnected(id, o))
-                .collect();
-            tx.graph_changes(hidden, at).await?;
-        }
-    }
-    saved_member(tx, id).await
 }
 
 /// Of the `cap` invitations `member` sent last, how many were sent after `since`, and the oldest.

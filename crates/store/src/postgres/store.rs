@@ -30,11 +30,16 @@ impl Store for PgStore {
     async fn token_member(&self, hash: TokenHash) -> StoreResult<Option<MemberId>> {
         accounts::token_member(self, hash).await
     }
-    async fn delete_token(&self, hash: TokenHash) -> StoreResult<()> {
-        accounts::delete_token(self, hash).await
+    async fn delete_token(&self, hash: TokenHash, at: Timestamp) -> StoreResult<()> {
+        accounts::delete_token(self, hash, at).await
     }
-    async fn set_password(&self, member: MemberId, password_hash: String) -> StoreResult<()> {
-        accounts::set_password(self, member, password_hash).await
+    async fn set_password(
+        &self,
+        member: MemberId,
+        password_hash: String,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        accounts::set_password(self, member, password_hash, at).await
     }
     async fn member(&self, id: MemberId) -> StoreResult<Option<Arc<MemberRecord>>> {
         accounts::member(self, id).await

@@ -3,6 +3,7 @@
 //! reader connections that run in parallel.
 
 pub mod bulk;
+mod facts;
 mod outbox;
 mod plan;
 mod writer;
@@ -11,10 +12,8 @@ pub use writer::MAX_BATCH;
 
 use crate::member_cache::MemberCache;
 use crate::*;
-use rapport_domain::standing::{self, RestrictionReason, Standing};
-use rapport_domain::{
-    IgnoreReason, InvitationState, InvitationsFrom, NotificationPrefs, WithdrawalNotice,
-};
+use rapport_domain::standing::RestrictionReason;
+use rapport_domain::{IgnoreReason, InvitationState, InvitationsFrom, NotificationPrefs};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -348,14 +347,13 @@ fn saved_member(tx: &mut WriteTx<'_>, id: MemberId) -> StoreResult<Arc<MemberRec
     Ok(m)
 }
 
-/// Connects two members both ways, counts it on both, reports it to the graph and, unless
-/// `quiet` (seeding), appends `connection.created`.
+/// Connects two members both ways, counts it on both and reports it to the graph (the event, if
+/// any, is the plan's).
 fn connect(
     tx: &mut WriteTx<'_>,
     a: MemberId,
     b: MemberId,
     at: Timestamp,
-    quiet: bool,
 ) -> rusqlite::Result<ConnectionRecord> {
     let mut stmt = tx.conn.prepare_cached(
         "INSERT OR IGNORE INTO connections (member_id, other_id, created_at) VALUES (?1, ?2, ?3)",
@@ -365,13 +363,6 @@ fn connect(
     if new {
         add_connection_count(tx.conn, a, b, 1)?;
         tx.record(Change::Connected(a, b));
-        if !quiet {
-            outbox::emit(
-                tx,
-                outbox::Event::members("connection.created", a, Some(b)),
-                at,
-            )?;
-        }
     }
     Ok(ConnectionRecord {
         member: b,
@@ -389,44 +380,6 @@ fn add_connection_count(
         "UPDATE members SET connection_count = connection_count + ?3 WHERE id IN (?1, ?2)",
     )?
     .execute(params![a.0, b.0, delta])?;
-    Ok(())
-}
-
-/// Moves a pending invitation to `state`, takes it off its sender's pending count, and writes
-/// what follows (notifications, traces removed, the outbox event).
-fn set_state(
-    tx: &mut WriteTx<'_>,
-    inv: &InvitationRecord,
-    state: InvitationState,
-    reason: Option<IgnoreReason>,
-    notice: WithdrawalNotice,
-    at: Timestamp,
-) -> rusqlite::Result<()> {
-    let changed = tx
-        .conn
-        .prepare_cached(
-            "UPDATE invitations SET state = ?2, ignore_reason = ?3, decided_at = ?4, next_reminder_at = NULL
-              WHERE id = ?1 AND state = 'pending'",
-        )?
-        .execute(params![inv.id.0, state.as_str(), reason.map(IgnoreReason::as_str), at.0])?;
-    if changed == 0 {
-        return Ok(());
-    }
-    no_longer_pending(tx.conn, &[inv.sender.0])?;
-    if state == InvitationState::Accepted {
-        outbox::invitation_accepted(tx, inv.id, inv.sender, inv.recipient, at)
-    } else {
-        outbox::invitation_closed(tx, inv.id, inv.sender, inv.recipient, state, notice, at)
-    }
-}
-
-/// Takes invitations that left `pending` off their senders' pending counts (one id per invitation).
-fn no_longer_pending(c: &Connection, senders: &[i64]) -> rusqlite::Result<()> {
-    let mut dec =
-        c.prepare_cached("UPDATE members SET pending_sent = pending_sent - 1 WHERE id = ?1")?;
-    for s in senders {
-        dec.execute([s])?;
-    }
     Ok(())
 }
 
@@ -474,94 +427,6 @@ fn act_in_tx(
     Ok(crate::outcome::acted(inv, &planned))
 }
 
-fn blocked_either_way(c: &Connection, a: MemberId, b: MemberId) -> rusqlite::Result<bool> {
-    c.prepare_cached(
-        "SELECT 1 FROM blocks WHERE (blocker_id = ?1 AND blocked_id = ?2) OR (blocker_id = ?2 AND blocked_id = ?1)",
-    )?
-    .exists([a.0, b.0])
-}
-
-/// Cancels every pending invitation `id` sent or received (a block, a closed, deactivated or
-/// suspended account): silently, and off each sender's pending count.
-fn cancel_pending_of(tx: &mut WriteTx<'_>, id: MemberId, at: Timestamp) -> rusqlite::Result<()> {
-    let ended = tx
-        .conn
-        .prepare_cached(
-            "UPDATE invitations SET state = 'cancelled', decided_at = ?2, next_reminder_at = NULL
-              WHERE state = 'pending' AND (sender_id = ?1 OR recipient_id = ?1)
-              RETURNING id, sender_id, recipient_id",
-        )?
-        .query_map(params![id.0, at.0], ended_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    closed_in_bulk(
-        tx,
-        &ended,
-        InvitationState::Cancelled,
-        WithdrawalNotice::Silent,
-        at,
-    )
-}
-
-/// `(id, sender, recipient)` of an invitation a bulk update ended.
-fn ended_row(r: &Row<'_>) -> rusqlite::Result<(InvitationId, MemberId, MemberId)> {
-    Ok((
-        InvitationId(r.get(0)?),
-        MemberId(r.get(1)?),
-        MemberId(r.get(2)?),
-    ))
-}
-
-/// What follows each invitation a bulk update moved out of `pending`.
-fn closed_in_bulk(
-    tx: &mut WriteTx<'_>,
-    ended: &[(InvitationId, MemberId, MemberId)],
-    state: InvitationState,
-    notice: WithdrawalNotice,
-    at: Timestamp,
-) -> rusqlite::Result<()> {
-    let senders: Vec<i64> = ended.iter().map(|e| e.1 .0).collect();
-    no_longer_pending(tx.conn, &senders)?;
-    for &(id, sender, recipient) in ended {
-        outbox::invitation_closed(tx, id, sender, recipient, state, notice, at)?;
-    }
-    Ok(())
-}
-
-/// The members `id` is connected to who are active (the ones the graph index shows).
-fn active_connections_of(c: &Connection, id: MemberId) -> rusqlite::Result<Vec<MemberId>> {
-    c.prepare_cached(
-        "SELECT c.other_id FROM connections c JOIN members m ON m.id = c.other_id
-          WHERE c.member_id = ?1 AND m.status = 'active'",
-    )?
-    .query_map([id.0], |r| Ok(MemberId(r.get(0)?)))?
-    .collect()
-}
-
-/// Removes the connection between two members, if any, from the store, the counts and the graph.
-fn disconnect(
-    tx: &mut WriteTx<'_>,
-    a: MemberId,
-    b: MemberId,
-    at: Timestamp,
-) -> rusqlite::Result<bool> {
-    let n = tx
-        .conn
-        .prepare_cached(
-            "DELETE FROM connections WHERE (member_id = ?1 AND other_id = ?2) OR (member_id = ?2 AND other_id = ?1)",
-        )?
-        .execute([a.0, b.0])?;
-    if n > 0 {
-        add_connection_count(tx.conn, a, b, -1)?;
-        tx.record(Change::Disconnected(a, b));
-        outbox::emit(
-            tx,
-            outbox::Event::members("connection.removed", a, Some(b)),
-            at,
-        )?;
-    }
-    Ok(n > 0)
-}
-
 fn active_restriction(
     c: &Connection,
     member: MemberId,
@@ -581,104 +446,6 @@ fn active_restriction(
         })
     })
     .optional()
-}
-
-/// The sender's last 90 days, as the standing rules read them.
-fn standing_of(c: &Connection, sender: MemberId, now: Timestamp) -> rusqlite::Result<Standing> {
-    c.prepare_cached(
-        "SELECT coalesce(sum(ignore_reason IS NOT NULL), 0),
-                coalesce(sum(state IN ('accepted', 'ignored', 'expired')), 0),
-                coalesce(sum(state = 'accepted'), 0)
-           FROM invitations WHERE sender_id = ?1 AND created_at > ?2",
-    )?
-    .query_row(params![sender.0, now.minus(standing::WINDOW).0], |r| {
-        Ok(Standing {
-            ignored_with_reason: r.get::<_, i64>(0)? as u32,
-            decided: r.get::<_, i64>(1)? as u32,
-            accepted: r.get::<_, i64>(2)? as u32,
-            withdrawals_to_one_person: 0,
-        })
-    })
-}
-
-/// Restricts `member` for `reason` at the next level, unless a restriction is already in force.
-fn apply_restriction(
-    tx: &mut WriteTx<'_>,
-    member: MemberId,
-    reason: RestrictionReason,
-    at: Timestamp,
-) -> rusqlite::Result<()> {
-    let c = tx.conn;
-    if active_restriction(c, member, at)?.is_some() {
-        return Ok(());
-    }
-    let previous: i64 = c
-        .prepare_cached("SELECT count(*) FROM restrictions WHERE member_id = ?1")?
-        .query_row([member.0], |r| r.get(0))?;
-    let (level, length) = standing::next_restriction(previous as u32);
-    let source = if reason == RestrictionReason::Moderation {
-        "moderator"
-    } else {
-        "automatic"
-    };
-    c.prepare_cached(
-        "INSERT INTO restrictions (member_id, level, reason, source, starts_at, until) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![member.0, level, reason.as_str(), source, at.0, at.plus(length).0])?;
-    tracing::info!(member = %member, reason = reason.as_str(), level, "sender restricted");
-    outbox::restriction_applied(tx, member, reason.as_str(), at.plus(length), at)
-}
-
-/// Re-evaluates the sender's standing after something that can only make it worse.
-fn review_standing(
-    tx: &mut WriteTx<'_>,
-    sender: MemberId,
-    withdrawals_to_one_person: u32,
-    at: Timestamp,
-) -> rusqlite::Result<()> {
-    let mut s = standing_of(tx.conn, sender, at)?;
-    s.withdrawals_to_one_person = withdrawals_to_one_person;
-    if let Some(reason) = standing::assess(&s) {
-        apply_restriction(tx, sender, reason, at)?;
-    }
-    Ok(())
-}
-
-/// Moves a member between active, deactivated and suspended, with everything that goes with it.
-fn change_status(
-    tx: &mut WriteTx<'_>,
-    id: MemberId,
-    status: AccountStatus,
-    at: Timestamp,
-) -> StoreResult<Arc<MemberRecord>> {
-    let before = member_by_id(tx.conn, id)?.ok_or(RuleError::NotFound)?;
-    if before.status == "closed" {
-        return Err(RuleError::NotFound.into());
-    }
-    if before.status == status.as_str() {
-        return Ok(Arc::new(before));
-    }
-    let was_active = before.is_active();
-    let others = active_connections_of(tx.conn, id)?;
-    tx.conn
-        .prepare_cached("UPDATE members SET status = ?2 WHERE id = ?1")?
-        .execute(params![id.0, status.as_str()])?;
-    if status == AccountStatus::Active {
-        for other in others {
-            tx.record(Change::Connected(id, other));
-        }
-    } else {
-        cancel_pending_of(tx, id, at)?;
-        tx.conn
-            .prepare_cached("DELETE FROM tokens WHERE member_id = ?1")?
-            .execute([id.0])?;
-        if was_active {
-            for other in others {
-                tx.record(Change::Disconnected(id, other));
-            }
-        }
-    }
-    saved_member(tx, id)
 }
 
 /// Of the `cap` invitations `member` sent last, how many were sent after `since`, and the oldest.
@@ -777,24 +544,23 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn delete_token(&self, hash: TokenHash) -> StoreResult<()> {
+    async fn delete_token(&self, hash: TokenHash, at: Timestamp) -> StoreResult<()> {
         self.write(move |tx| {
-            tx.conn
-                .prepare_cached("DELETE FROM tokens WHERE hash = ?1")?
-                .execute([&hash[..]])?;
+            plan::execute(tx, &rapport_domain::plan::plan_sign_out(hash, at))?;
             Ok(())
         })
         .await
     }
 
-    async fn set_password(&self, member: MemberId, password_hash: String) -> StoreResult<()> {
+    async fn set_password(
+        &self,
+        member: MemberId,
+        password_hash: String,
+        at: Timestamp,
+    ) -> StoreResult<()> {
         self.write(move |tx| {
-            tx.conn
-                .prepare_cached("UPDATE members SET password_hash = ?2 WHERE id = ?1")?
-                .execute(params![member.0, password_hash])?;
-            tx.conn
-                .prepare_cached("DELETE FROM tokens WHERE member_id = ?1")?
-                .execute([member.0])?;
+            let hash = rapport_domain::plan::PasswordHash(password_hash);
+            plan::execute(tx, &rapport_domain::plan::plan_password(member, hash, at))?;
             Ok(())
         })
         .await
@@ -946,22 +712,10 @@ impl Store for SqliteStore {
                 .await;
         }
         self.write(move |tx| {
-            // Each one is an ordinary withdrawal: its cooldown starts and the count drops.
-            let ended = tx
-                .conn
-                .prepare_cached(
-                    "UPDATE invitations SET state = 'withdrawn', decided_at = ?3, next_reminder_at = NULL
-                      WHERE sender_id = ?1 AND state = 'pending' AND created_at <= ?2
-                      RETURNING id, sender_id, recipient_id",
-                )?
-                .query_map(params![sender.0, created_by.0, at.0], ended_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let until = at.plus(policy.reinvite_cooldown);
-            for &(_, _, recipient) in &ended {
-                note_withdrawal(tx.conn, sender, recipient, until)?;
-            }
-            closed_in_bulk(tx, &ended, InvitationState::Withdrawn, policy.withdrawal_notice, at)?;
-            Ok(ended.len() as u64)
+            let withdrawing = facts::withdrawing(tx.conn, sender, created_by)?;
+            let planned = rapport_domain::plan::plan_withdraw_all(&withdrawing, &policy, at);
+            plan::execute(tx, &planned)?;
+            Ok(withdrawing.len() as u64)
         })
         .await
     }
@@ -1014,7 +768,14 @@ impl Store for SqliteStore {
         b: MemberId,
         at: Timestamp,
     ) -> StoreResult<bool> {
-        self.write(move |tx| Ok(disconnect(tx, a, b, at)?)).await
+        self.write(move |tx| {
+            let connected = facts::connected(tx.conn, a, b)?;
+            match rapport_domain::plan::plan_disconnect(a, b, connected, at) {
+                Some(planned) => plan::execute(tx, &planned).map(|_| true),
+                None => Ok(false),
+            }
+        })
+        .await
     }
 
     async fn seed_connections(
@@ -1026,7 +787,7 @@ impl Store for SqliteStore {
             let mut added = 0;
             for (a, b) in pairs {
                 if a != b && !are_connected(tx.conn, a, b)? {
-                    connect(tx, a, b, at, true)?;
+                    connect(tx, a, b, at)?;
                     added += 1;
                 }
             }
@@ -1168,13 +929,9 @@ impl Store for SqliteStore {
 
     async fn block(&self, blocker: MemberId, blocked: MemberId, at: Timestamp) -> StoreResult<()> {
         self.write(move |tx| {
-            tx.conn
-                .prepare_cached("INSERT OR IGNORE INTO blocks (blocker_id, blocked_id, created_at) VALUES (?1, ?2, ?3)")?
-                .execute(params![blocker.0, blocked.0, at.0])?;
-            if let Some(p) = pending_between(tx.conn, blocker, blocked)? {
-                set_state(tx, &p, InvitationState::Cancelled, None, WithdrawalNotice::Silent, at)?;
-            }
-            disconnect(tx, blocker, blocked, at)?;
+            let facts = facts::block(tx.conn, blocker, blocked)?;
+            let planned = rapport_domain::plan::plan_block(blocker, blocked, &facts, at);
+            plan::execute(tx, &planned)?;
             Ok(())
         })
         .await
@@ -1227,35 +984,22 @@ impl Store for SqliteStore {
         status: AccountStatus,
         at: Timestamp,
     ) -> StoreResult<Arc<MemberRecord>> {
-        self.write(move |tx| change_status(tx, id, status, at))
-            .await
+        self.write(move |tx| {
+            let facts = facts::status(tx.conn, id)?.ok_or(RuleError::NotFound)?;
+            let planned = rapport_domain::plan::plan_status(status, &facts, at)?;
+            plan::execute(tx, &planned)?;
+            Ok(Arc::new(
+                member_by_id(tx.conn, id)?.ok_or(RuleError::NotFound)?,
+            ))
+        })
+        .await
     }
 
     async fn close_member(&self, id: MemberId, at: Timestamp) -> StoreResult<()> {
         self.write(move |tx| {
-            let c = tx.conn;
-            member_by_id(c, id)?.filter(|m| m.status != "closed").ok_or(RuleError::NotFound)?;
-            cancel_pending_of(tx, id, at)?;
-            let others: Vec<MemberId> = tx.conn
-                .prepare_cached("SELECT other_id FROM connections WHERE member_id = ?1")?
-                .query_map([id.0], |r| Ok(MemberId(r.get(0)?)))?
-                .collect::<rusqlite::Result<_>>()?;
-            for other in others {
-                disconnect(tx, id, other, at)?;
-            }
-            let c = tx.conn;
-            c.prepare_cached("DELETE FROM tokens WHERE member_id = ?1")?.execute([id.0])?;
-            c.prepare_cached("DELETE FROM blocks WHERE blocker_id = ?1 OR blocked_id = ?1")?.execute([id.0])?;
-            c.prepare_cached("DELETE FROM idempotency_keys WHERE member_id = ?1")?.execute([id.0])?;
-            c.prepare_cached(
-                "UPDATE members SET status = 'closed', email = 'closed-' || id || '@closed.invalid', password_hash = '',
-                        name = 'Former member', headline = '', company = '', location = '', pending_sent = 0
-                  WHERE id = ?1",
-            )?
-            .execute([id.0])?;
-            // Notes they wrote are personal data too.
-            c.prepare_cached("UPDATE invitations SET note = NULL WHERE sender_id = ?1")?.execute([id.0])?;
-            saved_member(tx, id)?;
+            let facts = facts::close(tx.conn, id)?;
+            let planned = rapport_domain::plan::plan_close(id, &facts, at)?;
+            plan::execute(tx, &planned)?;
             Ok(())
         })
         .await
@@ -1291,25 +1035,9 @@ impl Store for SqliteStore {
 
     async fn expire_pending(&self, created_by: Timestamp, at: Timestamp) -> StoreResult<u64> {
         self.write(move |tx| {
-            // At most a thousand per transaction, so a long backlog never holds the writer for long.
-            let ended = tx
-                .conn
-                .prepare_cached(
-                    "UPDATE invitations SET state = 'expired', decided_at = ?2, next_reminder_at = NULL
-                      WHERE id IN (SELECT id FROM invitations WHERE state = 'pending' AND created_at <= ?1 LIMIT 1000)
-                      RETURNING id, sender_id, recipient_id",
-                )?
-                .query_map(params![created_by.0, at.0], ended_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            closed_in_bulk(tx, &ended, InvitationState::Expired, WithdrawalNotice::Silent, at)?;
-            // An expiry counts against the sender's acceptance rate: their standing is reviewed.
-            let mut senders: Vec<MemberId> = ended.iter().map(|e| e.1).collect();
-            senders.sort_unstable();
-            senders.dedup();
-            for sender in senders {
-                review_standing(tx, sender, 0, at)?;
-            }
-            Ok(ended.len() as u64)
+            let facts = facts::expiry(tx.conn, created_by, at)?;
+            plan::execute(tx, &rapport_domain::plan::plan_expiry(&facts, at))?;
+            Ok(facts.expiring.len() as u64)
         })
         .await
     }
@@ -1324,21 +1052,10 @@ impl Store for SqliteStore {
 
     async fn restrict(&self, member: MemberId, until: Timestamp, at: Timestamp) -> StoreResult<()> {
         self.write(move |tx| {
-            member_by_id(tx.conn, member)?.filter(|m| m.status != "closed").ok_or(RuleError::NotFound)?;
-            tx.conn
-                .prepare_cached("UPDATE restrictions SET lifted_at = ?2, end_noticed = 1 WHERE member_id = ?1 AND until > ?2 AND lifted_at IS NULL")?
-                .execute(params![member.0, at.0])?;
-            let previous: i64 = tx
-                .conn
-                .prepare_cached("SELECT count(*) FROM restrictions WHERE member_id = ?1")?
-                .query_row([member.0], |r| r.get(0))?;
-            tx.conn
-                .prepare_cached(
-                    "INSERT INTO restrictions (member_id, level, reason, source, starts_at, until)
-                     VALUES (?1, ?2, 'moderation', 'moderator', ?3, ?4)",
-                )?
-                .execute(params![member.0, (previous + 1).min(3), at.0, until.0])?;
-            outbox::restriction_applied(tx, member, "moderation", until, at)?;
+            let facts = facts::restrict(tx.conn, member)?;
+            let planned =
+                rapport_domain::plan::plan_moderator_restriction(member, until, &facts, at)?;
+            plan::execute(tx, &planned)?;
             Ok(())
         })
         .await
@@ -1346,14 +1063,11 @@ impl Store for SqliteStore {
 
     async fn lift_restriction(&self, member: MemberId, at: Timestamp) -> StoreResult<bool> {
         self.write(move |tx| {
-            let n = tx
-                .conn
-                .prepare_cached("UPDATE restrictions SET lifted_at = ?2, end_noticed = 1 WHERE member_id = ?1 AND until > ?2 AND lifted_at IS NULL")?
-                .execute(params![member.0, at.0])?;
-            if n > 0 {
-                outbox::restriction_ended(tx, member, at)?;
+            let facts = facts::lift(tx.conn, member, at)?;
+            match rapport_domain::plan::plan_lift_restriction(member, &facts, at) {
+                Some(planned) => plan::execute(tx, &planned).map(|_| true),
+                None => Ok(false),
             }
-            Ok(n > 0)
         })
         .await
     }
@@ -1388,26 +1102,9 @@ impl Store for SqliteStore {
         at: Timestamp,
     ) -> StoreResult<()> {
         self.write(move |tx| {
-            let reported: MemberId = tx
-                .conn
-                .prepare_cached("SELECT reported_id FROM reports WHERE id = ?1 AND status = 'open'")?
-                .query_row([id], |r| Ok(MemberId(r.get(0)?)))
-                .optional()?
-                .ok_or(RuleError::NotFound)?;
-            let status = match action {
-                Resolution::Dismiss => "dismissed",
-                Resolution::Restrict => {
-                    apply_restriction(tx, reported, RestrictionReason::Moderation, at)?;
-                    "restricted"
-                }
-                Resolution::Suspend => {
-                    change_status(tx, reported, AccountStatus::Suspended, at)?;
-                    "suspended"
-                }
-            };
-            tx.conn
-                .prepare_cached("UPDATE reports SET status = ?2, resolved_at = ?3, resolved_by = ?4 WHERE id = ?1")?
-                .execute(params![id, status, at.0, by.0])?;
+            let facts = facts::report(tx.conn, id, action, at)?.ok_or(RuleError::NotFound)?;
+            let planned = rapport_domain::plan::plan_resolve_report(action, by, &facts, at)?;
+            plan::execute(tx, &planned)?;
             Ok(())
         })
         .await
@@ -1504,13 +1201,23 @@ impl Store for SqliteStore {
         offsets: Vec<std::time::Duration>,
         now: Timestamp,
     ) -> StoreResult<u64> {
-        self.write(move |tx| Ok(outbox::send_reminders(tx, &offsets, now, 1000)?))
-            .await
+        self.write(move |tx| {
+            let due = facts::due_reminders(tx.conn, now, 1000)?;
+            let (planned, sent) = rapport_domain::plan::plan_reminders(&due, &offsets, now);
+            plan::execute(tx, &planned)?;
+            Ok(sent)
+        })
+        .await
     }
 
     async fn end_restrictions(&self, now: Timestamp) -> StoreResult<u64> {
-        self.write(move |tx| Ok(outbox::end_restrictions(tx, now)?))
-            .await
+        self.write(move |tx| {
+            let ended = facts::ended_restrictions(tx.conn, now)?;
+            let (planned, told) = rapport_domain::plan::plan_restrictions_ended(&ended, now);
+            plan::execute(tx, &planned)?;
+            Ok(told)
+        })
+        .await
     }
 
     async fn events_after(&self, seq: i64, limit: u32) -> StoreResult<Vec<EventRecord>> {

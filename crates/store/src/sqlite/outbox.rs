@@ -1,14 +1,13 @@
-//! What a state change writes besides itself, inside its own transaction: the member's
-//! notification and queued mail (as their preferences say), and the outbox event that live
-//! streams and webhooks are delivered from.
+//! How the embedded store writes what a plan tells and appends, inside the write's transaction:
+//! the notification and queued mail on the channels the plan chose, the traces removed for a
+//! recipient, and the outbox event that live streams and webhooks are delivered from. Also here:
+//! how the outbox's tables read back into records.
 
-use super::blocked_either_way;
 use super::writer::WriteTx;
 pub(super) use crate::new_event::Event;
 use crate::Change;
 use rapport_domain::{
-    Channels, EmailCadence, InvitationId, InvitationState, MemberId, NotificationKind,
-    NotificationPrefs, Timestamp, WithdrawalNotice,
+    Channels, EmailCadence, InvitationId, MemberId, NotificationKind, NotificationPrefs, Timestamp,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -39,30 +38,6 @@ pub(super) fn prefs_of(c: &Connection, member: MemberId) -> rusqlite::Result<Not
         .query_row([member.0], |r| r.get(0))
         .optional()?;
     Ok(NotificationPrefs::decode(stored.flatten().as_deref()))
-}
-
-/// Tells `member` about `kind` on the channels they chose (or `channels`, when a policy decides):
-/// a notification in-app, and mail at once or in a digest. Nothing passes between blocked members.
-/// Returns the notification's id when one was created.
-pub(super) fn notify(
-    c: &Connection,
-    member: MemberId,
-    kind: NotificationKind,
-    actor: Option<MemberId>,
-    invitation: Option<InvitationId>,
-    channels: Option<Channels>,
-    at: Timestamp,
-) -> rusqlite::Result<Option<i64>> {
-    if let Some(actor) = actor {
-        if blocked_either_way(c, member, actor)? {
-            return Ok(None);
-        }
-    }
-    let channels = match channels {
-        Some(ch) => ch,
-        None => prefs_of(c, member)?.get(kind),
-    };
-    deliver(c, member, kind, actor, invitation, channels, at)
 }
 
 /// Writes what `channels` say: mail queued (at once or for a digest) and the in-app notification,
@@ -119,114 +94,6 @@ pub(super) fn forget_for_recipient(c: &Connection, id: InvitationId) -> rusqlite
     )?
     .execute([id.0])?;
     Ok(())
-}
-
-/// What follows an invitation's leaving `pending` for anything but acceptance: its traces go from
-/// the recipient when it is gone for them, the withdrawal notice policy is applied, and the event
-/// is appended.
-pub(super) fn invitation_closed(
-    tx: &mut WriteTx<'_>,
-    id: InvitationId,
-    sender: MemberId,
-    recipient: MemberId,
-    state: InvitationState,
-    notice: WithdrawalNotice,
-    at: Timestamp,
-) -> rusqlite::Result<()> {
-    let kind = match state {
-        InvitationState::Ignored => "invitation.ignored",
-        InvitationState::Withdrawn => "invitation.withdrawn",
-        InvitationState::Expired => "invitation.expired",
-        InvitationState::Cancelled => "invitation.cancelled",
-        InvitationState::Pending | InvitationState::Accepted => return Ok(()),
-    };
-    if state != InvitationState::Ignored {
-        forget_for_recipient(tx.conn, id)?;
-    }
-    let event = Event::invitation(kind, id, sender, recipient);
-    if state == InvitationState::Withdrawn {
-        let prefs = prefs_of(tx.conn, recipient)?;
-        if let Some(channels) = notice.channels(&prefs) {
-            let kind = NotificationKind::InvitationWithdrawn;
-            return tell(tx, recipient, kind, Some(channels), event, at);
-        }
-    }
-    emit(tx, event, at)
-}
-
-/// Tells `who` about `kind` (per their preferences, or `channels` when a policy decides) and
-/// appends `event`, pointing at the notification when one was created. The actor is the event's
-/// other member, the invitation the event's.
-fn tell(
-    tx: &mut WriteTx<'_>,
-    who: MemberId,
-    kind: NotificationKind,
-    channels: Option<Channels>,
-    event: Event<'_>,
-    at: Timestamp,
-) -> rusqlite::Result<()> {
-    let actor = [event.a, event.b].into_iter().flatten().find(|m| *m != who);
-    let n = notify(tx.conn, who, kind, actor, event.invitation, channels, at)?;
-    emit(tx, event.notifying(n.map(|n| (n, who))), at)
-}
-
-/// An accepted invitation: the sender is told.
-pub(super) fn invitation_accepted(
-    tx: &mut WriteTx<'_>,
-    id: InvitationId,
-    sender: MemberId,
-    recipient: MemberId,
-    at: Timestamp,
-) -> rusqlite::Result<()> {
-    let event = Event::invitation("invitation.accepted", id, sender, recipient);
-    tell(
-        tx,
-        sender,
-        NotificationKind::InvitationAccepted,
-        None,
-        event,
-        at,
-    )
-}
-
-/// A restriction starts: the member is told, operators get `member.restricted`.
-pub(super) fn restriction_applied(
-    tx: &mut WriteTx<'_>,
-    member: MemberId,
-    reason: &str,
-    until: Timestamp,
-    at: Timestamp,
-) -> rusqlite::Result<()> {
-    let data = format!(
-        r#"{{"member_id":"{}","reason":"{}","until":{}}}"#,
-        member.0, reason, until.0
-    );
-    let event = Event::members("member.restricted", member, None).with_data(data);
-    tell(
-        tx,
-        member,
-        NotificationKind::RestrictionApplied,
-        None,
-        event,
-        at,
-    )
-}
-
-/// A restriction ended (by time or lifted by a moderator): the member is told.
-pub(super) fn restriction_ended(
-    tx: &mut WriteTx<'_>,
-    member: MemberId,
-    at: Timestamp,
-) -> rusqlite::Result<()> {
-    let event = Event::members("member.unrestricted", member, None);
-    tell(
-        tx,
-        member,
-        NotificationKind::RestrictionLifted,
-        None,
-        event,
-        at,
-    )
 }
 
 // Reading back what the outbox and its consumers keep.
@@ -324,85 +191,4 @@ pub(super) fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::Del
         created_at: Timestamp(r.get(11)?),
         finished_at: r.get::<_, Option<i64>>(12)?.map(Timestamp),
     })
-}
-
-/// Reminds the recipients of invitations whose next reminder is due (at most `limit`), and sets
-/// the one after, if any. Returns how many reminders went out.
-pub(super) fn send_reminders(
-    tx: &mut WriteTx<'_>,
-    offsets: &[std::time::Duration],
-    now: Timestamp,
-    limit: u32,
-) -> rusqlite::Result<u64> {
-    let due: Vec<(InvitationId, MemberId, MemberId, i64, Timestamp, bool)> = tx
-        .conn
-        .prepare_cached(
-            "SELECT id, sender_id, recipient_id, reminders_sent, created_at, state = 'pending'
-               FROM invitations WHERE next_reminder_at <= ?1 ORDER BY next_reminder_at LIMIT ?2",
-        )?
-        .query_map(params![now.0, limit], |r| {
-            Ok((
-                InvitationId(r.get(0)?),
-                MemberId(r.get(1)?),
-                MemberId(r.get(2)?),
-                r.get(3)?,
-                Timestamp(r.get(4)?),
-                r.get(5)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut sent = 0;
-    for (id, sender, recipient, done, created_at, pending) in due {
-        let next = offsets
-            .get(done as usize + 1)
-            .map(|d| created_at.plus(*d).0)
-            .filter(|_| pending);
-        tx.conn
-            .prepare_cached(
-                "UPDATE invitations SET reminders_sent = reminders_sent + ?2, next_reminder_at = ?3 WHERE id = ?1",
-            )?
-            .execute(params![id.0, i64::from(pending), next])?;
-        if !pending {
-            continue;
-        }
-        let event = Event::invitation("invitation.reminder", id, sender, recipient);
-        tell(
-            tx,
-            recipient,
-            NotificationKind::InvitationReminder,
-            None,
-            event,
-            now,
-        )?;
-        sent += 1;
-    }
-    Ok(sent)
-}
-
-/// Tells each member whose restriction ran out (and who is under no other) that it ended.
-pub(super) fn end_restrictions(tx: &mut WriteTx<'_>, now: Timestamp) -> rusqlite::Result<u64> {
-    let ended: Vec<(i64, MemberId)> = tx
-        .conn
-        .prepare_cached(
-            "SELECT id, member_id FROM restrictions WHERE end_noticed = 0 AND until <= ?1 LIMIT 1000",
-        )?
-        .query_map([now.0], |r| Ok((r.get(0)?, MemberId(r.get(1)?))))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut told = 0;
-    for (id, member) in ended {
-        tx.conn
-            .prepare_cached("UPDATE restrictions SET end_noticed = 1 WHERE id = ?1")?
-            .execute([id])?;
-        let still: bool = tx
-            .conn
-            .prepare_cached(
-                "SELECT 1 FROM restrictions WHERE member_id = ?1 AND until > ?2 AND lifted_at IS NULL",
-            )?
-            .exists(params![member.0, now.0])?;
-        if !still {
-            restriction_ended(tx, member, now)?;
-            told += 1;
-        }
-    }
-    Ok(told)
 }

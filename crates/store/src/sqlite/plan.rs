@@ -36,11 +36,15 @@ fn member_facts(c: &Connection, id: MemberId) -> rusqlite::Result<Option<MemberF
 }
 
 /// A stored count as the rules read it: never negative.
-fn count(n: i64) -> u32 {
+pub(super) fn count(n: i64) -> u32 {
     u32::try_from(n.max(0)).unwrap_or(u32::MAX)
 }
 
-fn exists(c: &Connection, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<bool> {
+pub(super) fn exists(
+    c: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+) -> rusqlite::Result<bool> {
     c.prepare_cached(sql)?.exists(p)
 }
 
@@ -173,7 +177,7 @@ pub(super) fn act_facts(
 }
 
 /// When the member's restriction in force at `now` ends (the one lasting longest), if any.
-fn restricted_until(
+pub(super) fn restricted_until(
     c: &Connection,
     member: MemberId,
     now: Timestamp,
@@ -187,7 +191,11 @@ fn restricted_until(
 }
 
 /// The sender's last 90 days and past restrictions, as a standing review reads them.
-fn review_facts(c: &Connection, sender: MemberId, now: Timestamp) -> rusqlite::Result<ReviewFacts> {
+pub(super) fn review_facts(
+    c: &Connection,
+    sender: MemberId,
+    now: Timestamp,
+) -> rusqlite::Result<ReviewFacts> {
     let standing = c
         .prepare_cached(
             "SELECT coalesce(sum(ignore_reason IS NOT NULL), 0),
@@ -212,10 +220,13 @@ fn review_facts(c: &Connection, sender: MemberId, now: Timestamp) -> rusqlite::R
     })
 }
 
-/// Carries out `plan`, in order. Returns the id of the invitation it created, if any.
+/// Carries out `plan`, in order, and reports the member rows it changed. Returns the id of the
+/// invitation it created, if any.
 pub(super) fn execute(tx: &mut WriteTx<'_>, plan: &Plan) -> StoreResult<Option<InvitationId>> {
     let at = plan.at;
     let mut created: Option<InvitationId> = None;
+    // Members whose row the plan changed: read back and reported once it is carried out.
+    let mut saved: Vec<MemberId> = Vec::new();
     let resolve = |r: InvitationRef, created: Option<InvitationId>| match r {
         InvitationRef::Existing(id) => Ok(id),
         InvitationRef::New => created.ok_or_else(|| {
@@ -282,7 +293,7 @@ pub(super) fn execute(tx: &mut WriteTx<'_>, plan: &Plan) -> StoreResult<Option<I
                 cooldown_until,
             } => super::note_withdrawal(c, *sender, *recipient, *cooldown_until)?,
             Effect::Connect { a, b } => {
-                super::connect(tx, *a, *b, at, true)?;
+                super::connect(tx, *a, *b, at)?;
             }
             Effect::Report {
                 invitation,
@@ -308,6 +319,104 @@ pub(super) fn execute(tx: &mut WriteTx<'_>, plan: &Plan) -> StoreResult<Option<I
                 .execute(params![member.0, level, reason.as_str(), source, at.0, until.0])?;
                 tracing::info!(member = %member, reason = reason.as_str(), level, "sender restricted");
             }
+            Effect::LiftRestrictions { member } => {
+                c.prepare_cached(
+                    "UPDATE restrictions SET lifted_at = ?2, end_noticed = 1
+                      WHERE member_id = ?1 AND until > ?2 AND lifted_at IS NULL",
+                )?
+                .execute(params![member.0, at.0])?;
+            }
+            Effect::ResolveReport {
+                report,
+                resolution,
+                by,
+            } => {
+                c.prepare_cached(
+                    "UPDATE reports SET status = ?2, resolved_at = ?3, resolved_by = ?4 WHERE id = ?1",
+                )?
+                .execute(params![report, resolution.status(), at.0, by.0])?;
+            }
+            Effect::SetStatus { member, status } => {
+                c.prepare_cached("UPDATE members SET status = ?2 WHERE id = ?1")?
+                    .execute(params![member.0, status.as_str()])?;
+                saved.push(*member);
+            }
+            Effect::RevokeTokens { member } => {
+                c.prepare_cached("DELETE FROM tokens WHERE member_id = ?1")?
+                    .execute([member.0])?;
+            }
+            Effect::GraphVisibility {
+                member,
+                others,
+                shown,
+            } => {
+                for &other in others {
+                    tx.record(if *shown {
+                        Change::Connected(*member, other)
+                    } else {
+                        Change::Disconnected(*member, other)
+                    });
+                }
+            }
+            Effect::Disconnect { a, b } => {
+                let n = c
+                    .prepare_cached(
+                        "DELETE FROM connections
+                          WHERE (member_id = ?1 AND other_id = ?2) OR (member_id = ?2 AND other_id = ?1)",
+                    )?
+                    .execute([a.0, b.0])?;
+                if n > 0 {
+                    super::add_connection_count(c, *a, *b, -1)?;
+                    tx.record(Change::Disconnected(*a, *b));
+                }
+            }
+            Effect::Block { blocker, blocked } => {
+                c.prepare_cached(
+                    "INSERT OR IGNORE INTO blocks (blocker_id, blocked_id, created_at) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![blocker.0, blocked.0, at.0])?;
+            }
+            Effect::EraseAccount { member } => {
+                let id = member.0;
+                c.prepare_cached("DELETE FROM blocks WHERE blocker_id = ?1 OR blocked_id = ?1")?
+                    .execute([id])?;
+                c.prepare_cached("DELETE FROM idempotency_keys WHERE member_id = ?1")?
+                    .execute([id])?;
+                c.prepare_cached(
+                    "UPDATE members SET status = 'closed', email = 'closed-' || id || '@closed.invalid',
+                            password_hash = '', name = 'Former member', headline = '', company = '',
+                            location = '', pending_sent = 0
+                      WHERE id = ?1",
+                )?
+                .execute([id])?;
+                // Notes they wrote are personal data too.
+                c.prepare_cached("UPDATE invitations SET note = NULL WHERE sender_id = ?1")?
+                    .execute([id])?;
+                saved.push(*member);
+            }
+            Effect::NextReminder {
+                invitation,
+                sent,
+                next,
+            } => {
+                c.prepare_cached(
+                    "UPDATE invitations SET reminders_sent = reminders_sent + ?2, next_reminder_at = ?3
+                      WHERE id = ?1",
+                )?
+                .execute(params![invitation.0, i64::from(*sent), next.map(|t| t.0)])?;
+            }
+            Effect::RestrictionEndNoticed { restriction } => {
+                c.prepare_cached("UPDATE restrictions SET end_noticed = 1 WHERE id = ?1")?
+                    .execute([restriction])?;
+            }
+            Effect::SetPassword { member, hash } => {
+                c.prepare_cached("UPDATE members SET password_hash = ?2 WHERE id = ?1")?
+                    .execute(params![member.0, hash.0])?;
+            }
+            Effect::DeleteToken { hash } => {
+                c.prepare_cached("DELETE FROM tokens WHERE hash = ?1")?
+                    .execute([&hash[..]])?;
+            }
             Effect::Emit { notice, event } => {
                 let invitation = event.invitation.map(|r| resolve(r, created)).transpose()?;
                 let notification = match notice {
@@ -328,6 +437,9 @@ pub(super) fn execute(tx: &mut WriteTx<'_>, plan: &Plan) -> StoreResult<Option<I
                 outbox::emit(tx, e, at)?;
             }
         }
+    }
+    for member in saved {
+        super::saved_member(tx, member)?;
     }
     Ok(created)
 }
