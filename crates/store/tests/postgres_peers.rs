@@ -75,12 +75,12 @@ async fn a_token_deleted_through_one_store_is_heard_by_another_on_the_same_datab
     let ada = member(&a, 1).await;
     a.insert_token([1; 32], ada, T0).await.expect("inserted");
     a.insert_token([2; 32], ada, T0).await.expect("inserted");
-    a.delete_token([1; 32]).await.expect("deleted");
+    a.delete_token([1; 32], T0).await.expect("deleted");
     let hash = within("the logout is heard", heard.revoked.recv()).await;
     assert_eq!(hash.expect("a revocation"), [1; 32]);
 
     // A password change: every token the member still has.
-    a.set_password(ada, "y".into()).await.expect("changed");
+    a.set_password(ada, "y".into(), T0).await.expect("changed");
     let hash = within("the password change is heard", heard.revoked.recv()).await;
     assert_eq!(hash.expect("a revocation"), [2; 32]);
     assert!(
@@ -129,7 +129,7 @@ async fn a_store_that_loses_its_listening_connection_says_so_until_it_listens_on
         .insert_token([7; 32], ada, T0)
         .await
         .expect("inserted");
-    store.delete_token([7; 32]).await.expect("deleted");
+    store.delete_token([7; 32], T0).await.expect("deleted");
     let hash = within("the logout is heard", peers.revoked.recv()).await;
     assert_eq!(hash.expect("a revocation"), [7; 32]);
 }
