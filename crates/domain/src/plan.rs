@@ -219,6 +219,17 @@ impl Plan {
         self.effects.push(e);
     }
 
+    /// The kinds of the events the plan appends, in order.
+    pub fn event_kinds(&self) -> Vec<&'static str> {
+        self.effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Emit { event, .. } => Some(event.kind),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Does the plan append outbox events?
     pub fn emits(&self) -> bool {
         self.effects

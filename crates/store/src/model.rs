@@ -57,6 +57,19 @@ pub struct InvitationRecord {
     pub decided_at: Option<Timestamp>,
 }
 
+impl InvitationRecord {
+    /// The invitation as the rules of an action read it.
+    pub fn facts(&self) -> rapport_domain::plan::InvitationFacts {
+        rapport_domain::plan::InvitationFacts {
+            id: self.id,
+            sender: self.sender,
+            recipient: self.recipient,
+            state: self.state,
+            created_at: self.created_at,
+        }
+    }
+}
+
 pub use rapport_domain::plan::{ActPolicy, SendInvitation, SendPolicy};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +127,23 @@ pub enum Change {
     MemberSaved(std::sync::Arc<MemberRecord>),
     /// Events were appended to the outbox.
     Event,
+}
+
+impl Change {
+    /// `member`'s connections to `others` shown in the graph index again, or hidden from it (an
+    /// account leaving or coming back to `active`).
+    pub fn visibility(member: MemberId, others: &[MemberId], shown: bool) -> Vec<Change> {
+        others
+            .iter()
+            .map(|&other| {
+                if shown {
+                    Change::Connected(member, other)
+                } else {
+                    Change::Disconnected(member, other)
+                }
+            })
+            .collect()
+    }
 }
 
 /// A response kept for `Idempotency-Key` replays.

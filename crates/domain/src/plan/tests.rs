@@ -81,16 +81,6 @@ fn policy(notice: WithdrawalNotice) -> ActPolicy {
     }
 }
 
-fn kinds(plan: &Plan) -> Vec<&'static str> {
-    plan.effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Emit { event, .. } => Some(event.kind),
-            _ => None,
-        })
-        .collect()
-}
-
 fn has(plan: &Plan, f: impl Fn(&Effect) -> bool) -> bool {
     plan.effects.iter().any(f)
 }
@@ -192,7 +182,7 @@ fn inviting_someone_who_invited_you_accepts_theirs_and_connects_you() {
         }));
     assert!(has(&p.plan, |e| *e == Effect::Connect { a: ADA, b: BOB }));
     assert_eq!(
-        kinds(&p.plan),
+        p.plan.event_kinds(),
         vec!["invitation.accepted", "connection.created"]
     );
     assert!(!has(&p.plan, |e| matches!(
@@ -234,7 +224,10 @@ fn a_third_resend_after_withdrawals_restricts_the_sender_and_tells_them() {
             source: "automatic",
             until: NOW.plus(7 * DAY),
         }));
-    assert_eq!(kinds(&p.plan), vec!["member.restricted", "invitation.sent"]);
+    assert_eq!(
+        p.plan.event_kinds(),
+        vec!["member.restricted", "invitation.sent"]
+    );
 }
 
 #[test]
@@ -278,7 +271,7 @@ fn accepting_connects_tells_the_sender_and_takes_the_invitation_off_their_count(
         |e| matches!(e, Effect::Emit { notice: Some(n), .. } if n.member == ADA && n.kind == NotificationKind::InvitationAccepted)
     ));
     assert_eq!(
-        kinds(&p.plan),
+        p.plan.event_kinds(),
         vec!["invitation.accepted", "connection.created"]
     );
 }
@@ -396,7 +389,7 @@ fn ignoring_as_spam_bars_the_sender_files_a_report_and_keeps_the_recipients_noti
         e,
         Effect::ForgetForRecipient(_)
     )));
-    assert_eq!(kinds(&p.plan), vec!["invitation.ignored"]);
+    assert_eq!(p.plan.event_kinds(), vec!["invitation.ignored"]);
 }
 
 #[test]
@@ -417,9 +410,11 @@ fn a_plain_ignore_neither_bars_nor_reports() {
     )));
 }
 
-#[test]
-fn the_fifth_ignore_as_unknown_counts_itself_and_restricts_the_sender() {
+/// Bob ignores, as someone he does not know, an invitation Ada sent at `sent`, after four of her
+/// invitations were ignored so.
+fn fifth_ignore_as_unknown(sent: Timestamp) -> ActPlan {
     let mut f = act_facts(InvitationState::Pending);
+    f.invitation.created_at = sent;
     f.review = Some(ReviewFacts {
         standing: Standing {
             ignored_with_reason: 4,
@@ -428,44 +423,32 @@ fn the_fifth_ignore_as_unknown_counts_itself_and_restricts_the_sender() {
         },
         restrictions_before: 0,
     });
-    let p = plan_act(
+    plan_act(
         BOB,
         Action::Ignore(Some(IgnoreReason::DontKnow)),
         &policy(WithdrawalNotice::Silent),
         &f,
         NOW,
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn the_fifth_ignore_as_unknown_counts_itself_and_restricts_the_sender() {
+    let p = fifth_ignore_as_unknown(NOW.minus(DAY));
     assert!(has(
         &p.plan,
         |e| matches!(e, Effect::Restrict { member, level: 1, reason: RestrictionReason::IgnoredAsUnknown, .. } if *member == ADA)
     ));
     assert_eq!(
-        kinds(&p.plan),
+        p.plan.event_kinds(),
         vec!["invitation.ignored", "member.restricted"]
     );
 }
 
 #[test]
 fn an_ignore_of_an_invitation_older_than_the_window_does_not_count() {
-    let mut f = act_facts(InvitationState::Pending);
-    f.invitation.created_at = NOW.minus(standing::WINDOW);
-    f.review = Some(ReviewFacts {
-        standing: Standing {
-            ignored_with_reason: 4,
-            decided: 4,
-            ..Default::default()
-        },
-        restrictions_before: 0,
-    });
-    let p = plan_act(
-        BOB,
-        Action::Ignore(Some(IgnoreReason::DontKnow)),
-        &policy(WithdrawalNotice::Silent),
-        &f,
-        NOW,
-    )
-    .unwrap();
+    let p = fifth_ignore_as_unknown(NOW.minus(standing::WINDOW));
     assert!(!has(&p.plan, |e| matches!(e, Effect::Restrict { .. })));
 }
 

@@ -7,8 +7,7 @@
 use super::*;
 use crate::{InvitationRecord, SendInvitation};
 use rapport_domain::plan::{
-    ActFacts, Effect, InvitationFacts, InvitationRef, MemberFacts, PairFacts, PendingFacts,
-    ReviewFacts, SendFacts,
+    ActFacts, Effect, InvitationRef, MemberFacts, PairFacts, PendingFacts, ReviewFacts, SendFacts,
 };
 use rapport_domain::standing::{self, Standing};
 use rapport_domain::{Action, EmailCadence, InvitationsFrom, Plan};
@@ -137,13 +136,7 @@ pub(super) async fn act_facts(
     let inv = invitation_row(&r)?;
     let prefs = |i: usize| NotificationPrefs::decode(r.get::<_, Option<&str>>(i));
     let facts = ActFacts {
-        invitation: InvitationFacts {
-            id: inv.id,
-            sender: inv.sender,
-            recipient: inv.recipient,
-            state: inv.state,
-            created_at: inv.created_at,
-        },
+        invitation: inv.facts(),
         sender_connections: count(r.get(8)),
         recipient_connections: count(r.get(10)),
         blocked: r.get(12),
@@ -296,12 +289,8 @@ pub(super) async fn execute(tx: &mut Tx, plan: &Plan) -> TxResult<Option<Invitat
                 others,
                 shown,
             } => {
-                for &other in others {
-                    tx.record(if *shown {
-                        Change::Connected(*member, other)
-                    } else {
-                        Change::Disconnected(*member, other)
-                    });
+                for change in Change::visibility(*member, others, *shown) {
+                    tx.record(change);
                 }
             }
             Effect::SetStatus { member, .. } | Effect::EraseAccount { member } => {

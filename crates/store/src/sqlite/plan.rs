@@ -6,8 +6,8 @@ use super::writer::WriteTx;
 use super::{invitation_by_id, outbox, pending_between};
 use crate::*;
 use rapport_domain::plan::{
-    ActFacts, Effect, InvitationFacts, InvitationRef, MemberFacts, Notice, PairFacts, PendingFacts,
-    ReviewFacts, SendFacts,
+    ActFacts, Effect, InvitationRef, MemberFacts, Notice, PairFacts, PendingFacts, ReviewFacts,
+    SendFacts,
 };
 use rapport_domain::standing::{self, Standing};
 use rapport_domain::{IgnoreReason, InvitationsFrom, NotificationPrefs, Plan};
@@ -154,13 +154,7 @@ pub(super) fn act_facts(
         None
     };
     let facts = ActFacts {
-        invitation: InvitationFacts {
-            id: inv.id,
-            sender: inv.sender,
-            recipient: inv.recipient,
-            state: inv.state,
-            created_at: inv.created_at,
-        },
+        invitation: inv.facts(),
         sender_connections,
         recipient_connections,
         blocked: exists(
@@ -350,12 +344,8 @@ pub(super) fn execute(tx: &mut WriteTx<'_>, plan: &Plan) -> StoreResult<Option<I
                 others,
                 shown,
             } => {
-                for &other in others {
-                    tx.record(if *shown {
-                        Change::Connected(*member, other)
-                    } else {
-                        Change::Disconnected(*member, other)
-                    });
+                for change in Change::visibility(*member, others, *shown) {
+                    tx.record(change);
                 }
             }
             Effect::Disconnect { a, b } => {

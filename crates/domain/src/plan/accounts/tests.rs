@@ -25,16 +25,6 @@ fn facts(status: AccountStatus) -> StatusFacts {
     }
 }
 
-fn events(plan: &Plan) -> Vec<&'static str> {
-    plan.effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Emit { event, .. } => Some(event.kind),
-            _ => None,
-        })
-        .collect()
-}
-
 #[test]
 fn deactivating_cancels_every_pending_invitation_silently_revokes_tokens_and_hides_connections() {
     let plan = plan_status(
@@ -51,7 +41,7 @@ fn deactivating_cancels_every_pending_invitation_silently_revokes_tokens_and_hid
         }
     );
     assert_eq!(
-        events(&plan),
+        plan.event_kinds(),
         vec!["invitation.cancelled", "invitation.cancelled"]
     );
     let told = plan.effects.iter().any(|e| {
@@ -151,7 +141,7 @@ fn closing_cancels_pending_removes_every_connection_revokes_tokens_and_erases_th
     };
     let plan = plan_close(ADA, &f, NOW).unwrap();
     assert_eq!(
-        events(&plan),
+        plan.event_kinds(),
         vec![
             "invitation.cancelled",
             "connection.removed",
@@ -194,7 +184,7 @@ fn blocking_cancels_the_pending_invitation_between_them_and_disconnects_them() {
         }
     );
     assert_eq!(
-        events(&plan),
+        plan.event_kinds(),
         vec!["invitation.cancelled", "connection.removed"]
     );
     assert!(plan.effects.contains(&Effect::PendingSent {
@@ -216,7 +206,7 @@ fn blocking_a_stranger_only_blocks() {
 fn removing_a_connection_is_silent_but_for_its_event() {
     let plan = plan_disconnect(ADA, BOB, true, NOW).unwrap();
     assert_eq!(plan.effects[0], Effect::Disconnect { a: ADA, b: BOB });
-    assert_eq!(events(&plan), vec!["connection.removed"]);
+    assert_eq!(plan.event_kinds(), vec!["connection.removed"]);
 }
 
 #[test]

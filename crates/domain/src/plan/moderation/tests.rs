@@ -35,16 +35,6 @@ fn restricted(plan: &Plan) -> Vec<(u8, RestrictionReason, &'static str, Timestam
         .collect()
 }
 
-fn events(plan: &Plan) -> Vec<&'static str> {
-    plan.effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Emit { event, .. } => Some(event.kind),
-            _ => None,
-        })
-        .collect()
-}
-
 #[test]
 fn a_moderator_restriction_replaces_the_one_in_force_one_level_up_until_the_date_given() {
     let until = NOW.plus(3 * DAY);
@@ -52,7 +42,7 @@ fn a_moderator_restriction_replaces_the_one_in_force_one_level_up_until_the_date
     assert_eq!(plan.effects[0], Effect::LiftRestrictions { member: ADA });
     let moderation = RestrictionReason::Moderation;
     assert_eq!(restricted(&plan), vec![(2, moderation, "moderator", until)]);
-    assert_eq!(events(&plan), vec!["member.restricted"]);
+    assert_eq!(plan.event_kinds(), vec!["member.restricted"]);
 }
 
 #[test]
@@ -97,7 +87,7 @@ fn lifting_a_restriction_in_force_tells_the_member() {
     };
     let plan = plan_lift_restriction(ADA, &f, NOW).unwrap();
     assert_eq!(plan.effects[0], Effect::LiftRestrictions { member: ADA });
-    assert_eq!(events(&plan), vec!["member.unrestricted"]);
+    assert_eq!(plan.event_kinds(), vec!["member.unrestricted"]);
     let Some(Effect::Emit { notice, .. }) = plan.effects.last() else {
         panic!("no event")
     };
@@ -199,7 +189,7 @@ fn suspending_from_a_report_cancels_the_members_pending_invitations_and_hides_th
         state: InvitationState::Cancelled,
         reason: None
     }));
-    assert_eq!(events(&plan), vec!["invitation.cancelled"]);
+    assert_eq!(plan.event_kinds(), vec!["invitation.cancelled"]);
 }
 
 #[test]

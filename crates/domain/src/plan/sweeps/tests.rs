@@ -32,16 +32,6 @@ fn sender(member: MemberId, standing: Standing) -> SenderFacts {
     }
 }
 
-fn events(plan: &Plan) -> Vec<&'static str> {
-    plan.effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Emit { event, .. } => Some(event.kind),
-            _ => None,
-        })
-        .collect()
-}
-
 fn restrictions(plan: &Plan) -> Vec<(MemberId, RestrictionReason)> {
     plan.effects
         .iter()
@@ -66,7 +56,7 @@ fn expiry_is_silent_for_both_sides_and_drops_each_senders_pending_count() {
     };
     let plan = plan_expiry(&f, NOW);
     assert_eq!(
-        events(&plan),
+        plan.event_kinds(),
         vec!["invitation.expired", "invitation.expired"]
     );
     assert!(!plan.effects.iter().any(|e| matches!(
@@ -104,7 +94,7 @@ fn an_expiry_inside_the_window_counts_against_the_senders_acceptance_rate() {
         vec![(ADA, RestrictionReason::LowAcceptance)]
     );
     assert_eq!(
-        events(&plan),
+        plan.event_kinds(),
         vec!["invitation.expired", "member.restricted"]
     );
 }
@@ -244,7 +234,7 @@ fn a_member_is_told_when_their_restriction_runs_out() {
         plan.effects[0],
         Effect::RestrictionEndNoticed { restriction: 8 }
     );
-    assert_eq!(events(&plan), vec!["member.unrestricted"]);
+    assert_eq!(plan.event_kinds(), vec!["member.unrestricted"]);
 }
 
 #[test]
