@@ -110,6 +110,10 @@ pub struct Args {
     /// round-robin (more than one needs --postgres).
     #[arg(long, default_value_t = 1)]
     replicas: usize,
+    /// Database connections each replica keeps (`pool_size` on its database URL; the server's
+    /// default when not given). Needs --postgres.
+    #[arg(long, value_name = "N", requires = "postgres")]
+    pool_size: Option<usize>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -320,6 +324,8 @@ pub(crate) struct Plan {
     pub postgres: Option<String>,
     /// Servers to start (more than one only on PostgreSQL).
     pub replicas: usize,
+    /// Database connections each replica keeps (PostgreSQL).
+    pub pool_size: Option<usize>,
 }
 
 /// One keep-alive HTTP/1.1 connection, owned by one worker, and the host:port it talks to.
@@ -480,6 +486,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         seed: args.seed,
         postgres: args.postgres.clone(),
         replicas: args.replicas,
+        pool_size: args.pool_size,
     };
     if let Some(sizes) = &args.growth {
         if sizes.is_empty() || sizes.iter().any(|&s| s < 2) {
@@ -568,7 +575,11 @@ pub(crate) async fn run_size(plan: &Plan, members: usize, dir: &Path) -> anyhow:
             Some((db, _)) => {
                 let data = dir.join(format!("replica-{i}"));
                 std::fs::create_dir_all(&data)?;
-                Server::start(&data, addr, Some(&db.url))?
+                let url = match plan.pool_size {
+                    Some(n) => format!("{}?pool_size={n}", db.url),
+                    None => db.url.clone(),
+                };
+                Server::start(&data, addr, Some(&url))?
             }
             None => Server::start(dir, addr, None)?,
         });

@@ -32,6 +32,12 @@ pub mod scratch;
 mod sequencer;
 mod standing;
 mod store;
+mod tx;
+mod url;
+
+pub use tx::count_statements;
+pub(crate) use tx::{sent_statement, Tx};
+use url::{parse_url, pool, Url};
 
 use crate::{
     Change, CommitHook, InvitationRecord, MemberRecord, StoreError, StoreResult, TokenHash,
@@ -60,9 +66,6 @@ const MAX_ATTEMPTS: u32 = 10;
 
 /// How long a starting replica waits for its read replica to replay the schema.
 const REPLICA_WAIT: Duration = Duration::from_secs(30);
-
-/// Connections each replica keeps to the database.
-const POOL_SIZE: usize = 16;
 
 /// The `NOTIFY` channel the sequencer announces numbered events on.
 const CHANNEL: &str = "rapport_events";
@@ -179,50 +182,6 @@ impl Drop for Inner {
     }
 }
 
-/// A pool of connections to one server.
-fn pool(config: tokio_postgres::Config) -> StoreResult<Pool> {
-    let manager = Manager::from_config(
-        config,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
-    Pool::builder(manager)
-        .max_size(POOL_SIZE)
-        .wait_timeout(Some(Duration::from_secs(10)))
-        .create_timeout(Some(Duration::from_secs(10)))
-        .runtime(deadpool_postgres::Runtime::Tokio1)
-        .build()
-        .map_err(|e| StoreError::Internal(e.to_string()))
-}
-
-/// Splits rapport's own options off a `postgres://` URL: `pgbouncer=true` says a transaction-mode
-/// pooler sits in between. Returns the driver's configuration and whether to cache statements.
-fn parse_url(url: &str) -> StoreResult<(tokio_postgres::Config, bool)> {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, q),
-        None => (url, ""),
-    };
-    let mut cache = true;
-    let mut kept = Vec::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=') {
-            Some(("pgbouncer", v)) => cache = !matches!(v, "true" | "1" | "on"),
-            _ => kept.push(pair),
-        }
-    }
-    let url = if kept.is_empty() {
-        base.to_owned()
-    } else {
-        format!("{base}?{}", kept.join("&"))
-    };
-    let config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e| StoreError::Internal(format!("the database URL is not valid: {e}")))?;
-    Ok((config, cache))
-}
-
 impl PgStore {
     /// Connects to the database at `url`, brings its schema up to date and starts following what
     /// the other replicas write. `hook` is called after each commit of this replica with its graph
@@ -233,10 +192,10 @@ impl PgStore {
     pub async fn open(url: &str, read_url: Option<&str>, hook: CommitHook) -> StoreResult<PgStore> {
         let mut store = Self::connect(url, hook)?;
         if let Some(read_url) = read_url {
-            let (config, cache) = parse_url(read_url)?;
+            let read = parse_url(read_url)?;
             let inner = Arc::get_mut(&mut store.inner)
                 .ok_or_else(|| StoreError::Internal("the store is already shared".into()))?;
-            inner.replica = Some((pool(config)?, cache));
+            inner.replica = Some((pool(read.config, read.pool_size)?, read.cache_statements));
         }
         store.migrate().await?;
         store.await_replica().await;
@@ -287,8 +246,12 @@ impl PgStore {
 
     /// A store over the database at `url`, nothing started and nothing checked yet.
     fn connect(url: &str, hook: CommitHook) -> StoreResult<PgStore> {
-        let (config, cache_statements) = parse_url(url)?;
-        let pool = pool(config.clone())?;
+        let Url {
+            config,
+            cache_statements,
+            pool_size,
+        } = parse_url(url)?;
+        let pool = pool(config.clone(), pool_size)?;
         let (stop, _) = tokio::sync::watch::channel(false);
         Ok(PgStore {
             inner: Arc::new(Inner {
@@ -529,98 +492,6 @@ macro_rules! read_from {
     }};
 }
 pub(crate) use read_from;
-
-tokio::task_local! {
-    /// Statements sent on behalf of the task running [`count_statements`].
-    static STATEMENTS: std::cell::Cell<u64>;
-}
-
-/// Counts one statement sent to the server (prepared statements are prepared once per pooled
-/// connection and not counted): for the `rapport_store_statements_total` metric, and for the
-/// task that counts its own with [`count_statements`].
-fn sent_statement() {
-    metrics::counter!("rapport_store_statements_total").increment(1);
-    let _ = STATEMENTS.try_with(|n| n.set(n.get() + 1));
-}
-
-/// Runs `f` and counts the statements it sent to PostgreSQL, each one round trip (work of other
-/// tasks, such as the sequencer and the graph follower, is not counted): what the round-trip
-/// tests assert on.
-pub async fn count_statements<F: std::future::Future>(f: F) -> (F::Output, u64) {
-    STATEMENTS
-        .scope(std::cell::Cell::new(0), async {
-            let out = f.await;
-            (out, STATEMENTS.with(|n| n.get()))
-        })
-        .await
-}
-
-/// One transaction (or, for reads, one connection) and the graph changes it made.
-pub(crate) struct Tx {
-    conn: deadpool_postgres::Object,
-    cache: bool,
-    changes: Vec<Change>,
-    events: bool,
-}
-
-pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
-
-impl Tx {
-    /// Counts a statement about to be sent (see [`count_statements`]).
-    fn sent(&self) -> &Self {
-        sent_statement();
-        self
-    }
-
-    async fn statement(&self, sql: &str) -> TxResult<Statement> {
-        Ok(if self.cache {
-            self.conn.prepare_cached(sql).await?
-        } else {
-            self.conn.prepare(sql).await?
-        })
-    }
-
-    pub async fn query(&self, sql: &str, params: Params<'_>) -> TxResult<Vec<Row>> {
-        let st = self.statement(sql).await?;
-        Ok(self.sent().conn.query(&st, params).await?)
-    }
-
-    pub async fn query_opt(&self, sql: &str, params: Params<'_>) -> TxResult<Option<Row>> {
-        let st = self.statement(sql).await?;
-        Ok(self.sent().conn.query_opt(&st, params).await?)
-    }
-
-    pub async fn query_one(&self, sql: &str, params: Params<'_>) -> TxResult<Row> {
-        let st = self.statement(sql).await?;
-        Ok(self.sent().conn.query_one(&st, params).await?)
-    }
-
-    pub async fn execute(&self, sql: &str, params: Params<'_>) -> TxResult<u64> {
-        let st = self.statement(sql).await?;
-        Ok(self.sent().conn.execute(&st, params).await?)
-    }
-
-    /// Does `sql` (which takes parameters) find a row?
-    pub async fn exists(&self, sql: &str, params: Params<'_>) -> TxResult<bool> {
-        Ok(self.query_opt(sql, params).await?.is_some())
-    }
-
-    /// Runs statements without parameters (the simple protocol: nothing is prepared).
-    pub async fn batch(&self, sql: &str) -> TxResult<()> {
-        Ok(self.sent().conn.batch_execute(sql).await?)
-    }
-
-    /// Reports a change that is not the graph's (a member row written): passed to the hook after
-    /// the commit, like the embedded store's.
-    pub fn record(&mut self, change: Change) {
-        self.changes.push(change);
-    }
-
-    /// Notes that this transaction appended outbox events (the sequencer numbers them).
-    pub fn wrote_events(&mut self) {
-        self.events = true;
-    }
-}
 
 /// Locks the rows of `ids` (that exist), in id order, until the transaction ends: what every write
 /// that decides on those members' state does first, so that writes concerning the same member run
