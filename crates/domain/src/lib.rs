@@ -1,5 +1,6 @@
-//! Rapport's pure rules: the values a request may carry, the invitation state machine and the
-//! decisions that the store applies inside one transaction.
+//! Rapport's pure rules: the values a request may carry, the invitation state machine, and for
+//! every write the plan of what follows (`plan`), made from the facts a store read and carried
+//! out by that store inside one transaction.
 //!
 //! Nothing here does I/O and nothing reads the clock: time is passed in, so every rule can be tested
 //! (and model-checked) with time under the test's control.

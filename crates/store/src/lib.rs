@@ -1,9 +1,10 @@
 //! Persistence for Rapport behind one trait, [`Store`].
 //!
-//! Each method is one use case's transaction: it reads what the rule needs, asks the domain for the
-//! decision, and writes the outcome, all inside the same transaction, so a rule that must hold under
-//! races (one pending invitation per pair, state transitions) is never a read-then-write in a
-//! handler. The embedded implementation is [`sqlite::SqliteStore`]; [`postgres::PgStore`] serves
+//! Each method is one use case's transaction: it reads the facts the rule needs, asks the domain
+//! for the plan of everything that follows (`rapport_domain::plan`), and carries the plan out, all
+//! inside the same transaction, so a rule that must hold under races (one pending invitation per
+//! pair, state transitions) is never a read-then-write in a handler, and no store decides anything
+//! itself. The embedded implementation is [`sqlite::SqliteStore`]; [`postgres::PgStore`] serves
 //! several replicas over one PostgreSQL database.
 //!
 //! Every committed change to the connection graph is reported, in commit order, to the

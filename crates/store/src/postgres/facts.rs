@@ -1,6 +1,7 @@
 //! The facts of the rarer writes (moderation, account status, closing, blocking, a connection
-//! removed, a bulk withdrawal, the sweeps), read by the PostgreSQL store with a few plain statements inside the write's
-//! transaction, after the members concerned are locked ([`lock_members`], in id order). In READ
+//! removed, a bulk withdrawal, the sweeps), read by the PostgreSQL store with a few plain
+//! statements inside the write's transaction, after the members concerned are locked
+//! ([`lock_members`], in id order). In READ
 //! COMMITTED each statement sees what committed before it started, so facts read after the locks
 //! are the facts as they are now. The plans are made by the domain and written by
 //! [`super::plan::execute`]; nothing here decides.
