@@ -67,7 +67,6 @@ impl From<StoreError> for AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
-const WEEK: Duration = Duration::from_secs(7 * 86_400);
 /// How long an `Idempotency-Key` replays its first answer.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(86_400);
 
@@ -567,21 +566,31 @@ impl App {
         self.me_view(record).await
     }
 
+    /// The configured limits a send is checked against.
+    fn send_policy(&self) -> SendPolicy {
+        let c = &self.inner.config;
+        SendPolicy {
+            weekly_free: c.weekly_invitation_limit,
+            weekly_premium: c.premium_weekly_invitation_limit,
+            outstanding: c.outstanding_limit,
+            max_connections: c.max_connections,
+            first_reminder: c.reminders.first().copied(),
+        }
+    }
+
     async fn me_view(&self, m: Arc<MemberRecord>) -> AppResult<Me> {
         let now = self.now();
-        let limit = if m.tier == "premium" {
-            self.inner.config.premium_weekly_invitation_limit
-        } else {
-            self.inner.config.weekly_invitation_limit
-        };
+        // The quota as the send rule counts it (rapport_domain::send).
+        let limit = self.send_policy().weekly_limit(m.tier == "premium");
         let window = self
             .store()
-            .sent_since(m.id, now.minus(WEEK), limit)
+            .sent_since(m.id, now.minus(rapport_domain::send::WEEK), limit)
             .await?;
         let used = window.count.min(u64::from(u32::MAX)) as u32;
-        let next_available_at = (used >= limit)
-            .then(|| window.oldest.map(|t| t.plus(WEEK).to_rfc3339()))
-            .flatten();
+        let next_available_at = window
+            .oldest
+            .and_then(|oldest| rapport_domain::send::next_send_at(limit, used, Some(oldest), now))
+            .map(Timestamp::to_rfc3339);
         Ok(Me {
             id: m.id.to_string(),
             relationship: Relationship {
@@ -642,7 +651,6 @@ impl App {
             .trim()
             .parse()
             .map_err(|_| RuleError::NotFound)?;
-        let c = &self.inner.config;
         let outcome = self
             .store()
             .send_invitation(SendInvitation {
@@ -651,13 +659,7 @@ impl App {
                 note,
                 recipient_email,
                 shares_connection: self.graph().mutual_count(node(sender), node(recipient)) > 0,
-                policy: SendPolicy {
-                    weekly_free: c.weekly_invitation_limit,
-                    weekly_premium: c.premium_weekly_invitation_limit,
-                    outstanding: c.outstanding_limit,
-                    max_connections: c.max_connections,
-                    first_reminder: c.reminders.first().copied(),
-                },
+                policy: self.send_policy(),
                 at: self.now(),
             })
             .await?;

@@ -48,6 +48,18 @@ pub struct SendLimits {
 
 pub const WEEK: Duration = Duration::from_secs(7 * 86_400);
 
+/// When a sender who has sent `used` of their weekly `limit` may send again: never held back
+/// below the limit; at it, when the oldest send of the window (`oldest`, the limit-th newest)
+/// leaves it. The one quota rule, for the send itself and for every view of the quota.
+pub fn next_send_at(
+    limit: u32,
+    used: u32,
+    oldest: Option<Timestamp>,
+    now: Timestamp,
+) -> Option<Timestamp> {
+    (used >= limit).then(|| oldest.unwrap_or(now).plus(WEEK))
+}
+
 /// What the store found, inside the write transaction, about a sender and a recipient.
 #[derive(Debug, Clone)]
 pub struct SendContext {
@@ -180,10 +192,8 @@ pub fn decide_send(c: &SendContext) -> Result<SendDecision, RuleError> {
     if c.outstanding >= c.limits.outstanding {
         return Err(RuleError::OutstandingLimit);
     }
-    if c.sent_this_week >= c.limits.weekly {
-        // The next send is possible when the oldest of the last `weekly` sends leaves the window.
-        let oldest = c.oldest_this_week.unwrap_or(c.now);
-        let (retry_at, retry_after) = limited(c.now, oldest.plus(WEEK));
+    if let Some(next) = next_send_at(c.limits.weekly, c.sent_this_week, c.oldest_this_week, c.now) {
+        let (retry_at, retry_after) = limited(c.now, next);
         return Err(RuleError::QuotaExceeded {
             retry_at,
             retry_after,
@@ -197,6 +207,16 @@ mod tests {
     use super::*;
 
     const NOW: Timestamp = Timestamp(1_800_000_000_000);
+
+    #[test]
+    fn the_next_send_is_when_the_oldest_of_a_full_week_leaves_it() {
+        let oldest = NOW.minus(Duration::from_secs(3_600));
+        assert_eq!(next_send_at(100, 99, Some(oldest), NOW), None);
+        assert_eq!(
+            next_send_at(100, 100, Some(oldest), NOW),
+            Some(oldest.plus(WEEK))
+        );
+    }
 
     fn ctx() -> SendContext {
         SendContext::allowing(NOW)

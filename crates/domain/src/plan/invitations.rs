@@ -24,6 +24,17 @@ pub struct SendPolicy {
     pub first_reminder: Option<Duration>,
 }
 
+impl SendPolicy {
+    /// The weekly limit of a sender of this tier.
+    pub fn weekly_limit(&self, premium: bool) -> u32 {
+        if premium {
+            self.weekly_premium
+        } else {
+            self.weekly_free
+        }
+    }
+}
+
 /// What accepting, ignoring and withdrawing are checked against or set.
 #[derive(Debug, Clone, Copy)]
 pub struct ActPolicy {
@@ -132,12 +143,8 @@ pub fn plan_send(cmd: &SendInvitation, f: &SendFacts) -> Result<SendPlan, RuleEr
     let recipient = f.recipient.as_ref().filter(|_| !is_self);
     let visible = recipient.is_some_and(|r| r.active) && !f.blocked;
     let pending = f.pending.filter(|_| visible);
-    let [free, premium] = cmd.weekly_limits();
-    let (weekly, nth) = if f.sender.premium {
-        (premium, f.nth_newest[1])
-    } else {
-        (free, f.nth_newest[0])
-    };
+    let weekly = cmd.policy.weekly_limit(f.sender.premium);
+    let nth = f.nth_newest[usize::from(f.sender.premium)];
     // The weekly limit is reached exactly when the limit-th newest send is inside the window.
     let full_since = nth.filter(|t| *t > at.minus(crate::send::WEEK));
     let email_matches =
