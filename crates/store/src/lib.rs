@@ -44,6 +44,21 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A `LIKE … ESCAPE '\'` pattern finding `s` anywhere, for both stores: `%` and `_` typed by a
+/// member are literal characters, not patterns.
+fn like_pattern(s: &str) -> String {
+    let mut p = String::with_capacity(s.len() + 2);
+    p.push('%');
+    for ch in s.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
 /// Called on the writer, after each commit, with the graph changes of that commit in order.
 pub type CommitHook = Arc<dyn Fn(&[Change]) + Send + Sync>;
 

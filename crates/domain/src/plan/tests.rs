@@ -204,8 +204,9 @@ fn the_weekly_limit_uses_the_senders_tier() {
     assert!(plan_send(&send(), &f).is_ok());
 }
 
-#[test]
-fn a_third_resend_after_withdrawals_restricts_the_sender_and_tells_them() {
+/// Facts of a send to someone Ada withdrew three invitations from, after `restrictions_before`
+/// restrictions.
+fn resend_after_three_withdrawals(restrictions_before: u32) -> SendFacts {
     let mut f = facts();
     f.pair.withdrawals = 3;
     f.review = Some(ReviewFacts {
@@ -213,9 +214,14 @@ fn a_third_resend_after_withdrawals_restricts_the_sender_and_tells_them() {
             withdrawals_to_one_person: 3,
             ..Default::default()
         },
-        restrictions_before: 1,
+        restrictions_before,
     });
-    let p = plan_send(&send(), &f).unwrap();
+    f
+}
+
+#[test]
+fn a_third_resend_after_withdrawals_restricts_the_sender_and_tells_them() {
+    let p = plan_send(&send(), &resend_after_three_withdrawals(1)).unwrap();
     assert!(has(&p.plan, |e| *e
         == Effect::Restrict {
             member: ADA,
@@ -232,15 +238,7 @@ fn a_third_resend_after_withdrawals_restricts_the_sender_and_tells_them() {
 
 #[test]
 fn no_second_restriction_while_one_is_in_force() {
-    let mut f = facts();
-    f.pair.withdrawals = 3;
-    f.review = Some(ReviewFacts {
-        standing: Standing {
-            withdrawals_to_one_person: 3,
-            ..Default::default()
-        },
-        restrictions_before: 0,
-    });
+    let mut f = resend_after_three_withdrawals(0);
     // Restricted, but the sender supplied the recipient's email, which a restriction allows.
     f.restricted_until = Some(NOW.plus(DAY));
     let mut cmd = send();

@@ -42,15 +42,9 @@ async fn restricted_until(
     member: MemberId,
     now: Timestamp,
 ) -> TxResult<Option<Timestamp>> {
-    Ok(tx
-        .query_one(
-            "SELECT max(until) FROM restrictions
-              WHERE member_id = $1 AND until > $2 AND lifted_at IS NULL",
-            &[&member.0, &now.0],
-        )
+    Ok(rules::active_restriction(tx, member, now)
         .await?
-        .get::<_, Option<i64>>(0)
-        .map(Timestamp))
+        .map(|r| r.until))
 }
 
 /// Locks `member` and reads the facts of a moderator's restriction of them.

@@ -19,7 +19,7 @@ pub(super) async fn connections(
     member: MemberId,
     q: ConnectionQuery,
 ) -> StoreResult<ConnectionPage> {
-    let pattern = q.name.as_deref().map(rules::like_pattern);
+    let pattern = q.name.as_deref().map(crate::like_pattern);
     let (after_at, after_id) = q
         .after
         .map_or((None, None), |(t, m)| (Some(t.0), Some(m.0)));

@@ -125,18 +125,3 @@ pub(super) async fn sent_window(
         oldest: r.get::<_, Option<i64>>(1).map(Timestamp),
     })
 }
-
-/// A `LIKE … ESCAPE '\'` pattern finding `s` anywhere: `%` and `_` typed by a member are literal
-/// characters, not patterns.
-pub(super) fn like_pattern(s: &str) -> String {
-    let mut p = String::with_capacity(s.len() + 2);
-    p.push('%');
-    for ch in s.chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(ch);
-    }
-    p.push('%');
-    p
-}

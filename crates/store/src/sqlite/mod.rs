@@ -468,20 +468,6 @@ fn sent_window(
     })
 }
 
-/// `%` and `_` typed by a member are literal characters, not patterns.
-fn like_pattern(s: &str) -> String {
-    let mut p = String::with_capacity(s.len() + 2);
-    p.push('%');
-    for ch in s.chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(ch);
-    }
-    p.push('%');
-    p
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
@@ -734,7 +720,7 @@ impl Store for SqliteStore {
         q: ConnectionQuery,
     ) -> StoreResult<ConnectionPage> {
         self.read(move |c| {
-            let pattern = q.name.as_deref().map(like_pattern);
+            let pattern = q.name.as_deref().map(crate::like_pattern);
             let (after_at, after_id) = q.after.map_or((None, None), |(t, m)| (Some(t.0), Some(m.0)));
             let total: i64 = c
                 .prepare_cached(

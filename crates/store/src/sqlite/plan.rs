@@ -176,12 +176,7 @@ pub(super) fn restricted_until(
     member: MemberId,
     now: Timestamp,
 ) -> rusqlite::Result<Option<Timestamp>> {
-    c.prepare_cached(
-        "SELECT max(until) FROM restrictions WHERE member_id = ?1 AND until > ?2 AND lifted_at IS NULL",
-    )?
-    .query_row(params![member.0, now.0], |r| {
-        r.get::<_, Option<i64>>(0).map(|u| u.map(Timestamp))
-    })
+    Ok(super::active_restriction(c, member, now)?.map(|r| r.until))
 }
 
 /// The sender's last 90 days and past restrictions, as a standing review reads them.
