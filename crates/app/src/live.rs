@@ -304,7 +304,7 @@ impl App {
                 }
             };
             tokio::select! {
-                go = crate::pause(&mut stop, poll) => if !go { break },
+                go = crate::workers::pause(&mut stop, poll) => if !go { break },
                 _ = self.inner.hub.wake.notified() => {}
                 _ = heard => {}
             }

@@ -319,7 +319,7 @@ impl App {
     pub(crate) async fn run_mailer(&self, mut stop: watch::Receiver<bool>) {
         while !*stop.borrow() {
             if !self.leads() {
-                if !crate::pause(&mut stop, TICK).await {
+                if !crate::workers::pause(&mut stop, TICK).await {
                     break;
                 }
                 continue;
@@ -330,7 +330,7 @@ impl App {
             if let Ok(depth) = self.store().mail_queue_depth().await {
                 metrics::gauge!("rapport_mail_queue_depth").set(depth as f64);
             }
-            if !crate::pause(&mut stop, TICK).await {
+            if !crate::workers::pause(&mut stop, TICK).await {
                 break;
             }
         }

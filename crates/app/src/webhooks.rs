@@ -407,7 +407,7 @@ impl App {
     pub(crate) async fn run_webhooks(&self, mut stop: watch::Receiver<bool>) {
         while !*stop.borrow() {
             if !self.leads() {
-                if !crate::pause(&mut stop, TICK).await {
+                if !crate::workers::pause(&mut stop, TICK).await {
                     break;
                 }
                 continue;
@@ -427,7 +427,7 @@ impl App {
             ) {
                 metrics::gauge!("rapport_outbox_backlog").set((last - pos).max(0) as f64);
             }
-            if !crate::pause(&mut stop, TICK).await {
+            if !crate::workers::pause(&mut stop, TICK).await {
                 break;
             }
         }

@@ -1,0 +1,431 @@
+//! Accounts: signing up and in, tokens, the member's own profile and settings, their stats and
+//! export, and the life of the account (deactivate, change the password, close).
+
+use crate::views::*;
+use crate::{
+    auth, blocking, notifications, optional_field, stats, App, AppError, AppResult, PageRequest,
+};
+use rapport_domain::{
+    Email, InvitationsFrom, MemberId, Password, ProfileField, RuleError, Timestamp,
+};
+use rapport_store::{AccountStatus, MemberRecord, NewMember, ProfilePatch};
+use std::sync::Arc;
+
+/// What a member gives at signup.
+#[derive(Debug, Clone, Default)]
+pub struct SignupInput {
+    pub email: String,
+    pub password: String,
+    pub name: String,
+    pub headline: Option<String>,
+    pub company: Option<String>,
+    pub location: Option<String>,
+}
+
+/// A member made by a seeding tool rather than by a person signing up.
+#[derive(Debug, Clone, Default)]
+pub struct SeedMember {
+    pub email: String,
+    pub name: String,
+    pub headline: String,
+    pub company: String,
+    pub location: String,
+}
+
+/// What a member may change about their profile.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileInput {
+    pub name: Option<String>,
+    pub headline: Option<String>,
+    pub company: Option<String>,
+    pub location: Option<String>,
+}
+
+impl App {
+    pub async fn signup(&self, input: SignupInput) -> AppResult<(Me, String)> {
+        let email = Email::parse(&input.email)?;
+        let password = Password::parse(&input.password)?;
+        let name = ProfileField::name(&input.name)?.into_string();
+        let headline =
+            optional_field("headline", input.headline.as_deref(), 200)?.unwrap_or_default();
+        let company = optional_field("company", input.company.as_deref(), 100)?.unwrap_or_default();
+        let location =
+            optional_field("location", input.location.as_deref(), 100)?.unwrap_or_default();
+        let password_hash = blocking(move || auth::hash_password(password.expose()))
+            .await?
+            .map_err(AppError::Internal)?;
+        let record = self
+            .store()
+            .create_member(NewMember {
+                email,
+                password_hash,
+                name,
+                headline,
+                company,
+                location,
+                at: self.now(),
+            })
+            .await?;
+        let token = self.issue_token(record.id).await?;
+        tracing::info!(member = %record.id, "member signed up");
+        Ok((self.me_view(record).await?, token))
+    }
+
+    /// Creates members who all share `password` (hashed once) and signs each in, for seeding a
+    /// network and for benchmarks. Runs many creates at once so the writer folds them into few
+    /// commits. Returns each member's id and token, in input order.
+    pub async fn seed_members(
+        &self,
+        members: Vec<SeedMember>,
+        password: &str,
+    ) -> AppResult<Vec<(MemberId, String)>> {
+        let password = Password::parse(password)?;
+        let password_hash = blocking(move || auth::hash_password(password.expose()))
+            .await?
+            .map_err(AppError::Internal)?;
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, m) in members.into_iter().enumerate() {
+            let (app, password_hash) = (self.clone(), password_hash.clone());
+            tasks.spawn(async move {
+                let record = app
+                    .store()
+                    .create_member(NewMember {
+                        email: Email::parse(&m.email)?,
+                        password_hash,
+                        name: ProfileField::name(&m.name)?.into_string(),
+                        headline: m.headline.clone(),
+                        company: m.company.clone(),
+                        location: m.location.clone(),
+                        at: app.now(),
+                    })
+                    .await?;
+                let token = app.issue_token(record.id).await?;
+                Ok::<_, AppError>((i, record.id, token))
+            });
+        }
+        let mut out = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            out.push(joined.map_err(|e| AppError::Internal(e.to_string()))??);
+        }
+        out.sort_by_key(|(i, _, _)| *i);
+        Ok(out.into_iter().map(|(_, id, token)| (id, token)).collect())
+    }
+
+    /// Connects each pair of members, for seeding a network; returns how many connections were new.
+    /// Large lists are written in chunks so that no single transaction holds the writer for long.
+    pub async fn seed_connections(&self, pairs: Vec<(MemberId, MemberId)>) -> AppResult<u64> {
+        let mut added = 0;
+        for chunk in pairs.chunks(5_000) {
+            added += self
+                .store()
+                .seed_connections(chunk.to_vec(), self.now())
+                .await?;
+        }
+        Ok(added)
+    }
+
+    /// Signs in. An unknown email and a wrong password get the same answer after the same work.
+    pub async fn login(&self, email: &str, password: &str) -> AppResult<(Me, String)> {
+        let now = self.now();
+        let key = email.trim().to_lowercase();
+        self.password_attempts_allowed(&key, now)?;
+        let found = match Email::parse(email) {
+            Ok(e) => self.store().login_lookup(&e).await?,
+            Err(_) => None,
+        };
+        let hash = found
+            .as_ref()
+            .map_or_else(|| self.inner.dummy_hash.clone(), |(_, h)| h.clone());
+        let password = password.to_owned();
+        let matches = blocking(move || auth::verify_password(&password, &hash)).await?;
+        let member = match found {
+            Some((id, _)) if matches => self.store().member(id).await?,
+            _ => None,
+        };
+        let Some(member) = member.filter(|m| m.status == "active" || m.status == "deactivated")
+        else {
+            self.inner.logins.failed(&key, now);
+            return Err(RuleError::InvalidCredentials.into());
+        };
+        self.inner.logins.succeeded(&key);
+        // Signing in brings a deactivated account back, connections and all.
+        let member = if member.status == "deactivated" {
+            tracing::info!(member = %member.id, "account reactivated");
+            self.store()
+                .set_status(member.id, AccountStatus::Active, now)
+                .await?
+        } else {
+            member
+        };
+        let token = self.issue_token(member.id).await?;
+        Ok((self.me_view(member).await?, token))
+    }
+
+    async fn issue_token(&self, member: MemberId) -> AppResult<String> {
+        let token = auth::new_token();
+        let hash = auth::token_hash(&token);
+        self.store().insert_token(hash, member, self.now()).await?;
+        self.inner.tokens.put(hash, member);
+        Ok(token)
+    }
+
+    pub async fn logout(&self, token: &str) -> AppResult<()> {
+        // The store first: a lookup that read the token before it went cannot be cached after.
+        let hash = auth::token_hash(token);
+        self.store().delete_token(hash, self.now()).await?;
+        self.inner.tokens.forget(&hash);
+        Ok(())
+    }
+
+    /// The member a bearer token belongs to.
+    pub async fn authenticate(&self, token: &str) -> AppResult<MemberId> {
+        if token.len() > 200 {
+            return Err(AppError::Unauthenticated);
+        }
+        let hash = auth::token_hash(token);
+        if let Some(id) = self.inner.tokens.get(&hash) {
+            metrics::counter!("rapport_token_lookups_total", "from" => "cache").increment(1);
+            return Ok(id);
+        }
+        metrics::counter!("rapport_token_lookups_total", "from" => "store").increment(1);
+        let epoch = self.inner.tokens.epoch();
+        let id = self
+            .store()
+            .token_member(hash)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        self.inner.tokens.put_unless_revoked(hash, id, epoch);
+        Ok(id)
+    }
+
+    pub async fn me(&self, id: MemberId) -> AppResult<Me> {
+        let record = self
+            .store()
+            .member(id)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        self.me_view(record).await
+    }
+
+    /// Changes the member's settings: who may invite them, and how they are notified. Every part
+    /// is checked before anything is written.
+    pub async fn update_settings(
+        &self,
+        id: MemberId,
+        invitations_from: Option<&str>,
+        notifications: Option<&std::collections::BTreeMap<String, notifications::ChannelsInput>>,
+    ) -> AppResult<Me> {
+        let from = invitations_from
+            .map(|raw| {
+                InvitationsFrom::parse(raw).ok_or_else(|| {
+                    RuleError::validation(
+                        "invitations_from",
+                        "must be everyone, second_degree, email_required or nobody",
+                    )
+                })
+            })
+            .transpose()?;
+        let prefs = match notifications {
+            Some(changes) => {
+                let current = self
+                    .store()
+                    .member(id)
+                    .await?
+                    .ok_or(AppError::Unauthenticated)?;
+                Some(notifications::apply_changes(
+                    current.notification_prefs,
+                    changes,
+                )?)
+            }
+            None => None,
+        };
+        if let Some(from) = from {
+            self.store().set_invitations_from(id, from).await?;
+        }
+        if let Some(prefs) = prefs {
+            self.store().set_notification_prefs(id, prefs).await?;
+        }
+        self.me(id).await
+    }
+
+    pub async fn update_me(&self, id: MemberId, input: ProfileInput) -> AppResult<Me> {
+        let patch = ProfilePatch {
+            name: input
+                .name
+                .as_deref()
+                .map(ProfileField::name)
+                .transpose()?
+                .map(ProfileField::into_string),
+            headline: optional_field("headline", input.headline.as_deref(), 200)?,
+            company: optional_field("company", input.company.as_deref(), 100)?,
+            location: optional_field("location", input.location.as_deref(), 100)?,
+        };
+        let record = self.store().update_profile(id, patch).await?;
+        self.me_view(record).await
+    }
+
+    pub(crate) async fn me_view(&self, m: Arc<MemberRecord>) -> AppResult<Me> {
+        let now = self.now();
+        // The quota as the send rule counts it (rapport_domain::send).
+        let limit = self.send_policy().weekly_limit(m.tier == "premium");
+        let window = self
+            .store()
+            .sent_since(m.id, now.minus(rapport_domain::send::WEEK), limit)
+            .await?;
+        let used = window.count.min(u64::from(u32::MAX)) as u32;
+        let next_available_at = window
+            .oldest
+            .and_then(|oldest| rapport_domain::send::next_send_at(limit, used, Some(oldest), now))
+            .map(Timestamp::to_rfc3339);
+        Ok(Me {
+            id: m.id.to_string(),
+            relationship: Relationship {
+                state: "self",
+                degree: None,
+                mutual_connections: 0,
+                invitation_id: None,
+            },
+            email: m.email.clone(),
+            tier: m.tier.clone(),
+            role: m.role.clone(),
+            status: m.status.clone(),
+            settings: Settings {
+                invitations_from: m.invitations_from.clone(),
+                notifications: notifications::settings_view(&m.notification_prefs),
+            },
+            quota: Quota {
+                weekly_limit: limit,
+                used,
+                remaining: limit.saturating_sub(used),
+                next_available_at,
+            },
+            restriction: self
+                .store()
+                .active_restriction(m.id, now)
+                .await?
+                .map(|r| Restriction {
+                    reason: r.reason.explain().to_owned(),
+                    until: r.until.to_rfc3339(),
+                    level: r.level,
+                }),
+            created_at: m.created_at.to_rfc3339(),
+            name: m.name.clone(),
+            headline: m.headline.clone(),
+            company: m.company.clone(),
+            location: m.location.clone(),
+        })
+    }
+
+    /// The member's own invitation history: totals and the last twelve weeks.
+    pub async fn stats(&self, id: MemberId) -> AppResult<Stats> {
+        let sent = self.store().all_sent(id).await?;
+        Ok(stats::compute(&sent, self.now()))
+    }
+
+    /// Everything about the member, as they may see it.
+    pub async fn export(&self, id: MemberId) -> AppResult<Export> {
+        let profile = self.me(id).await?;
+        let sent = self.store().all_sent(id).await?;
+        let received = self.store().all_received(id).await?;
+        let invitations_sent = self.invitation_views(id, sent).await?;
+        let invitations_received = self.invitation_views(id, received).await?;
+        let mut connections = Vec::new();
+        let mut page = PageRequest {
+            cursor: None,
+            limit: Some(100),
+        };
+        loop {
+            let p = self.connections(id, None, page.clone()).await?;
+            connections.extend(p.items);
+            match p.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => break,
+            }
+        }
+        let blocks = self.blocks(id).await?.items;
+        Ok(Export {
+            exported_at: self.now().to_rfc3339(),
+            profile,
+            invitations_sent,
+            invitations_received,
+            connections,
+            blocks,
+        })
+    }
+
+    /// Hides the member: pending invitations both ways are cancelled silently, connections are kept
+    /// for their return, tokens stop working. Signing in again reactivates.
+    pub async fn deactivate(&self, id: MemberId) -> AppResult<()> {
+        self.store()
+            .set_status(id, AccountStatus::Deactivated, self.now())
+            .await?;
+        self.inner.tokens.forget_member(id);
+        tracing::info!(member = %id, "account deactivated");
+        Ok(())
+    }
+
+    /// Refuses with `429 rate_limited` while `key` (an email) has failed too often.
+    fn password_attempts_allowed(&self, key: &str, now: Timestamp) -> AppResult<()> {
+        match self.inner.logins.blocked_until(key, now) {
+            Some(retry_at) => Err(AppError::RateLimited {
+                retry_at,
+                retry_after: ((retry_at.0 - now.0).max(1000) as u64).div_ceil(1000),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses with `invalid_credentials` unless `password` is the member's. Failures count
+    /// towards the same limit as failed sign-ins, so a stolen token cannot guess the password.
+    async fn confirm_password(&self, id: MemberId, password: &str) -> AppResult<()> {
+        let m = self
+            .store()
+            .member(id)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        let now = self.now();
+        self.password_attempts_allowed(&m.email, now)?;
+        let email = Email::parse(&m.email)?;
+        let (_, hash) = self
+            .store()
+            .login_lookup(&email)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        let password = password.to_owned();
+        if !blocking(move || auth::verify_password(&password, &hash)).await? {
+            self.inner.logins.failed(&m.email, now);
+            return Err(RuleError::InvalidCredentials.into());
+        }
+        Ok(())
+    }
+
+    /// Changes the password once the current one confirms it. Every session and token of the
+    /// member stops working; the new token returned is the only one.
+    pub async fn change_password(
+        &self,
+        id: MemberId,
+        current: &str,
+        new: &str,
+    ) -> AppResult<String> {
+        let new = Password::parse(new).map_err(|_| {
+            RuleError::validation("new_password", "must be between 10 and 256 characters")
+        })?;
+        self.confirm_password(id, current).await?;
+        let hash = blocking(move || auth::hash_password(new.expose()))
+            .await?
+            .map_err(AppError::Internal)?;
+        self.store().set_password(id, hash, self.now()).await?;
+        self.inner.tokens.forget_member(id);
+        tracing::info!(member = %id, "password changed; every other session signed out");
+        self.issue_token(id).await
+    }
+
+    /// Closes the account for good, once the password confirms it.
+    pub async fn close(&self, id: MemberId, password: &str) -> AppResult<()> {
+        self.confirm_password(id, password).await?;
+        self.store().close_member(id, self.now()).await?;
+        self.inner.tokens.forget_member(id);
+        tracing::info!(member = %id, "account closed");
+        Ok(())
+    }
+}
