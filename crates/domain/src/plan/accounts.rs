@@ -3,41 +3,14 @@
 //! connections hidden or removed, sign-in tokens revoked) is decided here once.
 
 use super::{ClosedInvitation, Effect, EventPlan, Plan};
+pub use crate::member::AccountStatus;
 use crate::{InvitationState, MemberId, RuleError, Timestamp, WithdrawalNotice};
-
-/// The states an account moves between, other than closing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AccountStatus {
-    Active,
-    Deactivated,
-    Suspended,
-}
-
-impl AccountStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Deactivated => "deactivated",
-            Self::Suspended => "suspended",
-        }
-    }
-
-    /// A stored status; `None` for `closed` (or anything else).
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "active" => Self::Active,
-            "deactivated" => Self::Deactivated,
-            "suspended" => Self::Suspended,
-            _ => return None,
-        })
-    }
-}
 
 /// What a status change reads about the member.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusFacts {
     pub member: MemberId,
-    /// `None`: the account is closed.
+    /// `None`: there is no such member.
     pub status: Option<AccountStatus>,
     /// The members they are connected to who are active (the ones the graph index shows).
     pub active_connections: Vec<MemberId>,
@@ -65,7 +38,17 @@ pub(super) fn plan_status_into(
     status: AccountStatus,
     f: &StatusFacts,
 ) -> Result<(), RuleError> {
-    let before = f.status.ok_or(RuleError::NotFound)?;
+    // A closed account is not found; closing is its own plan (`plan_close`), never a move here.
+    let before = f
+        .status
+        .filter(|s| !s.is_closed())
+        .ok_or(RuleError::NotFound)?;
+    if status.is_closed() {
+        return Err(RuleError::validation(
+            "status",
+            "an account is closed by closing it, not by a status change",
+        ));
+    }
     if before == status {
         return Ok(());
     }

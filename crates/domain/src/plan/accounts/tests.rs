@@ -121,15 +121,23 @@ fn a_member_already_in_the_status_changes_nothing() {
 }
 
 #[test]
-fn a_closed_account_has_no_status_to_change() {
-    let f = StatusFacts {
-        status: None,
-        ..facts(AccountStatus::Active)
-    };
-    assert_eq!(
-        plan_status(AccountStatus::Active, &f, NOW),
-        Err(RuleError::NotFound)
-    );
+fn a_closed_or_missing_account_has_no_status_to_change() {
+    for status in [Some(AccountStatus::Closed), None] {
+        let f = StatusFacts {
+            status,
+            ..facts(AccountStatus::Active)
+        };
+        assert_eq!(
+            plan_status(AccountStatus::Active, &f, NOW),
+            Err(RuleError::NotFound)
+        );
+    }
+}
+
+#[test]
+fn closing_is_never_a_status_change() {
+    let refused = plan_status(AccountStatus::Closed, &facts(AccountStatus::Active), NOW);
+    assert!(matches!(refused, Err(RuleError::Validation { .. })));
 }
 
 #[test]
