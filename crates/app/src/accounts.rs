@@ -2,9 +2,7 @@
 //! export, and the life of the account (deactivate, change the password, close).
 
 use crate::views::*;
-use crate::{
-    auth, blocking, notifications, optional_field, stats, App, AppError, AppResult, PageRequest,
-};
+use crate::{auth, notifications, optional_field, stats, App, AppError, AppResult, PageRequest};
 use rapport_domain::{
     Email, InvitationsFrom, MemberId, Password, ProfileField, RuleError, Timestamp,
 };
@@ -51,7 +49,10 @@ impl App {
         let company = optional_field("company", input.company.as_deref(), 100)?.unwrap_or_default();
         let location =
             optional_field("location", input.location.as_deref(), 100)?.unwrap_or_default();
-        let password_hash = blocking(move || auth::hash_password(password.expose()))
+        let password_hash = self
+            .inner
+            .hashing
+            .run(self.now(), move || auth::hash_password(password.expose()))
             .await?
             .map_err(AppError::Internal)?;
         let record = self
@@ -80,7 +81,10 @@ impl App {
         password: &str,
     ) -> AppResult<Vec<(MemberId, String)>> {
         let password = Password::parse(password)?;
-        let password_hash = blocking(move || auth::hash_password(password.expose()))
+        let password_hash = self
+            .inner
+            .hashing
+            .run(self.now(), move || auth::hash_password(password.expose()))
             .await?
             .map_err(AppError::Internal)?;
         let mut tasks = tokio::task::JoinSet::new();
@@ -137,7 +141,11 @@ impl App {
             .as_ref()
             .map_or_else(|| self.inner.dummy_hash.clone(), |(_, h)| h.clone());
         let password = password.to_owned();
-        let matches = blocking(move || auth::verify_password(&password, &hash)).await?;
+        let matches = self
+            .inner
+            .hashing
+            .run(self.now(), move || auth::verify_password(&password, &hash))
+            .await?;
         let member = match found {
             Some((id, _)) if matches => self.store().member(id).await?,
             _ => None,
@@ -392,7 +400,12 @@ impl App {
             .await?
             .ok_or(AppError::Unauthenticated)?;
         let password = password.to_owned();
-        if !blocking(move || auth::verify_password(&password, &hash)).await? {
+        if !self
+            .inner
+            .hashing
+            .run(self.now(), move || auth::verify_password(&password, &hash))
+            .await?
+        {
             self.inner.logins.failed(&m.email, now);
             return Err(RuleError::InvalidCredentials.into());
         }
@@ -411,7 +424,10 @@ impl App {
             RuleError::validation("new_password", "must be between 10 and 256 characters")
         })?;
         self.confirm_password(id, current).await?;
-        let hash = blocking(move || auth::hash_password(new.expose()))
+        let hash = self
+            .inner
+            .hashing
+            .run(self.now(), move || auth::hash_password(new.expose()))
             .await?
             .map_err(AppError::Internal)?;
         self.store().set_password(id, hash, self.now()).await?;

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod config;
 mod connections;
 pub mod cursor;
+mod hashing;
 mod idempotency;
 mod invitations;
 mod live;
@@ -55,6 +56,9 @@ pub enum AppError {
         retry_at: Timestamp,
         retry_after: u64,
     },
+    /// Too much work queued (password hashing): try again in a moment.
+    #[error("the server is busy; try again in a moment")]
+    Overloaded { retry_at: Timestamp },
     /// Not allowed for this member's role.
     #[error("you are not allowed to do that")]
     Forbidden,
@@ -101,6 +105,8 @@ struct Inner {
     config: Config,
     tokens: TokenCache,
     logins: login_limit::LoginLimiter,
+    /// At most one password hash per core at a time.
+    hashing: hashing::HashGate,
     /// A real argon2id hash, checked when the email is unknown so that login takes the same time.
     dummy_hash: String,
     /// This process's live streams.

@@ -2,8 +2,8 @@
 //! made of, wired together at start.
 
 use crate::{
-    auth, blocking, live, login_limit, mail, node, App, AppError, AppResult, Config, Database,
-    Inner,
+    auth, blocking, hashing, live, login_limit, mail, node, App, AppError, AppResult, Config,
+    Database, Inner,
 };
 use rapport_domain::Clock;
 use rapport_graph::Graph;
@@ -73,6 +73,7 @@ impl App {
                 // Over a shared store, trusted once it hears the other replicas' revocations.
                 tokens: auth::TokenCache::new(!shared),
                 logins: login_limit::LoginLimiter::default(),
+                hashing: hashing::HashGate::per_core(),
                 dummy_hash,
                 hub,
                 mail,

@@ -71,7 +71,8 @@ impl ApiError {
                 "this form is out of date or came from another site: reload the page and try again (API clients: send X-CSRF-Token with the session cookie, or use a bearer token)".into(),
                 None,
             ),
-            ApiError::Overloaded { retry_at } => (
+            ApiError::Overloaded { retry_at }
+            | ApiError::App(AppError::Overloaded { retry_at }) => (
                 S::SERVICE_UNAVAILABLE,
                 "overloaded",
                 "the server is busy answering other requests; try again in a second".into(),
