@@ -345,6 +345,32 @@ async fn the_api_takes_a_session_cookie_only_with_its_csrf_token() {
     expect_json(r, 201).await;
 }
 
+/// Signing out through the API with the session cookie (and its CSRF token) ends that session, as
+/// signing out with a bearer token ends that token.
+#[tokio::test]
+async fn a_session_signed_out_through_the_api_with_its_cookie_is_over() {
+    let app = TestApp::spawn().await;
+    let ada = Browser::signup(&app, "Ada", "ada@example.com").await;
+    let cookie = ada.cookie.clone().unwrap();
+    let csrf = ada.csrf().await;
+    let client = Client::new();
+    let r = client
+        .post(format!("{}/api/v1/auth/logout", app.address))
+        .header(COOKIE, &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = client
+        .get(format!("{}/api/v1/me", app.address))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(r, 401, "unauthenticated").await;
+}
+
 #[tokio::test]
 async fn ignoring_as_spam_bulk_withdrawal_search_and_notifications_work_from_the_pages() {
     let app = TestApp::spawn().await;

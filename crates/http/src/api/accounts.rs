@@ -1,7 +1,7 @@
 //! Accounts: signup, login, logout and the signed-in member's own profile.
 
 use crate::error::{ApiResult, Problem};
-use crate::extract::{bearer, Auth, JsonBody};
+use crate::extract::{bearer, session_cookie, Auth, JsonBody};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -129,7 +129,7 @@ pub async fn login(
     Ok(Json(AuthResponse { member, token }))
 }
 
-/// Sign out: the token stops working.
+/// Sign out: the token (or the session cookie) the request carries stops working.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts", security(("bearer" = [])),
     responses((status = 204), (status = 401, description = "unauthenticated", body = Problem)))]
 pub async fn logout(
@@ -137,7 +137,9 @@ pub async fn logout(
     _auth: Auth,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    if let Some(token) = bearer(&headers) {
+    // The token the request signed in with: the bearer, or the web session's cookie (the Auth
+    // extractor has checked that session's CSRF token), so a page's session ends here too.
+    if let Some(token) = bearer(&headers).or_else(|| session_cookie(&headers)) {
         s.app.logout(token).await?;
     }
     Ok(StatusCode::NO_CONTENT)
