@@ -1,5 +1,6 @@
 //! The outbox and its consumers: notifications, numbered events, queued mail, webhooks and their
-//! deliveries. What state changes write into them is in [`super::notices`].
+//! deliveries. How their rows read back into records is in [`super::notices`]; what a state change
+//! writes into them is its plan's, written by `rapport_apply`.
 
 use super::notices::{
     delivery_row, event_row, mail_row, notification_row, webhook_row, DELIVERY_COLS, EVENT_COLS,

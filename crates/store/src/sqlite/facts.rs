@@ -4,7 +4,7 @@
 //! (`rapport_domain::plan`) and [`super::plan::execute`] carries it out; nothing here decides.
 
 use super::plan::{count, exists, restricted_until, review_facts};
-use super::{outbox, pending_between};
+use super::{notices, pending_between};
 use crate::*;
 use rapport_domain::plan::{
     AccountStatus, BlockFacts, CloseFacts, ClosedInvitation, DueReminder, EndedRestriction,
@@ -25,7 +25,7 @@ fn is_open(c: &Connection, member: MemberId) -> rusqlite::Result<bool> {
 
 /// The member's notification preferences (the defaults when none are stored or no such member).
 fn prefs(c: &Connection, member: MemberId) -> rusqlite::Result<NotificationPrefs> {
-    outbox::prefs_of(c, member)
+    notices::prefs_of(c, member)
 }
 
 /// How many restrictions the member ever had.

@@ -4,7 +4,7 @@
 
 pub mod bulk;
 mod facts;
-mod outbox;
+mod notices;
 mod plan;
 mod writer;
 
@@ -1104,13 +1104,13 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<NotificationRecord>> {
         let sql = format!(
             "SELECT {} FROM notifications WHERE member_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
-            outbox::NOTIFICATION_COLS
+            notices::NOTIFICATION_COLS
         );
         self.read(move |c| {
             c.prepare_cached(&sql)?
                 .query_map(
                     params![member.0, before.unwrap_or(i64::MAX), limit],
-                    outbox::notification_row,
+                    notices::notification_row,
                 )?
                 .collect()
         })
@@ -1120,9 +1120,9 @@ impl Store for SqliteStore {
     async fn notification(&self, id: i64) -> StoreResult<Option<NotificationRecord>> {
         let sql = format!(
             "SELECT {} FROM notifications WHERE id = ?1",
-            outbox::NOTIFICATION_COLS
+            notices::NOTIFICATION_COLS
         );
-        self.by_id(sql, id, outbox::notification_row).await
+        self.by_id(sql, id, notices::notification_row).await
     }
 
     async fn unread_count(&self, member: MemberId) -> StoreResult<u64> {
@@ -1209,11 +1209,11 @@ impl Store for SqliteStore {
     async fn events_after(&self, seq: i64, limit: u32) -> StoreResult<Vec<EventRecord>> {
         let sql = format!(
             "SELECT {} FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-            outbox::EVENT_COLS
+            notices::EVENT_COLS
         );
         self.read(move |c| {
             c.prepare_cached(&sql)?
-                .query_map(params![seq, limit], outbox::event_row)?
+                .query_map(params![seq, limit], notices::event_row)?
                 .collect()
         })
         .await
@@ -1259,16 +1259,16 @@ impl Store for SqliteStore {
     async fn due_mail(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<MailItem>> {
         let due_sql = format!(
             "SELECT {} FROM mail_queue WHERE due_at <= ?1 ORDER BY due_at LIMIT ?2",
-            outbox::MAIL_COLS
+            notices::MAIL_COLS
         );
         let digest_sql = format!(
             "SELECT {} FROM mail_queue WHERE member_id = ?1 AND cadence = ?2 ORDER BY id",
-            outbox::MAIL_COLS
+            notices::MAIL_COLS
         );
         self.read(move |c| {
             let due: Vec<MailItem> = c
                 .prepare_cached(&due_sql)?
-                .query_map(params![now.0, limit], outbox::mail_row)?
+                .query_map(params![now.0, limit], notices::mail_row)?
                 .collect::<rusqlite::Result<_>>()?;
             let mut out = Vec::new();
             let mut digests = std::collections::BTreeSet::new();
@@ -1282,7 +1282,7 @@ impl Store for SqliteStore {
             for (member, cadence) in digests {
                 out.extend(
                     c.prepare_cached(&digest_sql)?
-                        .query_map(params![member.0, cadence], outbox::mail_row)?
+                        .query_map(params![member.0, cadence], notices::mail_row)?
                         .collect::<rusqlite::Result<Vec<_>>>()?,
                 );
             }
@@ -1317,7 +1317,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<WebhookRecord> {
         let sql = format!(
             "SELECT {} FROM webhooks WHERE id = ?1",
-            outbox::WEBHOOK_COLS
+            notices::WEBHOOK_COLS
         );
         self.write(move |tx| {
             tx.conn
@@ -1329,7 +1329,7 @@ impl Store for SqliteStore {
             Ok(tx
                 .conn
                 .prepare_cached(&sql)?
-                .query_row([id], outbox::webhook_row)?)
+                .query_row([id], notices::webhook_row)?)
         })
         .await
     }
@@ -1337,11 +1337,11 @@ impl Store for SqliteStore {
     async fn webhooks(&self) -> StoreResult<Vec<WebhookRecord>> {
         let sql = format!(
             "SELECT {} FROM webhooks WHERE deleted_at IS NULL ORDER BY id",
-            outbox::WEBHOOK_COLS
+            notices::WEBHOOK_COLS
         );
         self.read(move |c| {
             c.prepare_cached(&sql)?
-                .query_map([], outbox::webhook_row)?
+                .query_map([], notices::webhook_row)?
                 .collect()
         })
         .await
@@ -1350,9 +1350,9 @@ impl Store for SqliteStore {
     async fn webhook(&self, id: i64) -> StoreResult<Option<WebhookRecord>> {
         let sql = format!(
             "SELECT {} FROM webhooks WHERE id = ?1 AND deleted_at IS NULL",
-            outbox::WEBHOOK_COLS
+            notices::WEBHOOK_COLS
         );
-        self.by_id(sql, id, outbox::webhook_row).await
+        self.by_id(sql, id, notices::webhook_row).await
     }
 
     async fn delete_webhook(&self, id: i64, at: Timestamp) -> StoreResult<bool> {
@@ -1384,13 +1384,13 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<DeliveryRecord>> {
         let sql = format!(
             "SELECT {} FROM webhook_deliveries WHERE webhook_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
-            outbox::DELIVERY_COLS
+            notices::DELIVERY_COLS
         );
         self.read(move |c| {
             c.prepare_cached(&sql)?
                 .query_map(
                     params![webhook, before.unwrap_or(i64::MAX), limit],
-                    outbox::delivery_row,
+                    notices::delivery_row,
                 )?
                 .collect()
         })
@@ -1424,7 +1424,7 @@ impl Store for SqliteStore {
     }
 
     async fn delivery_heads(&self) -> StoreResult<Vec<DeliveryRecord>> {
-        let cols = outbox::DELIVERY_COLS
+        let cols = notices::DELIVERY_COLS
             .split(", ")
             .map(|c| format!("d.{c}"))
             .collect::<Vec<_>>()
@@ -1436,7 +1436,7 @@ impl Store for SqliteStore {
         );
         self.read(move |c| {
             c.prepare_cached(&sql)?
-                .query_map([], outbox::delivery_row)?
+                .query_map([], notices::delivery_row)?
                 .collect()
         })
         .await

@@ -3,7 +3,7 @@
 //! decides: every consequence is the domain's (`rapport_domain::plan`).
 
 use super::writer::WriteTx;
-use super::{invitation_by_id, outbox, pending_between};
+use super::{invitation_by_id, notices, pending_between};
 use crate::*;
 use rapport_domain::plan::{
     ActFacts, Effect, InvitationRef, MemberFacts, Notice, PairFacts, PendingFacts, ReviewFacts,
@@ -294,7 +294,7 @@ pub(super) fn execute(tx: &mut WriteTx<'_>, plan: &Plan) -> StoreResult<Option<I
                 )?
                 .execute(params![invitation.0, reporter.0, reported.0, at.0])?;
             }
-            Effect::ForgetForRecipient(id) => outbox::forget_for_recipient(c, *id)?,
+            Effect::ForgetForRecipient(id) => notices::forget_for_recipient(c, *id)?,
             Effect::Restrict {
                 member,
                 level,
@@ -411,7 +411,7 @@ pub(super) fn execute(tx: &mut WriteTx<'_>, plan: &Plan) -> StoreResult<Option<I
                     }
                     None => None,
                 };
-                let e = outbox::Event {
+                let e = notices::Event {
                     kind: event.kind,
                     invitation,
                     a: event.a,
@@ -419,7 +419,7 @@ pub(super) fn execute(tx: &mut WriteTx<'_>, plan: &Plan) -> StoreResult<Option<I
                     notification,
                     data: event.data.clone(),
                 };
-                outbox::emit(tx, e, at)?;
+                notices::emit(tx, e, at)?;
             }
         }
     }
@@ -437,5 +437,5 @@ fn write_notice(
     invitation: Option<InvitationId>,
     at: Timestamp,
 ) -> rusqlite::Result<Option<i64>> {
-    outbox::deliver(c, n.member, n.kind, n.actor, invitation, n.channels, at)
+    notices::deliver(c, n.member, n.kind, n.actor, invitation, n.channels, at)
 }
