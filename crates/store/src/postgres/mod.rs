@@ -21,17 +21,16 @@ mod caches;
 mod facts;
 mod follower;
 mod invitations;
-mod leases;
 mod listener;
 mod network;
 mod notices;
 mod outbox;
 mod plan;
+mod replicas;
 mod rules;
 pub mod scratch;
 mod sequencer;
 mod standing;
-mod store;
 mod tx;
 mod url;
 
@@ -40,8 +39,9 @@ pub(crate) use tx::{sent_statement, Tx};
 use url::{parse_url, pool, Url};
 
 use crate::{
-    Change, CommitHook, InvitationRecord, MemberRecord, StoreError, StoreResult, TokenHash,
+    Change, CommitHook, InvitationRecord, MemberRecord, Store, StoreError, StoreResult, TokenHash,
 };
+use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use rapport_domain::{
     IgnoreReason, InvitationId, InvitationState, MemberId, NotificationPrefs, RuleError, Timestamp,
@@ -423,6 +423,16 @@ impl PgStore {
         Ok(match &self.inner.replica {
             Some((pool, _)) => pool.get().await?,
             None => self.connection().await?,
+        })
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> StoreResult<()> {
+        read!(self, |c| {
+            c.query_one("SELECT 1", &[]).await?;
+            Ok(())
         })
     }
 }

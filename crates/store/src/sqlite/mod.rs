@@ -473,7 +473,10 @@ impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         self.read(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
     }
+}
 
+#[async_trait]
+impl AccountStore for SqliteStore {
     async fn create_member(&self, m: NewMember) -> StoreResult<Arc<MemberRecord>> {
         self.write(move |tx| {
             let inserted = tx
@@ -605,6 +608,97 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn set_tier_role(
+        &self,
+        id: MemberId,
+        tier: Option<String>,
+        role: Option<String>,
+    ) -> StoreResult<Arc<MemberRecord>> {
+        self.write(move |tx| {
+            member_by_id(tx.conn, id)?.filter(|m| m.status != "closed").ok_or(RuleError::NotFound)?;
+            tx.conn
+                .prepare_cached("UPDATE members SET tier = coalesce(?2, tier), role = coalesce(?3, role) WHERE id = ?1")?
+                .execute(params![id.0, tier, role])?;
+            saved_member(tx, id)
+        })
+        .await
+    }
+
+    async fn member_by_email(&self, email: &Email) -> StoreResult<Option<Arc<MemberRecord>>> {
+        let email = email.as_str().to_owned();
+        let sql = format!("SELECT {MEMBER_COLS} FROM members WHERE email = ?1");
+        self.read(move |c| {
+            c.prepare_cached(&sql)?
+                .query_row([email], member_row)
+                .optional()
+        })
+        .await
+        .map(|m| m.map(Arc::new))
+    }
+
+    async fn set_notification_prefs(
+        &self,
+        member: MemberId,
+        prefs: NotificationPrefs,
+    ) -> StoreResult<Arc<MemberRecord>> {
+        self.write(move |tx| {
+            member_by_id(tx.conn, member)?
+                .filter(|m| m.status != "closed")
+                .ok_or(RuleError::NotFound)?;
+            tx.conn
+                .prepare_cached("UPDATE members SET notification_prefs = ?2 WHERE id = ?1")?
+                .execute(params![member.0, prefs.encode()])?;
+            saved_member(tx, member)
+        })
+        .await
+    }
+
+    async fn idempotent_get(
+        &self,
+        member: MemberId,
+        key: &str,
+    ) -> StoreResult<Option<StoredResponse>> {
+        let key = key.to_owned();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT request_hash, status, body, created_at FROM idempotency_keys WHERE member_id = ?1 AND key = ?2",
+            )?
+            .query_row(params![member.0, key], |r| {
+                Ok(StoredResponse {
+                    request_hash: r.get(0)?,
+                    status: r.get::<_, i64>(1)? as u16,
+                    body: r.get(2)?,
+                    created_at: Timestamp(r.get(3)?),
+                })
+            })
+            .optional()
+        })
+        .await
+    }
+
+    async fn idempotent_put(
+        &self,
+        member: MemberId,
+        key: &str,
+        resp: StoredResponse,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        let key = key.to_owned();
+        self.write(move |tx| {
+            tx.conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO idempotency_keys (member_id, key, request_hash, status, body, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![member.0, key, resp.request_hash, resp.status as i64, resp.body, at.0])?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl InvitationStore for SqliteStore {
     async fn sent_since(
         &self,
         member: MemberId,
@@ -714,6 +808,94 @@ impl Store for SqliteStore {
         self.read(move |c| pending_between(c, a, b)).await
     }
 
+    async fn pending_with(
+        &self,
+        viewer: MemberId,
+        others: Vec<MemberId>,
+    ) -> StoreResult<Vec<InvitationRecord>> {
+        if others.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {INVITATION_COLS} FROM invitations
+              WHERE state = 'pending' AND sender_id = ?1 AND recipient_id IN (SELECT value FROM json_each(?2))
+             UNION ALL
+             SELECT {INVITATION_COLS} FROM invitations
+              WHERE state = 'pending' AND recipient_id = ?1 AND sender_id IN (SELECT value FROM json_each(?2))"
+        );
+        let others = id_list(&others);
+        self.read(move |c| {
+            c.prepare_cached(&sql)?
+                .query_map(params![viewer.0, others], invitation_row)?
+                .collect()
+        })
+        .await
+    }
+
+    async fn not_to_suggest(&self, viewer: MemberId) -> StoreResult<Vec<MemberId>> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT recipient_id FROM invitations
+                  WHERE sender_id = ?1 AND (state = 'pending' OR ignore_reason IS NOT NULL)
+                 UNION
+                 SELECT sender_id FROM invitations
+                  WHERE recipient_id = ?1 AND (state = 'pending' OR ignore_reason IS NOT NULL)",
+            )?
+            .query_map([viewer.0], |r| Ok(MemberId(r.get(0)?)))?
+            .collect()
+        })
+        .await
+    }
+
+    async fn all_sent(&self, member: MemberId) -> StoreResult<Vec<InvitationRecord>> {
+        let sql =
+            format!("SELECT {INVITATION_COLS} FROM invitations WHERE sender_id = ?1 ORDER BY id");
+        self.read(move |c| {
+            c.prepare_cached(&sql)?
+                .query_map([member.0], invitation_row)?
+                .collect()
+        })
+        .await
+    }
+
+    async fn all_received(&self, member: MemberId) -> StoreResult<Vec<InvitationRecord>> {
+        let sql = format!(
+            "SELECT {INVITATION_COLS} FROM invitations WHERE recipient_id = ?1 ORDER BY id"
+        );
+        self.read(move |c| {
+            c.prepare_cached(&sql)?
+                .query_map([member.0], invitation_row)?
+                .collect()
+        })
+        .await
+    }
+
+    async fn expire_pending(&self, created_by: Timestamp, at: Timestamp) -> StoreResult<u64> {
+        self.write(move |tx| {
+            let facts = facts::expiry(tx.conn, created_by, at)?;
+            plan::execute(tx, &rapport_domain::plan::plan_expiry(&facts, at))?;
+            Ok(facts.expiring.len() as u64)
+        })
+        .await
+    }
+
+    async fn send_reminders(
+        &self,
+        offsets: Vec<std::time::Duration>,
+        now: Timestamp,
+    ) -> StoreResult<u64> {
+        self.write(move |tx| {
+            let due = facts::due_reminders(tx.conn, now, 1000)?;
+            let (planned, sent) = rapport_domain::plan::plan_reminders(&due, &offsets, now);
+            plan::execute(tx, &planned)?;
+            Ok(sent)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl NetworkStore for SqliteStore {
     async fn connections(
         &self,
         member: MemberId,
@@ -760,24 +942,6 @@ impl Store for SqliteStore {
                 Some(planned) => plan::execute(tx, &planned).map(|_| true),
                 None => Ok(false),
             }
-        })
-        .await
-    }
-
-    async fn seed_connections(
-        &self,
-        pairs: Vec<(MemberId, MemberId)>,
-        at: Timestamp,
-    ) -> StoreResult<u64> {
-        self.write(move |tx| {
-            let mut added = 0;
-            for (a, b) in pairs {
-                if a != b && !are_connected(tx.conn, a, b)? {
-                    connect(tx, a, b, at)?;
-                    added += 1;
-                }
-            }
-            Ok(added)
         })
         .await
     }
@@ -851,64 +1015,20 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn pending_with(
+    async fn seed_connections(
         &self,
-        viewer: MemberId,
-        others: Vec<MemberId>,
-    ) -> StoreResult<Vec<InvitationRecord>> {
-        if others.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "SELECT {INVITATION_COLS} FROM invitations
-              WHERE state = 'pending' AND sender_id = ?1 AND recipient_id IN (SELECT value FROM json_each(?2))
-             UNION ALL
-             SELECT {INVITATION_COLS} FROM invitations
-              WHERE state = 'pending' AND recipient_id = ?1 AND sender_id IN (SELECT value FROM json_each(?2))"
-        );
-        let others = id_list(&others);
-        self.read(move |c| {
-            c.prepare_cached(&sql)?
-                .query_map(params![viewer.0, others], invitation_row)?
-                .collect()
-        })
-        .await
-    }
-
-    async fn not_to_suggest(&self, viewer: MemberId) -> StoreResult<Vec<MemberId>> {
-        self.read(move |c| {
-            c.prepare_cached(
-                "SELECT recipient_id FROM invitations
-                  WHERE sender_id = ?1 AND (state = 'pending' OR ignore_reason IS NOT NULL)
-                 UNION
-                 SELECT sender_id FROM invitations
-                  WHERE recipient_id = ?1 AND (state = 'pending' OR ignore_reason IS NOT NULL)",
-            )?
-            .query_map([viewer.0], |r| Ok(MemberId(r.get(0)?)))?
-            .collect()
-        })
-        .await
-    }
-
-    async fn all_sent(&self, member: MemberId) -> StoreResult<Vec<InvitationRecord>> {
-        let sql =
-            format!("SELECT {INVITATION_COLS} FROM invitations WHERE sender_id = ?1 ORDER BY id");
-        self.read(move |c| {
-            c.prepare_cached(&sql)?
-                .query_map([member.0], invitation_row)?
-                .collect()
-        })
-        .await
-    }
-
-    async fn all_received(&self, member: MemberId) -> StoreResult<Vec<InvitationRecord>> {
-        let sql = format!(
-            "SELECT {INVITATION_COLS} FROM invitations WHERE recipient_id = ?1 ORDER BY id"
-        );
-        self.read(move |c| {
-            c.prepare_cached(&sql)?
-                .query_map([member.0], invitation_row)?
-                .collect()
+        pairs: Vec<(MemberId, MemberId)>,
+        at: Timestamp,
+    ) -> StoreResult<u64> {
+        self.write(move |tx| {
+            let mut added = 0;
+            for (a, b) in pairs {
+                if a != b && !are_connected(tx.conn, a, b)? {
+                    connect(tx, a, b, at)?;
+                    added += 1;
+                }
+            }
+            Ok(added)
         })
         .await
     }
@@ -990,44 +1110,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
-    async fn set_tier_role(
-        &self,
-        id: MemberId,
-        tier: Option<String>,
-        role: Option<String>,
-    ) -> StoreResult<Arc<MemberRecord>> {
-        self.write(move |tx| {
-            member_by_id(tx.conn, id)?.filter(|m| m.status != "closed").ok_or(RuleError::NotFound)?;
-            tx.conn
-                .prepare_cached("UPDATE members SET tier = coalesce(?2, tier), role = coalesce(?3, role) WHERE id = ?1")?
-                .execute(params![id.0, tier, role])?;
-            saved_member(tx, id)
-        })
-        .await
-    }
-
-    async fn member_by_email(&self, email: &Email) -> StoreResult<Option<Arc<MemberRecord>>> {
-        let email = email.as_str().to_owned();
-        let sql = format!("SELECT {MEMBER_COLS} FROM members WHERE email = ?1");
-        self.read(move |c| {
-            c.prepare_cached(&sql)?
-                .query_row([email], member_row)
-                .optional()
-        })
-        .await
-        .map(|m| m.map(Arc::new))
-    }
-
-    async fn expire_pending(&self, created_by: Timestamp, at: Timestamp) -> StoreResult<u64> {
-        self.write(move |tx| {
-            let facts = facts::expiry(tx.conn, created_by, at)?;
-            plan::execute(tx, &rapport_domain::plan::plan_expiry(&facts, at))?;
-            Ok(facts.expiring.len() as u64)
-        })
-        .await
-    }
-
+#[async_trait]
+impl StandingStore for SqliteStore {
     async fn active_restriction(
         &self,
         member: MemberId,
@@ -1096,6 +1182,19 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn end_restrictions(&self, now: Timestamp) -> StoreResult<u64> {
+        self.write(move |tx| {
+            let ended = facts::ended_restrictions(tx.conn, now)?;
+            let (planned, told) = rapport_domain::plan::plan_restrictions_ended(&ended, now);
+            plan::execute(tx, &planned)?;
+            Ok(told)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl OutboxStore for SqliteStore {
     async fn notifications(
         &self,
         member: MemberId,
@@ -1161,47 +1260,6 @@ impl Store for SqliteStore {
                 }
             }
             Ok(())
-        })
-        .await
-    }
-
-    async fn set_notification_prefs(
-        &self,
-        member: MemberId,
-        prefs: NotificationPrefs,
-    ) -> StoreResult<Arc<MemberRecord>> {
-        self.write(move |tx| {
-            member_by_id(tx.conn, member)?
-                .filter(|m| m.status != "closed")
-                .ok_or(RuleError::NotFound)?;
-            tx.conn
-                .prepare_cached("UPDATE members SET notification_prefs = ?2 WHERE id = ?1")?
-                .execute(params![member.0, prefs.encode()])?;
-            saved_member(tx, member)
-        })
-        .await
-    }
-
-    async fn send_reminders(
-        &self,
-        offsets: Vec<std::time::Duration>,
-        now: Timestamp,
-    ) -> StoreResult<u64> {
-        self.write(move |tx| {
-            let due = facts::due_reminders(tx.conn, now, 1000)?;
-            let (planned, sent) = rapport_domain::plan::plan_reminders(&due, &offsets, now);
-            plan::execute(tx, &planned)?;
-            Ok(sent)
-        })
-        .await
-    }
-
-    async fn end_restrictions(&self, now: Timestamp) -> StoreResult<u64> {
-        self.write(move |tx| {
-            let ended = facts::ended_restrictions(tx.conn, now)?;
-            let (planned, told) = rapport_domain::plan::plan_restrictions_ended(&ended, now);
-            plan::execute(tx, &planned)?;
-            Ok(told)
         })
         .await
     }
@@ -1493,50 +1551,11 @@ impl Store for SqliteStore {
         self.count("SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'")
             .await
     }
-
-    async fn idempotent_get(
-        &self,
-        member: MemberId,
-        key: &str,
-    ) -> StoreResult<Option<StoredResponse>> {
-        let key = key.to_owned();
-        self.read(move |c| {
-            c.prepare_cached(
-                "SELECT request_hash, status, body, created_at FROM idempotency_keys WHERE member_id = ?1 AND key = ?2",
-            )?
-            .query_row(params![member.0, key], |r| {
-                Ok(StoredResponse {
-                    request_hash: r.get(0)?,
-                    status: r.get::<_, i64>(1)? as u16,
-                    body: r.get(2)?,
-                    created_at: Timestamp(r.get(3)?),
-                })
-            })
-            .optional()
-        })
-        .await
-    }
-
-    async fn idempotent_put(
-        &self,
-        member: MemberId,
-        key: &str,
-        resp: StoredResponse,
-        at: Timestamp,
-    ) -> StoreResult<()> {
-        let key = key.to_owned();
-        self.write(move |tx| {
-            tx.conn
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO idempotency_keys (member_id, key, request_hash, status, body, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(params![member.0, key, resp.request_hash, resp.status as i64, resp.body, at.0])?;
-            Ok(())
-        })
-        .await
-    }
 }
+
+/// One process writes the embedded store: its leases are always its own, and nobody else revokes
+/// its tokens.
+impl ReplicaStore for SqliteStore {}
 
 fn member_row_offset(r: &Row<'_>, o: usize) -> rusqlite::Result<MemberRecord> {
     Ok(MemberRecord {
