@@ -15,6 +15,11 @@
 //! [`sequencer`]) for live streams and webhooks; a log of touched pairs for every replica's graph
 //! index ([`follower`]); and deleted sign-in tokens, for token caches. Each is announced with a
 //! `NOTIFY` at commit, which one connection per replica hears ([`listener`]).
+//!
+//! Each area's trait ([`AccountStore`](crate::AccountStore) and the others, see the crate doc) is
+//! implemented in the module of the area's name, as in the embedded store. [`rules`] holds the
+//! steps several areas share; [`facts`] and [`plan`] read what a plan is made of and write it;
+//! [`notices`] reads the outbox's rows back.
 
 mod accounts;
 mod caches;

@@ -3,8 +3,9 @@
 //! statements inside the writer's transaction. The domain makes the plan of them
 //! (`rapport_domain::plan`) and [`super::plan::execute`] carries it out; nothing here decides.
 
+use super::notices;
 use super::plan::{count, exists, restricted_until, review_facts};
-use super::{notices, pending_between};
+use super::rules::pending_between;
 use crate::*;
 use rapport_domain::plan::{
     AccountStatus, BlockFacts, CloseFacts, ClosedInvitation, DueReminder, EndedRestriction,
