@@ -7,15 +7,26 @@
 //! itself. The embedded implementation is [`sqlite::SqliteStore`]; [`postgres::PgStore`] serves
 //! several replicas over one PostgreSQL database.
 //!
+//! [`Store`] is split by area, one trait each: [`AccountStore`], [`InvitationStore`],
+//! [`NetworkStore`], [`StandingStore`], [`OutboxStore`] and [`ReplicaStore`]; `Store` is all of
+//! them (and `ping`). Each store implements an area's trait in the file of the same name,
+//! `sqlite/accounts.rs` and `postgres/accounts.rs` and so on, so one area is one file name in both
+//! stores, and the file that holds a method is named by its trait. Area traits rather than one
+//! `impl Store` that hands each method to an area module: that impl repeated every signature once
+//! more in each store and told the reader nothing the area files did not. Callers hold a
+//! `dyn Store` and call any area's method on it without importing the area traits (a trait
+//! object's supertraits' methods are its own); code that holds a concrete store imports them
+//! (`use rapport_store::*`).
+//!
 //! Every committed change to the connection graph is reported, in commit order, to the
 //! [`CommitHook`] given at open, before the writer answers the request that made it: whoever keeps
 //! an index of the graph sees a read-after-write consistent view.
 //!
 //! A store that other processes write to as well (PostgreSQL under several replicas) also says what
-//! they revoke, through [`Store::peers`]: the hash of every sign-in token deleted anywhere, as its
-//! transaction commits, and whether this process is hearing them at all. A cache of tokens keeps
-//! what it read only while it hears every revocation; the embedded store has no other writers, so
-//! its process makes, and knows, every revocation itself.
+//! they revoke, through [`ReplicaStore::peers`]: the hash of every sign-in token deleted anywhere,
+//! as its transaction commits, and whether this process is hearing them at all. A cache of tokens
+//! keeps what it read only while it hears every revocation; the embedded store has no other
+//! writers, so its process makes, and knows, every revocation itself.
 
 mod member_cache;
 pub mod model;
@@ -62,7 +73,8 @@ fn like_pattern(s: &str) -> String {
 /// Called on the writer, after each commit, with the graph changes of that commit in order.
 pub type CommitHook = Arc<dyn Fn(&[Change]) + Send + Sync>;
 
-/// How a process hears what the other processes sharing its store revoke (see [`Store::peers`]).
+/// How a process hears what the other processes sharing its store revoke (see
+/// [`ReplicaStore::peers`]).
 pub struct Peers {
     /// Which connection this process hears the others on: `Some(n)` while it listens on its `n`th,
     /// `None` while it has none. Revocations made while it had none, or between two of its
@@ -75,12 +87,20 @@ pub struct Peers {
     pub revoked: tokio::sync::broadcast::Receiver<TokenHash>,
 }
 
+/// The whole store, as callers hold it (`Arc<dyn Store>`): every area's trait, and whether it
+/// answers. An area's methods are called on a `dyn Store`, or on any `S: Store`, without importing
+/// the area's trait.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store:
+    AccountStore + InvitationStore + NetworkStore + StandingStore + OutboxStore + ReplicaStore + 'static
+{
     /// Is the store reachable and answering?
     async fn ping(&self) -> StoreResult<()>;
+}
 
-    // Accounts
+/// Accounts: members, sign-in tokens, profiles and settings, idempotent replays.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
     async fn create_member(&self, m: NewMember) -> StoreResult<Arc<MemberRecord>>;
     /// The member id and password hash behind an email, whatever the account's state.
     async fn login_lookup(&self, email: &Email) -> StoreResult<Option<(MemberId, String)>>;
@@ -116,6 +136,38 @@ pub trait Store: Send + Sync + 'static {
         id: MemberId,
         from: InvitationsFrom,
     ) -> StoreResult<Arc<MemberRecord>>;
+    async fn set_tier_role(
+        &self,
+        id: MemberId,
+        tier: Option<String>,
+        role: Option<String>,
+    ) -> StoreResult<Arc<MemberRecord>>;
+    async fn member_by_email(&self, email: &Email) -> StoreResult<Option<Arc<MemberRecord>>>;
+    async fn set_notification_prefs(
+        &self,
+        member: MemberId,
+        prefs: NotificationPrefs,
+    ) -> StoreResult<Arc<MemberRecord>>;
+
+    // Idempotency-Key replays
+    async fn idempotent_get(
+        &self,
+        member: MemberId,
+        key: &str,
+    ) -> StoreResult<Option<StoredResponse>>;
+    async fn idempotent_put(
+        &self,
+        member: MemberId,
+        key: &str,
+        response: StoredResponse,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+}
+
+/// Invitations: sending, answering and withdrawing them, the lists members see, and the sweeps
+/// that expire them and remind their recipients.
+#[async_trait]
+pub trait InvitationStore: Send + Sync {
     /// Of the `cap` invitations the member sent last (whatever became of them), how many were sent
     /// after `since`, and the oldest of those: the weekly count, which never needs more than the
     /// limit's worth of rows.
@@ -125,8 +177,6 @@ pub trait Store: Send + Sync + 'static {
         since: Timestamp,
         cap: u32,
     ) -> StoreResult<SentWindow>;
-
-    // Invitations
     async fn send_invitation(&self, cmd: SendInvitation) -> StoreResult<SendOutcome>;
     async fn invitation(&self, id: InvitationId) -> StoreResult<Option<InvitationRecord>>;
     /// Accept, ignore or withdraw: the domain's state machine decides, the store applies.
@@ -168,8 +218,35 @@ pub trait Store: Send + Sync + 'static {
         a: MemberId,
         b: MemberId,
     ) -> StoreResult<Option<InvitationRecord>>;
+    /// The pending invitations between `viewer` and any of `others`, whichever way they go.
+    async fn pending_with(
+        &self,
+        viewer: MemberId,
+        others: Vec<MemberId>,
+    ) -> StoreResult<Vec<InvitationRecord>>;
+    /// Members never to suggest to `viewer`: a pending invitation either way, or an invitation
+    /// either way ignored with a reason.
+    async fn not_to_suggest(&self, viewer: MemberId) -> StoreResult<Vec<MemberId>>;
+    /// Every invitation the member sent, whatever became of it, oldest first: stats and export.
+    async fn all_sent(&self, member: MemberId) -> StoreResult<Vec<InvitationRecord>>;
+    /// Every invitation the member received, oldest first: export.
+    async fn all_received(&self, member: MemberId) -> StoreResult<Vec<InvitationRecord>>;
 
-    // Connections
+    // Sweeps
+    /// Expires every invitation pending since `created_by`; returns how many.
+    async fn expire_pending(&self, created_by: Timestamp, at: Timestamp) -> StoreResult<u64>;
+    /// Reminds recipients of invitations pending since the next of `offsets` (after sending);
+    /// returns how many reminders went out.
+    async fn send_reminders(
+        &self,
+        offsets: Vec<std::time::Duration>,
+        now: Timestamp,
+    ) -> StoreResult<u64>;
+}
+
+/// The network: connections, member search, blocks and account states.
+#[async_trait]
+pub trait NetworkStore: Send + Sync {
     async fn connections(
         &self,
         member: MemberId,
@@ -199,15 +276,6 @@ pub trait Store: Send + Sync + 'static {
         query: String,
         limit: u32,
     ) -> StoreResult<Vec<SearchHit>>;
-    /// The pending invitations between `viewer` and any of `others`, whichever way they go.
-    async fn pending_with(
-        &self,
-        viewer: MemberId,
-        others: Vec<MemberId>,
-    ) -> StoreResult<Vec<InvitationRecord>>;
-    /// Members never to suggest to `viewer`: a pending invitation either way, or an invitation
-    /// either way ignored with a reason.
-    async fn not_to_suggest(&self, viewer: MemberId) -> StoreResult<Vec<MemberId>>;
     /// Connects each pair (both ways) in one transaction, skipping pairs already connected and
     /// pairs of a member with themself: for seeding a network. Returns how many were new.
     async fn seed_connections(
@@ -215,11 +283,6 @@ pub trait Store: Send + Sync + 'static {
         pairs: Vec<(MemberId, MemberId)>,
         at: Timestamp,
     ) -> StoreResult<u64>;
-
-    /// Every invitation the member sent, whatever became of it, oldest first: stats and export.
-    async fn all_sent(&self, member: MemberId) -> StoreResult<Vec<InvitationRecord>>;
-    /// Every invitation the member received, oldest first: export.
-    async fn all_received(&self, member: MemberId) -> StoreResult<Vec<InvitationRecord>>;
 
     // Blocks and account states
     /// `blocker` blocks `blocked`: every pending invitation between them is cancelled and their
@@ -243,17 +306,12 @@ pub trait Store: Send + Sync + 'static {
     /// Closes an account: pending invitations cancelled, connections, blocks and tokens removed,
     /// personal data erased (the email may sign up again).
     async fn close_member(&self, id: MemberId, at: Timestamp) -> StoreResult<()>;
-    async fn set_tier_role(
-        &self,
-        id: MemberId,
-        tier: Option<String>,
-        role: Option<String>,
-    ) -> StoreResult<Arc<MemberRecord>>;
-    async fn member_by_email(&self, email: &Email) -> StoreResult<Option<Arc<MemberRecord>>>;
-    /// Expires every invitation pending since `created_by`; returns how many.
-    async fn expire_pending(&self, created_by: Timestamp, at: Timestamp) -> StoreResult<u64>;
+}
 
-    // Standing and moderation
+/// Standing: restrictions on sending (by the rules or by moderators), spam reports and their
+/// resolution, and telling members when a restriction ends.
+#[async_trait]
+pub trait StandingStore: Send + Sync {
     /// The member's restriction in force at `now`, if any.
     async fn active_restriction(
         &self,
@@ -274,7 +332,14 @@ pub trait Store: Send + Sync + 'static {
         by: MemberId,
         at: Timestamp,
     ) -> StoreResult<()>;
+    /// Tells members whose restriction ran out; returns how many.
+    async fn end_restrictions(&self, now: Timestamp) -> StoreResult<u64>;
+}
 
+/// The outbox and its consumers: notifications, numbered events, queued mail, webhooks and their
+/// deliveries.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
     // Notifications
     /// The member's notifications, newest first, with ids below `before` when given.
     async fn notifications(
@@ -292,22 +357,8 @@ pub trait Store: Send + Sync + 'static {
         ids: Option<Vec<i64>>,
         at: Timestamp,
     ) -> StoreResult<()>;
-    async fn set_notification_prefs(
-        &self,
-        member: MemberId,
-        prefs: NotificationPrefs,
-    ) -> StoreResult<Arc<MemberRecord>>;
-    /// Reminds recipients of invitations pending since the next of `offsets` (after sending);
-    /// returns how many reminders went out.
-    async fn send_reminders(
-        &self,
-        offsets: Vec<std::time::Duration>,
-        now: Timestamp,
-    ) -> StoreResult<u64>;
-    /// Tells members whose restriction ran out; returns how many.
-    async fn end_restrictions(&self, now: Timestamp) -> StoreResult<u64>;
 
-    // The outbox
+    // Events
     /// Events after `seq`, oldest first.
     async fn events_after(&self, seq: i64, limit: u32) -> StoreResult<Vec<EventRecord>>;
     /// The newest event's number (0 when there is none).
@@ -361,22 +412,13 @@ pub trait Store: Send + Sync + 'static {
     async fn record_attempt(&self, id: i64, attempt: Attempt, at: Timestamp) -> StoreResult<()>;
     /// Pending deliveries, for metrics.
     async fn pending_deliveries(&self) -> StoreResult<u64>;
+}
 
-    // Idempotency-Key replays
-    async fn idempotent_get(
-        &self,
-        member: MemberId,
-        key: &str,
-    ) -> StoreResult<Option<StoredResponse>>;
-    async fn idempotent_put(
-        &self,
-        member: MemberId,
-        key: &str,
-        response: StoredResponse,
-        at: Timestamp,
-    ) -> StoreResult<()>;
-
-    // Replicas
+/// Sharing the store with other processes (replicas of `rapport serve` over one database): leases
+/// on background work, and hearing what the others revoke. The embedded store serves one process
+/// and takes the defaults.
+#[async_trait]
+pub trait ReplicaStore: Send + Sync {
     /// Takes the lease `name` for `holder` until `ttl` from now, or renews it: `true` while
     /// `holder` has it. Background work that must run once (sweeps, mail, webhooks) runs only
     /// while its replica holds the lease. The embedded store serves one process: always `true`.
@@ -394,7 +436,7 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Do other processes write to this store (several replicas)? Then nothing read from it may be
     /// cached on the strength of this process's own writes: sign-in tokens, for one, are cached
-    /// only while [`Store::peers`] says every revocation is heard.
+    /// only while [`ReplicaStore::peers`] says every revocation is heard.
     fn shared(&self) -> bool {
         false
     }

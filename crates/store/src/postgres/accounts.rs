@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::*;
+use async_trait::async_trait;
 use rapport_domain::{Email, InvitationsFrom, MemberId, NotificationPrefs, RuleError, Timestamp};
 use std::sync::Arc;
 
@@ -33,265 +34,256 @@ pub(super) async fn open_member_locked(tx: &mut Tx, id: MemberId) -> TxResult<Me
         .ok_or(RuleError::NotFound)?)
 }
 
-pub(super) async fn ping(s: &PgStore) -> StoreResult<()> {
-    read!(s, |c| {
-        c.query_one("SELECT 1", &[]).await?;
-        Ok(())
-    })
-}
-
-pub(super) async fn create_member(s: &PgStore, m: NewMember) -> StoreResult<Arc<MemberRecord>> {
-    in_tx!(s, |tx| {
-        let inserted = tx
-            .query_opt(
-                "INSERT INTO members (email, password_hash, name, headline, company, location, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (email) DO NOTHING RETURNING id",
-                &[&m.email.as_str(), &m.password_hash, &m.name, &m.headline, &m.company, &m.location, &m.at.0],
-            )
-            .await?;
-        let Some(row) = inserted else {
-            return Err(RuleError::EmailTaken.into());
-        };
-        saved_member(tx, MemberId(row.get(0))).await
-    })
-}
-
-pub(super) async fn login_lookup(
-    s: &PgStore,
-    email: &Email,
-) -> StoreResult<Option<(MemberId, String)>> {
-    read!(s, |c| {
-        Ok(c.query_opt(
-            "SELECT id, password_hash FROM members WHERE email = $1",
-            &[&email.as_str()],
-        )
-        .await?
-        .map(|r| (MemberId(r.get(0)), r.get(1))))
-    })
-}
-
-pub(super) async fn insert_token(
-    s: &PgStore,
-    hash: TokenHash,
-    member: MemberId,
-    at: Timestamp,
-) -> StoreResult<()> {
-    in_tx!(s, |tx| {
-        tx.execute(
-            "INSERT INTO tokens (hash, member_id, created_at) VALUES ($1, $2, $3)",
-            &[&&hash[..], &member.0, &at.0],
-        )
-        .await?;
-        Ok(())
-    })
-}
-
-pub(super) async fn token_member(s: &PgStore, hash: TokenHash) -> StoreResult<Option<MemberId>> {
-    read!(s, |c| {
-        Ok(c.query_opt(
-            "SELECT member_id FROM tokens WHERE hash = $1",
-            &[&&hash[..]],
-        )
-        .await?
-        .map(|r| MemberId(r.get(0))))
-    })
-}
-
-/// Signs a token out, as the domain plans it.
-pub(super) async fn delete_token(s: &PgStore, hash: TokenHash, at: Timestamp) -> StoreResult<()> {
-    in_tx!(s, |tx| {
-        plan::execute(tx, &rapport_domain::plan::plan_sign_out(hash, at)).await?;
-        Ok(())
-    })
-}
-
-/// Sets a new password and revokes every token of the member, as the domain plans it.
-pub(super) async fn set_password(
-    s: &PgStore,
-    member: MemberId,
-    password_hash: String,
-    at: Timestamp,
-) -> StoreResult<()> {
-    let hash = rapport_domain::plan::PasswordHash(password_hash);
-    let planned = rapport_domain::plan::plan_password(member, hash, at);
-    in_tx!(s, |tx| {
-        plan::execute(tx, &planned).await?;
-        Ok(())
-    })
-}
-
-pub(super) async fn member(s: &PgStore, id: MemberId) -> StoreResult<Option<Arc<MemberRecord>>> {
-    Ok(read!(s, |c| member_by_id(c, id).await)?.map(Arc::new))
-}
-
-pub(super) async fn members(s: &PgStore, ids: &[MemberId]) -> StoreResult<Vec<Arc<MemberRecord>>> {
-    // From this replica's cache, which other replicas' commits invalidate (see `caches`).
-    let caches = &s.inner.caches;
-    let (mut found, missing) = caches.members(ids);
-    if missing.is_empty() {
-        return Ok(found);
+#[async_trait]
+impl AccountStore for PgStore {
+    async fn create_member(&self, m: NewMember) -> StoreResult<Arc<MemberRecord>> {
+        in_tx!(self, |tx| {
+            let inserted = tx
+                .query_opt(
+                    "INSERT INTO members (email, password_hash, name, headline, company, location, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                     ON CONFLICT (email) DO NOTHING RETURNING id",
+                    &[&m.email.as_str(), &m.password_hash, &m.name, &m.headline, &m.company, &m.location, &m.at.0],
+                )
+                .await?;
+            let Some(row) = inserted else {
+                return Err(RuleError::EmailTaken.into());
+            };
+            saved_member(tx, MemberId(row.get(0))).await
+        })
     }
-    let epoch = caches.epoch();
-    let ids = ids_of(&missing);
-    let read: Vec<Arc<MemberRecord>> = read!(s, |c| {
-        Ok(c.query(
-            &format!("SELECT {MEMBER_COLS} FROM members WHERE id = ANY($1)"),
-            &[&ids],
-        )
-        .await?
-        .iter()
-        .map(|r| Arc::new(member_row(r)))
-        .collect())
-    })?;
-    caches.fill_members(&read, epoch);
-    found.extend(read);
-    Ok(found)
-}
 
-pub(super) async fn update_profile(
-    s: &PgStore,
-    id: MemberId,
-    patch: ProfilePatch,
-) -> StoreResult<Arc<MemberRecord>> {
-    in_tx!(s, |tx| {
-        tx.execute(
-            "UPDATE members SET name = coalesce($2, name), headline = coalesce($3, headline),
-                    company = coalesce($4, company), location = coalesce($5, location)
-              WHERE id = $1",
-            &[
-                &id.0,
-                &patch.name,
-                &patch.headline,
-                &patch.company,
-                &patch.location,
-            ],
-        )
-        .await?;
-        saved_member(tx, id).await
-    })
-}
-
-pub(super) async fn set_invitations_from(
-    s: &PgStore,
-    id: MemberId,
-    from: InvitationsFrom,
-) -> StoreResult<Arc<MemberRecord>> {
-    in_tx!(s, |tx| {
-        // Who may invite this member is a send rule: sends to them wait for this to commit.
-        lock_members(tx, &[id]).await?;
-        tx.execute(
-            "UPDATE members SET invitations_from = $2 WHERE id = $1",
-            &[&id.0, &from.as_str()],
-        )
-        .await?;
-        saved_member(tx, id).await
-    })
-}
-
-pub(super) async fn set_tier_role(
-    s: &PgStore,
-    id: MemberId,
-    tier: Option<String>,
-    role: Option<String>,
-) -> StoreResult<Arc<MemberRecord>> {
-    in_tx!(s, |tx| {
-        open_member_locked(tx, id).await?;
-        tx.execute(
-            "UPDATE members SET tier = coalesce($2, tier), role = coalesce($3, role) WHERE id = $1",
-            &[&id.0, &tier, &role],
-        )
-        .await?;
-        saved_member(tx, id).await
-    })
-}
-
-pub(super) async fn member_by_email(
-    s: &PgStore,
-    email: &Email,
-) -> StoreResult<Option<Arc<MemberRecord>>> {
-    read!(s, |c| {
-        Ok(c.query_opt(
-            &format!("SELECT {MEMBER_COLS} FROM members WHERE email = $1"),
-            &[&email.as_str()],
-        )
-        .await?
-        .map(|r| Arc::new(member_row(&r))))
-    })
-}
-
-pub(super) async fn set_notification_prefs(
-    s: &PgStore,
-    member: MemberId,
-    prefs: NotificationPrefs,
-) -> StoreResult<Arc<MemberRecord>> {
-    in_tx!(s, |tx| {
-        open_member_locked(tx, member).await?;
-        tx.execute(
-            "UPDATE members SET notification_prefs = $2 WHERE id = $1",
-            &[&member.0, &prefs.encode()],
-        )
-        .await?;
-        saved_member(tx, member).await
-    })
-}
-
-pub(super) async fn idempotent_get(
-    s: &PgStore,
-    member: MemberId,
-    key: &str,
-) -> StoreResult<Option<StoredResponse>> {
-    read!(s, |c| {
-        let Some(r) = c
-            .query_opt(
-                "SELECT request_hash, status, body, created_at FROM idempotency_keys
-                  WHERE member_id = $1 AND key = $2",
-                &[&member.0, &key],
+    async fn login_lookup(&self, email: &Email) -> StoreResult<Option<(MemberId, String)>> {
+        read!(self, |c| {
+            Ok(c.query_opt(
+                "SELECT id, password_hash FROM members WHERE email = $1",
+                &[&email.as_str()],
             )
             .await?
-        else {
-            return Ok(None);
-        };
-        let status: i64 = r.get(1);
-        Ok(Some(StoredResponse {
-            request_hash: r.get(0),
-            status: u16::try_from(status).map_err(|_| {
-                Failure::Internal(format!(
-                    "stored response status {status} is not an HTTP status"
-                ))
-            })?,
-            body: r.get(2),
-            created_at: Timestamp(r.get(3)),
-        }))
-    })
-}
+            .map(|r| (MemberId(r.get(0)), r.get(1))))
+        })
+    }
 
-pub(super) async fn idempotent_put(
-    s: &PgStore,
-    member: MemberId,
-    key: &str,
-    response: StoredResponse,
-    at: Timestamp,
-) -> StoreResult<()> {
-    in_tx!(s, |tx| {
-        // A key used again replaces what it held (the embedded store's INSERT OR REPLACE): after
-        // the replay window the old answer is stale, and the new one is what later replays get.
-        tx.execute(
-            "INSERT INTO idempotency_keys (member_id, key, request_hash, status, body, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (member_id, key) DO UPDATE
-                SET request_hash = excluded.request_hash, status = excluded.status,
-                    body = excluded.body, created_at = excluded.created_at",
-            &[
-                &member.0,
-                &key,
-                &response.request_hash,
-                &i64::from(response.status),
-                &response.body,
-                &at.0,
-            ],
-        )
-        .await?;
-        Ok(())
-    })
+    async fn insert_token(
+        &self,
+        hash: TokenHash,
+        member: MemberId,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        in_tx!(self, |tx| {
+            tx.execute(
+                "INSERT INTO tokens (hash, member_id, created_at) VALUES ($1, $2, $3)",
+                &[&&hash[..], &member.0, &at.0],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    async fn token_member(&self, hash: TokenHash) -> StoreResult<Option<MemberId>> {
+        read!(self, |c| {
+            Ok(c.query_opt(
+                "SELECT member_id FROM tokens WHERE hash = $1",
+                &[&&hash[..]],
+            )
+            .await?
+            .map(|r| MemberId(r.get(0))))
+        })
+    }
+
+    /// Signs a token out, as the domain plans it.
+    async fn delete_token(&self, hash: TokenHash, at: Timestamp) -> StoreResult<()> {
+        in_tx!(self, |tx| {
+            plan::execute(tx, &rapport_domain::plan::plan_sign_out(hash, at)).await?;
+            Ok(())
+        })
+    }
+
+    /// Sets a new password and revokes every token of the member, as the domain plans it.
+    async fn set_password(
+        &self,
+        member: MemberId,
+        password_hash: String,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        let hash = rapport_domain::plan::PasswordHash(password_hash);
+        let planned = rapport_domain::plan::plan_password(member, hash, at);
+        in_tx!(self, |tx| {
+            plan::execute(tx, &planned).await?;
+            Ok(())
+        })
+    }
+
+    async fn member(&self, id: MemberId) -> StoreResult<Option<Arc<MemberRecord>>> {
+        Ok(read!(self, |c| member_by_id(c, id).await)?.map(Arc::new))
+    }
+
+    async fn members(&self, ids: &[MemberId]) -> StoreResult<Vec<Arc<MemberRecord>>> {
+        // From this replica's cache, which other replicas' commits invalidate (see `caches`).
+        let caches = &self.inner.caches;
+        let (mut found, missing) = caches.members(ids);
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let epoch = caches.epoch();
+        let ids = ids_of(&missing);
+        let read: Vec<Arc<MemberRecord>> = read!(self, |c| {
+            Ok(c.query(
+                &format!("SELECT {MEMBER_COLS} FROM members WHERE id = ANY($1)"),
+                &[&ids],
+            )
+            .await?
+            .iter()
+            .map(|r| Arc::new(member_row(r)))
+            .collect())
+        })?;
+        caches.fill_members(&read, epoch);
+        found.extend(read);
+        Ok(found)
+    }
+
+    async fn update_profile(
+        &self,
+        id: MemberId,
+        patch: ProfilePatch,
+    ) -> StoreResult<Arc<MemberRecord>> {
+        in_tx!(self, |tx| {
+            tx.execute(
+                "UPDATE members SET name = coalesce($2, name), headline = coalesce($3, headline),
+                        company = coalesce($4, company), location = coalesce($5, location)
+                  WHERE id = $1",
+                &[
+                    &id.0,
+                    &patch.name,
+                    &patch.headline,
+                    &patch.company,
+                    &patch.location,
+                ],
+            )
+            .await?;
+            saved_member(tx, id).await
+        })
+    }
+
+    async fn set_invitations_from(
+        &self,
+        id: MemberId,
+        from: InvitationsFrom,
+    ) -> StoreResult<Arc<MemberRecord>> {
+        in_tx!(self, |tx| {
+            // Who may invite this member is a send rule: sends to them wait for this to commit.
+            lock_members(tx, &[id]).await?;
+            tx.execute(
+                "UPDATE members SET invitations_from = $2 WHERE id = $1",
+                &[&id.0, &from.as_str()],
+            )
+            .await?;
+            saved_member(tx, id).await
+        })
+    }
+
+    async fn set_tier_role(
+        &self,
+        id: MemberId,
+        tier: Option<String>,
+        role: Option<String>,
+    ) -> StoreResult<Arc<MemberRecord>> {
+        in_tx!(self, |tx| {
+            open_member_locked(tx, id).await?;
+            tx.execute(
+                "UPDATE members SET tier = coalesce($2, tier), role = coalesce($3, role) WHERE id = $1",
+                &[&id.0, &tier, &role],
+            )
+            .await?;
+            saved_member(tx, id).await
+        })
+    }
+
+    async fn member_by_email(&self, email: &Email) -> StoreResult<Option<Arc<MemberRecord>>> {
+        read!(self, |c| {
+            Ok(c.query_opt(
+                &format!("SELECT {MEMBER_COLS} FROM members WHERE email = $1"),
+                &[&email.as_str()],
+            )
+            .await?
+            .map(|r| Arc::new(member_row(&r))))
+        })
+    }
+
+    async fn set_notification_prefs(
+        &self,
+        member: MemberId,
+        prefs: NotificationPrefs,
+    ) -> StoreResult<Arc<MemberRecord>> {
+        in_tx!(self, |tx| {
+            open_member_locked(tx, member).await?;
+            tx.execute(
+                "UPDATE members SET notification_prefs = $2 WHERE id = $1",
+                &[&member.0, &prefs.encode()],
+            )
+            .await?;
+            saved_member(tx, member).await
+        })
+    }
+
+    async fn idempotent_get(
+        &self,
+        member: MemberId,
+        key: &str,
+    ) -> StoreResult<Option<StoredResponse>> {
+        read!(self, |c| {
+            let Some(r) = c
+                .query_opt(
+                    "SELECT request_hash, status, body, created_at FROM idempotency_keys
+                      WHERE member_id = $1 AND key = $2",
+                    &[&member.0, &key],
+                )
+                .await?
+            else {
+                return Ok(None);
+            };
+            let status: i64 = r.get(1);
+            Ok(Some(StoredResponse {
+                request_hash: r.get(0),
+                status: u16::try_from(status).map_err(|_| {
+                    Failure::Internal(format!(
+                        "stored response status {status} is not an HTTP status"
+                    ))
+                })?,
+                body: r.get(2),
+                created_at: Timestamp(r.get(3)),
+            }))
+        })
+    }
+
+    async fn idempotent_put(
+        &self,
+        member: MemberId,
+        key: &str,
+        response: StoredResponse,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        in_tx!(self, |tx| {
+            // A key used again replaces what it held (the embedded store's INSERT OR REPLACE):
+            // after the replay window the old answer is stale, and the new one is what later
+            // replays get.
+            tx.execute(
+                "INSERT INTO idempotency_keys (member_id, key, request_hash, status, body, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (member_id, key) DO UPDATE
+                    SET request_hash = excluded.request_hash, status = excluded.status,
+                        body = excluded.body, created_at = excluded.created_at",
+                &[
+                    &member.0,
+                    &key,
+                    &response.request_hash,
+                    &i64::from(response.status),
+                    &response.body,
+                    &at.0,
+                ],
+            )
+            .await?;
+            Ok(())
+        })
+    }
 }

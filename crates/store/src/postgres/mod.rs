@@ -15,23 +15,27 @@
 //! [`sequencer`]) for live streams and webhooks; a log of touched pairs for every replica's graph
 //! index ([`follower`]); and deleted sign-in tokens, for token caches. Each is announced with a
 //! `NOTIFY` at commit, which one connection per replica hears ([`listener`]).
+//!
+//! Each area's trait ([`AccountStore`](crate::AccountStore) and the others, see the crate doc) is
+//! implemented in the module of the area's name, as in the embedded store. [`rules`] holds the
+//! steps several areas share; [`facts`] and [`plan`] read what a plan is made of and write it;
+//! [`notices`] reads the outbox's rows back.
 
 mod accounts;
 mod caches;
 mod facts;
 mod follower;
 mod invitations;
-mod leases;
 mod listener;
 mod network;
 mod notices;
 mod outbox;
 mod plan;
+mod replicas;
 mod rules;
 pub mod scratch;
 mod sequencer;
 mod standing;
-mod store;
 mod tx;
 mod url;
 
@@ -40,8 +44,9 @@ pub(crate) use tx::{sent_statement, Tx};
 use url::{parse_url, pool, Url};
 
 use crate::{
-    Change, CommitHook, InvitationRecord, MemberRecord, StoreError, StoreResult, TokenHash,
+    Change, CommitHook, InvitationRecord, MemberRecord, Store, StoreError, StoreResult, TokenHash,
 };
+use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use rapport_domain::{
     IgnoreReason, InvitationId, InvitationState, MemberId, NotificationPrefs, RuleError, Timestamp,
@@ -423,6 +428,16 @@ impl PgStore {
         Ok(match &self.inner.replica {
             Some((pool, _)) => pool.get().await?,
             None => self.connection().await?,
+        })
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> StoreResult<()> {
+        read!(self, |c| {
+            c.query_one("SELECT 1", &[]).await?;
+            Ok(())
         })
     }
 }

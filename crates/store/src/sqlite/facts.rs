@@ -3,8 +3,9 @@
 //! statements inside the writer's transaction. The domain makes the plan of them
 //! (`rapport_domain::plan`) and [`super::plan::execute`] carries it out; nothing here decides.
 
+use super::notices;
 use super::plan::{count, exists, restricted_until, review_facts};
-use super::{outbox, pending_between};
+use super::rules::pending_between;
 use crate::*;
 use rapport_domain::plan::{
     AccountStatus, BlockFacts, CloseFacts, ClosedInvitation, DueReminder, EndedRestriction,
@@ -25,7 +26,7 @@ fn is_open(c: &Connection, member: MemberId) -> rusqlite::Result<bool> {
 
 /// The member's notification preferences (the defaults when none are stored or no such member).
 fn prefs(c: &Connection, member: MemberId) -> rusqlite::Result<NotificationPrefs> {
-    outbox::prefs_of(c, member)
+    notices::prefs_of(c, member)
 }
 
 /// How many restrictions the member ever had.

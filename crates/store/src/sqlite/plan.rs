@@ -2,8 +2,9 @@
 //! [`Plan`] the domain returns, effect by effect, inside the writer's transaction. Nothing here
 //! decides: every consequence is the domain's (`rapport_domain::plan`).
 
+use super::notices;
+use super::rules::{invitation_by_id, pending_between};
 use super::writer::WriteTx;
-use super::{invitation_by_id, outbox, pending_between};
 use crate::*;
 use rapport_domain::plan::{
     ActFacts, Effect, InvitationRef, MemberFacts, Notice, PairFacts, PendingFacts, ReviewFacts,
@@ -176,7 +177,7 @@ pub(super) fn restricted_until(
     member: MemberId,
     now: Timestamp,
 ) -> rusqlite::Result<Option<Timestamp>> {
-    Ok(super::active_restriction(c, member, now)?.map(|r| r.until))
+    Ok(super::rules::active_restriction(c, member, now)?.map(|r| r.until))
 }
 
 /// The sender's last 90 days and past restrictions, as a standing review reads them.
@@ -280,9 +281,9 @@ pub(super) fn execute(tx: &mut WriteTx<'_>, plan: &Plan) -> StoreResult<Option<I
                 sender,
                 recipient,
                 cooldown_until,
-            } => super::note_withdrawal(c, *sender, *recipient, *cooldown_until)?,
+            } => note_withdrawal(c, *sender, *recipient, *cooldown_until)?,
             Effect::Connect { a, b } => {
-                super::connect(tx, *a, *b, at)?;
+                super::network::connect(tx, *a, *b, at)?;
             }
             Effect::Report {
                 invitation,
@@ -294,7 +295,7 @@ pub(super) fn execute(tx: &mut WriteTx<'_>, plan: &Plan) -> StoreResult<Option<I
                 )?
                 .execute(params![invitation.0, reporter.0, reported.0, at.0])?;
             }
-            Effect::ForgetForRecipient(id) => outbox::forget_for_recipient(c, *id)?,
+            Effect::ForgetForRecipient(id) => notices::forget_for_recipient(c, *id)?,
             Effect::Restrict {
                 member,
                 level,
@@ -351,7 +352,7 @@ pub(super) fn execute(tx: &mut WriteTx<'_>, plan: &Plan) -> StoreResult<Option<I
                     )?
                     .execute([a.0, b.0])?;
                 if n > 0 {
-                    super::add_connection_count(c, *a, *b, -1)?;
+                    super::network::add_connection_count(c, *a, *b, -1)?;
                     tx.record(Change::Disconnected(*a, *b));
                 }
             }
@@ -411,7 +412,7 @@ pub(super) fn execute(tx: &mut WriteTx<'_>, plan: &Plan) -> StoreResult<Option<I
                     }
                     None => None,
                 };
-                let e = outbox::Event {
+                let e = notices::Event {
                     kind: event.kind,
                     invitation,
                     a: event.a,
@@ -419,12 +420,12 @@ pub(super) fn execute(tx: &mut WriteTx<'_>, plan: &Plan) -> StoreResult<Option<I
                     notification,
                     data: event.data.clone(),
                 };
-                outbox::emit(tx, e, at)?;
+                notices::emit(tx, e, at)?;
             }
         }
     }
     for member in saved {
-        super::saved_member(tx, member)?;
+        super::accounts::saved_member(tx, member)?;
     }
     Ok(created)
 }
@@ -437,5 +438,22 @@ fn write_notice(
     invitation: Option<InvitationId>,
     at: Timestamp,
 ) -> rusqlite::Result<Option<i64>> {
-    outbox::deliver(c, n.member, n.kind, n.actor, invitation, n.channels, at)
+    notices::deliver(c, n.member, n.kind, n.actor, invitation, n.channels, at)
+}
+
+/// Starts the re-invite cooldown of `sender` towards `recipient` after a withdrawal, and counts the
+/// withdrawal (repeated withdraw-and-resend cycles weigh on the sender's standing).
+fn note_withdrawal(
+    c: &Connection,
+    sender: MemberId,
+    recipient: MemberId,
+    until: Timestamp,
+) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO pair_rules (sender_id, recipient_id, cooldown_until, withdrawals) VALUES (?1, ?2, ?3, 1)
+         ON CONFLICT (sender_id, recipient_id)
+         DO UPDATE SET cooldown_until = excluded.cooldown_until, withdrawals = withdrawals + 1",
+    )?
+    .execute(params![sender.0, recipient.0, until.0])?;
+    Ok(())
 }

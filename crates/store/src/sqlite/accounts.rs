@@ -1,0 +1,245 @@
+//! Accounts: members, sign-in tokens, profiles and settings, idempotent replays.
+
+use super::*;
+use rapport_domain::{InvitationsFrom, NotificationPrefs};
+
+pub(super) fn member_by_id(c: &Connection, id: MemberId) -> rusqlite::Result<Option<MemberRecord>> {
+    c.prepare_cached(&format!("SELECT {MEMBER_COLS} FROM members WHERE id = ?1"))?
+        .query_row([id.0], member_row)
+        .optional()
+}
+
+/// Reads a member row just written and reports it, so the member cache follows the commit.
+pub(super) fn saved_member(tx: &mut WriteTx<'_>, id: MemberId) -> StoreResult<Arc<MemberRecord>> {
+    // The search index (FTS5) keeps what a statement added in memory and writes it out when the
+    // next statement opens a savepoint, so those rows would be counted against the next job of the
+    // batch, and a job that fails would look as if it had written. Opening one here writes them
+    // out as part of this job.
+    tx.conn
+        .execute_batch("SAVEPOINT search_index; RELEASE search_index;")?;
+    let m = Arc::new(member_by_id(tx.conn, id)?.ok_or(RuleError::NotFound)?);
+    tx.record(Change::MemberSaved(m.clone()));
+    Ok(m)
+}
+
+#[async_trait]
+impl AccountStore for SqliteStore {
+    async fn create_member(&self, m: NewMember) -> StoreResult<Arc<MemberRecord>> {
+        self.write(move |tx| {
+            let inserted = tx
+                .conn
+                .prepare_cached(
+                    "INSERT INTO members (email, password_hash, name, headline, company, location, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![m.email.as_str(), m.password_hash, m.name, m.headline, m.company, m.location, m.at.0]);
+            match inserted {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => return Err(RuleError::EmailTaken.into()),
+                Err(e) => return Err(e.into()),
+            }
+            let id = MemberId(tx.conn.last_insert_rowid());
+            saved_member(tx, id)
+        })
+        .await
+    }
+
+    async fn login_lookup(&self, email: &Email) -> StoreResult<Option<(MemberId, String)>> {
+        let email = email.as_str().to_owned();
+        self.read(move |c| {
+            c.prepare_cached("SELECT id, password_hash FROM members WHERE email = ?1")?
+                .query_row([email], |r| Ok((MemberId(r.get(0)?), r.get(1)?)))
+                .optional()
+        })
+        .await
+    }
+
+    async fn insert_token(
+        &self,
+        hash: TokenHash,
+        member: MemberId,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        self.write(move |tx| {
+            tx.conn
+                .prepare_cached(
+                    "INSERT INTO tokens (hash, member_id, created_at) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![&hash[..], member.0, at.0])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn token_member(&self, hash: TokenHash) -> StoreResult<Option<MemberId>> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT member_id FROM tokens WHERE hash = ?1")?
+                .query_row([&hash[..]], |r| Ok(MemberId(r.get(0)?)))
+                .optional()
+        })
+        .await
+    }
+
+    async fn delete_token(&self, hash: TokenHash, at: Timestamp) -> StoreResult<()> {
+        self.write(move |tx| {
+            plan::execute(tx, &rapport_domain::plan::plan_sign_out(hash, at))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_password(
+        &self,
+        member: MemberId,
+        password_hash: String,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        self.write(move |tx| {
+            let hash = rapport_domain::plan::PasswordHash(password_hash);
+            plan::execute(tx, &rapport_domain::plan::plan_password(member, hash, at))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn member(&self, id: MemberId) -> StoreResult<Option<Arc<MemberRecord>>> {
+        // Read fresh: role, tier and status may be changed by another process (`rapport admin`).
+        Ok(self.read(move |c| member_by_id(c, id)).await?.map(Arc::new))
+    }
+
+    async fn members(&self, ids: &[MemberId]) -> StoreResult<Vec<Arc<MemberRecord>>> {
+        let (mut out, missing) = self.members.get_many(ids);
+        if !missing.is_empty() {
+            let found = self
+                .read(move |c| {
+                    missing
+                        .into_iter()
+                        .filter_map(|id| member_by_id(c, id).transpose())
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .await?;
+            out.extend(found.into_iter().map(|m| self.members.fill(m)));
+        }
+        Ok(out)
+    }
+
+    async fn update_profile(
+        &self,
+        id: MemberId,
+        p: ProfilePatch,
+    ) -> StoreResult<Arc<MemberRecord>> {
+        self.write(move |tx| {
+            tx.conn
+                .prepare_cached(
+                    "UPDATE members SET name = coalesce(?2, name), headline = coalesce(?3, headline),
+                            company = coalesce(?4, company), location = coalesce(?5, location)
+                      WHERE id = ?1",
+                )?
+                .execute(params![id.0, p.name, p.headline, p.company, p.location])?;
+            saved_member(tx, id)
+        })
+        .await
+    }
+
+    async fn set_invitations_from(
+        &self,
+        id: MemberId,
+        from: InvitationsFrom,
+    ) -> StoreResult<Arc<MemberRecord>> {
+        self.write(move |tx| {
+            tx.conn
+                .prepare_cached("UPDATE members SET invitations_from = ?2 WHERE id = ?1")?
+                .execute(params![id.0, from.as_str()])?;
+            saved_member(tx, id)
+        })
+        .await
+    }
+
+    async fn set_tier_role(
+        &self,
+        id: MemberId,
+        tier: Option<String>,
+        role: Option<String>,
+    ) -> StoreResult<Arc<MemberRecord>> {
+        self.write(move |tx| {
+            member_by_id(tx.conn, id)?.filter(|m| m.status != "closed").ok_or(RuleError::NotFound)?;
+            tx.conn
+                .prepare_cached("UPDATE members SET tier = coalesce(?2, tier), role = coalesce(?3, role) WHERE id = ?1")?
+                .execute(params![id.0, tier, role])?;
+            saved_member(tx, id)
+        })
+        .await
+    }
+
+    async fn member_by_email(&self, email: &Email) -> StoreResult<Option<Arc<MemberRecord>>> {
+        let email = email.as_str().to_owned();
+        let sql = format!("SELECT {MEMBER_COLS} FROM members WHERE email = ?1");
+        self.read(move |c| {
+            c.prepare_cached(&sql)?
+                .query_row([email], member_row)
+                .optional()
+        })
+        .await
+        .map(|m| m.map(Arc::new))
+    }
+
+    async fn set_notification_prefs(
+        &self,
+        member: MemberId,
+        prefs: NotificationPrefs,
+    ) -> StoreResult<Arc<MemberRecord>> {
+        self.write(move |tx| {
+            member_by_id(tx.conn, member)?
+                .filter(|m| m.status != "closed")
+                .ok_or(RuleError::NotFound)?;
+            tx.conn
+                .prepare_cached("UPDATE members SET notification_prefs = ?2 WHERE id = ?1")?
+                .execute(params![member.0, prefs.encode()])?;
+            saved_member(tx, member)
+        })
+        .await
+    }
+
+    async fn idempotent_get(
+        &self,
+        member: MemberId,
+        key: &str,
+    ) -> StoreResult<Option<StoredResponse>> {
+        let key = key.to_owned();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT request_hash, status, body, created_at FROM idempotency_keys WHERE member_id = ?1 AND key = ?2",
+            )?
+            .query_row(params![member.0, key], |r| {
+                Ok(StoredResponse {
+                    request_hash: r.get(0)?,
+                    status: r.get::<_, i64>(1)? as u16,
+                    body: r.get(2)?,
+                    created_at: Timestamp(r.get(3)?),
+                })
+            })
+            .optional()
+        })
+        .await
+    }
+
+    async fn idempotent_put(
+        &self,
+        member: MemberId,
+        key: &str,
+        resp: StoredResponse,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        let key = key.to_owned();
+        self.write(move |tx| {
+            tx.conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO idempotency_keys (member_id, key, request_hash, status, body, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![member.0, key, resp.request_hash, resp.status as i64, resp.body, at.0])?;
+            Ok(())
+        })
+        .await
+    }
+}
