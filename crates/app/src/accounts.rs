@@ -6,7 +6,7 @@ use crate::{auth, notifications, optional_field, stats, App, AppError, AppResult
 use rapport_domain::{
     Email, InvitationsFrom, MemberId, Password, ProfileField, RuleError, Timestamp,
 };
-use rapport_store::{AccountStatus, MemberRecord, NewMember, ProfilePatch};
+use rapport_store::{AccountStatus, MemberRecord, NewMember, ProfilePatch, Tier};
 use std::sync::Arc;
 
 /// What a member gives at signup.
@@ -150,14 +150,13 @@ impl App {
             Some((id, _)) if matches => self.store().member(id).await?,
             _ => None,
         };
-        let Some(member) = member.filter(|m| m.status == "active" || m.status == "deactivated")
-        else {
+        let Some(member) = member.filter(|m| m.status.may_sign_in()) else {
             self.inner.logins.failed(&key, now);
             return Err(RuleError::InvalidCredentials.into());
         };
         self.inner.logins.succeeded(&key);
         // Signing in brings a deactivated account back, connections and all.
-        let member = if member.status == "deactivated" {
+        let member = if member.status == AccountStatus::Deactivated {
             tracing::info!(member = %member.id, "account reactivated");
             self.store()
                 .set_status(member.id, AccountStatus::Active, now)
@@ -275,7 +274,7 @@ impl App {
     pub(crate) async fn me_view(&self, m: Arc<MemberRecord>) -> AppResult<Me> {
         let now = self.now();
         // The quota as the send rule counts it (rapport_domain::send).
-        let limit = self.send_policy().weekly_limit(m.tier == "premium");
+        let limit = self.send_policy().weekly_limit(m.tier == Tier::Premium);
         let window = self
             .store()
             .sent_since(m.id, now.minus(rapport_domain::send::WEEK), limit)
@@ -294,11 +293,11 @@ impl App {
                 invitation_id: None,
             },
             email: m.email.clone(),
-            tier: m.tier.clone(),
-            role: m.role.clone(),
-            status: m.status.clone(),
+            tier: m.tier.as_str().to_owned(),
+            role: m.role.as_str().to_owned(),
+            status: m.status.as_str().to_owned(),
             settings: Settings {
-                invitations_from: m.invitations_from.clone(),
+                invitations_from: m.invitations_from.as_str().to_owned(),
                 notifications: notifications::settings_view(&m.notification_prefs),
             },
             quota: Quota {

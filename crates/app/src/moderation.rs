@@ -3,7 +3,7 @@
 use crate::views::*;
 use crate::{summary, App, AppError, AppResult};
 use rapport_domain::{Email, MemberId, RuleError, Timestamp};
-use rapport_store::{AccountStatus, MemberRecord, Resolution};
+use rapport_store::{AccountStatus, MemberRecord, Resolution, Role, Tier};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -18,7 +18,7 @@ pub struct AdminUpdate {
 impl App {
     pub(crate) async fn require_admin(&self, viewer: MemberId) -> AppResult<()> {
         match self.store().member(viewer).await? {
-            Some(m) if m.role == "admin" && m.is_active() => Ok(()),
+            Some(m) if m.is_admin() && m.is_active() => Ok(()),
             _ => Err(AppError::Forbidden),
         }
     }
@@ -35,7 +35,7 @@ impl App {
         self.store()
             .member(id)
             .await?
-            .filter(|m| m.status != "closed")
+            .filter(|m| !m.status.is_closed())
             .ok_or(RuleError::NotFound)?;
         self.apply_admin_update(id, update).await
     }
@@ -52,17 +52,23 @@ impl App {
     }
 
     async fn apply_admin_update(&self, id: MemberId, u: AdminUpdate) -> AppResult<Me> {
-        if let Some(t) = u.tier.as_deref() {
-            if !matches!(t, "free" | "premium") {
-                return Err(RuleError::validation("tier", "must be free or premium").into());
-            }
-        }
-        if let Some(r) = u.role.as_deref() {
-            if !matches!(r, "member" | "admin") {
-                return Err(RuleError::validation("role", "must be member or admin").into());
-            }
-        }
-        let mut m = self.store().set_tier_role(id, u.tier, u.role).await?;
+        let tier = u
+            .tier
+            .as_deref()
+            .map(|t| {
+                Tier::parse(t)
+                    .ok_or_else(|| RuleError::validation("tier", "must be free or premium"))
+            })
+            .transpose()?;
+        let role = u
+            .role
+            .as_deref()
+            .map(|r| {
+                Role::parse(r)
+                    .ok_or_else(|| RuleError::validation("role", "must be member or admin"))
+            })
+            .transpose()?;
+        let mut m = self.store().set_tier_role(id, tier, role).await?;
         if let Some(suspend) = u.suspended {
             let status = if suspend {
                 AccountStatus::Suspended

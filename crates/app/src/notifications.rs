@@ -110,7 +110,7 @@ impl App {
                 actor: r
                     .actor
                     .and_then(|a| members.get(&a))
-                    .filter(|m| m.status != "closed")
+                    .filter(|m| !m.status.is_closed())
                     .map(|m| summary(m)),
                 invitation_id: r.invitation.map(|i| i.to_string()),
             })

@@ -139,8 +139,8 @@ pub trait AccountStore: Send + Sync {
     async fn set_tier_role(
         &self,
         id: MemberId,
-        tier: Option<String>,
-        role: Option<String>,
+        tier: Option<Tier>,
+        role: Option<Role>,
     ) -> StoreResult<Arc<MemberRecord>>;
     async fn member_by_email(&self, email: &Email) -> StoreResult<Option<Arc<MemberRecord>>>;
     async fn set_notification_prefs(

@@ -1,6 +1,8 @@
 //! What the store keeps and hands back: plain records, no behaviour.
 
-use rapport_domain::{Email, IgnoreReason, InvitationId, InvitationState, MemberId, Timestamp};
+use rapport_domain::{
+    Email, IgnoreReason, InvitationId, InvitationState, InvitationsFrom, MemberId, Timestamp,
+};
 
 pub type TokenHash = [u8; 32];
 
@@ -12,17 +14,58 @@ pub struct MemberRecord {
     pub headline: String,
     pub company: String,
     pub location: String,
-    pub tier: String,
-    pub role: String,
-    pub status: String,
-    pub invitations_from: String,
+    pub tier: Tier,
+    pub role: Role,
+    pub status: AccountStatus,
+    pub invitations_from: InvitationsFrom,
     pub created_at: Timestamp,
     pub notification_prefs: rapport_domain::NotificationPrefs,
 }
 
 impl MemberRecord {
     pub fn is_active(&self) -> bool {
-        self.status == "active"
+        self.status.is_active()
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// A member's state as stored (tier, role, status, who may invite them), decoded. The schema's
+    /// CHECK constraints admit only values that decode; should one not, it is logged and read as
+    /// the most cautious value (free, member, suspended, nobody) rather than failing every read of
+    /// the member.
+    pub fn decode_state(
+        id: MemberId,
+        tier: &str,
+        role: &str,
+        status: &str,
+        invitations_from: &str,
+    ) -> (Tier, Role, AccountStatus, InvitationsFrom) {
+        fn or_cautious<T>(id: MemberId, what: &str, raw: &str, v: Option<T>, cautious: T) -> T {
+            v.unwrap_or_else(|| {
+                tracing::error!(member = %id, what, raw, "a stored member state does not decode");
+                cautious
+            })
+        }
+        (
+            or_cautious(id, "tier", tier, Tier::parse(tier), Tier::Free),
+            or_cautious(id, "role", role, Role::parse(role), Role::Member),
+            or_cautious(
+                id,
+                "status",
+                status,
+                AccountStatus::parse(status),
+                AccountStatus::Suspended,
+            ),
+            or_cautious(
+                id,
+                "invitations_from",
+                invitations_from,
+                InvitationsFrom::parse(invitations_from),
+                InvitationsFrom::Nobody,
+            ),
+        )
     }
 }
 
@@ -155,8 +198,8 @@ pub struct StoredResponse {
     pub created_at: Timestamp,
 }
 
-/// The states an account moves between (the domain's, which decides what moving does).
-pub use rapport_domain::plan::AccountStatus;
+/// A member's state, as the domain types it.
+pub use rapport_domain::{AccountStatus, Role, Tier};
 
 /// A restriction on sending.
 #[derive(Debug, Clone, PartialEq, Eq)]

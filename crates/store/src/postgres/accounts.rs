@@ -30,7 +30,7 @@ pub(super) async fn open_member_locked(tx: &mut Tx, id: MemberId) -> TxResult<Me
     lock_members(tx, &[id]).await?;
     Ok(member_by_id(tx, id)
         .await?
-        .filter(|m| m.status != "closed")
+        .filter(|m| !m.status.is_closed())
         .ok_or(RuleError::NotFound)?)
 }
 
@@ -185,14 +185,14 @@ impl AccountStore for PgStore {
     async fn set_tier_role(
         &self,
         id: MemberId,
-        tier: Option<String>,
-        role: Option<String>,
+        tier: Option<Tier>,
+        role: Option<Role>,
     ) -> StoreResult<Arc<MemberRecord>> {
         in_tx!(self, |tx| {
             open_member_locked(tx, id).await?;
             tx.execute(
                 "UPDATE members SET tier = coalesce($2, tier), role = coalesce($3, role) WHERE id = $1",
-                &[&id.0, &tier, &role],
+                &[&id.0, &tier.map(Tier::as_str), &role.map(Role::as_str)],
             )
             .await?;
             saved_member(tx, id).await

@@ -158,14 +158,14 @@ impl AccountStore for SqliteStore {
     async fn set_tier_role(
         &self,
         id: MemberId,
-        tier: Option<String>,
-        role: Option<String>,
+        tier: Option<Tier>,
+        role: Option<Role>,
     ) -> StoreResult<Arc<MemberRecord>> {
         self.write(move |tx| {
-            member_by_id(tx.conn, id)?.filter(|m| m.status != "closed").ok_or(RuleError::NotFound)?;
+            member_by_id(tx.conn, id)?.filter(|m| !m.status.is_closed()).ok_or(RuleError::NotFound)?;
             tx.conn
                 .prepare_cached("UPDATE members SET tier = coalesce(?2, tier), role = coalesce(?3, role) WHERE id = ?1")?
-                .execute(params![id.0, tier, role])?;
+                .execute(params![id.0, tier.map(Tier::as_str), role.map(Role::as_str)])?;
             saved_member(tx, id)
         })
         .await
@@ -190,7 +190,7 @@ impl AccountStore for SqliteStore {
     ) -> StoreResult<Arc<MemberRecord>> {
         self.write(move |tx| {
             member_by_id(tx.conn, member)?
-                .filter(|m| m.status != "closed")
+                .filter(|m| !m.status.is_closed())
                 .ok_or(RuleError::NotFound)?;
             tx.conn
                 .prepare_cached("UPDATE members SET notification_prefs = ?2 WHERE id = ?1")?

@@ -249,17 +249,25 @@ fn member_row(r: &Row<'_>) -> rusqlite::Result<MemberRecord> {
 }
 
 fn member_row_offset(r: &Row<'_>, o: usize) -> rusqlite::Result<MemberRecord> {
+    let id = MemberId(r.get(o)?);
+    let (tier, role, status, invitations_from) = MemberRecord::decode_state(
+        id,
+        r.get_ref(o + 6)?.as_str()?,
+        r.get_ref(o + 7)?.as_str()?,
+        r.get_ref(o + 8)?.as_str()?,
+        r.get_ref(o + 9)?.as_str()?,
+    );
     Ok(MemberRecord {
-        id: MemberId(r.get(o)?),
+        id,
         email: r.get(o + 1)?,
         name: r.get(o + 2)?,
         headline: r.get(o + 3)?,
         company: r.get(o + 4)?,
         location: r.get(o + 5)?,
-        tier: r.get(o + 6)?,
-        role: r.get(o + 7)?,
-        status: r.get(o + 8)?,
-        invitations_from: r.get(o + 9)?,
+        tier,
+        role,
+        status,
+        invitations_from,
         created_at: Timestamp(r.get(o + 10)?),
         notification_prefs: NotificationPrefs::decode(
             r.get::<_, Option<String>>(o + 11)?.as_deref(),
