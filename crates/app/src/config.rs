@@ -31,6 +31,7 @@ pub struct RawConfig {
     pub smtp_url: Option<String>,
     pub mail_from: String,
     pub webhook_retries: String,
+    pub webhook_allow_private: bool,
     pub base_url: Option<String>,
     pub log: String,
     pub log_format: String,
@@ -59,6 +60,7 @@ impl Default for RawConfig {
             smtp_url: None,
             mail_from: "Rapport <rapport@localhost>".into(),
             webhook_retries: "0s,5s,5m,30m,2h,5h,10h".into(),
+            webhook_allow_private: false,
             base_url: None,
             log: "info".into(),
             log_format: "text".into(),
@@ -103,6 +105,8 @@ pub struct Config {
     /// When each webhook delivery attempt is made, after the event (first) or after the previous
     /// failure (the others); after the last, the delivery is given up and the endpoint disabled.
     pub webhook_retries: Vec<Duration>,
+    /// May webhook deliveries reach loopback, private and link-local addresses (see `outbound`)?
+    pub webhook_allow_private: bool,
     pub base_url: String,
     pub log: String,
     pub log_json: bool,
@@ -288,6 +292,7 @@ impl RawConfig {
             smtp_url: self.smtp_url.filter(|s| !s.is_empty()),
             mail_from: self.mail_from,
             webhook_retries,
+            webhook_allow_private: self.webhook_allow_private,
             base_url: base_url.to_owned(),
             log: self.log,
             log_json,

@@ -21,6 +21,7 @@ mod moderation;
 mod network;
 pub mod notifications;
 mod open;
+pub mod outbound;
 mod stats;
 pub mod views;
 pub mod webhooks;

@@ -44,6 +44,12 @@ impl App {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
+            // Deliveries go straight to the endpoint, through a resolver that keeps them off
+            // private addresses (a proxy would resolve the name itself).
+            .no_proxy()
+            .dns_resolver(Arc::new(crate::outbound::GuardedResolver {
+                allow_private: config.webhook_allow_private,
+            }))
             .build()
             .map_err(|e| AppError::Internal(e.to_string()))?;
         let store: Arc<dyn Store> = match &config.database {

@@ -9,6 +9,7 @@
 //! jitter), with the same `webhook-id` every time. When the last attempt fails the delivery is
 //! given up and the endpoint disabled, which its log says.
 
+use crate::outbound::Failure;
 use crate::{cursor, App, AppResult, PageRequest};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -151,7 +152,8 @@ fn event_body(e: &EventRecord, msg_id: &str) -> Option<String> {
 }
 
 impl App {
-    /// Registers an endpoint. Admins are trusted: any http(s) URL, private addresses included.
+    /// Registers an endpoint: any http(s) URL, but not a literal private address (or `localhost`)
+    /// unless the operator allows them; names are checked when they are resolved, at delivery.
     pub async fn admin_create_webhook(
         &self,
         admin: MemberId,
@@ -166,6 +168,13 @@ impl App {
             return Err(RuleError::validation(
                 "url",
                 "must be an absolute http:// or https:// URL",
+            )
+            .into());
+        }
+        if crate::outbound::literal_refused(&parsed, self.inner.config.webhook_allow_private) {
+            return Err(RuleError::validation(
+                "url",
+                "must be a public address: this server does not deliver to loopback, private or link-local addresses",
             )
             .into());
         }
@@ -328,18 +337,25 @@ impl App {
         let timestamp = self.now().0 / 1000;
         let signature = sign(&hook.secret, &d.msg_id, timestamp, &d.body);
         let started = std::time::Instant::now();
-        let result = self
-            .inner
-            .http
-            .post(&hook.url)
-            .header("content-type", "application/json")
-            .header("user-agent", "Rapport-Webhooks/1")
-            .header("webhook-id", &d.msg_id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .body(d.body.clone())
-            .send()
-            .await;
+        let refused = reqwest::Url::parse(&hook.url).map_or(true, |u| {
+            crate::outbound::literal_refused(&u, self.inner.config.webhook_allow_private)
+        });
+        let result = if refused {
+            Err(Failure::NotPublic)
+        } else {
+            self.inner
+                .http
+                .post(&hook.url)
+                .header("content-type", "application/json")
+                .header("user-agent", "Rapport-Webhooks/1")
+                .header("webhook-id", &d.msg_id)
+                .header("webhook-timestamp", timestamp.to_string())
+                .header("webhook-signature", signature)
+                .body(d.body.clone())
+                .send()
+                .await
+                .map_err(|e| Failure::of(&e))
+        };
         metrics::histogram!("rapport_webhook_attempt_seconds")
             .record(started.elapsed().as_secs_f64());
         let (status, error) = match result {
@@ -363,8 +379,11 @@ impl App {
                 Some(r.status().as_u16()),
                 format!("answered {}", r.status()),
             ),
-            Err(e) if e.is_timeout() => (None, format!("no answer within {}s", TIMEOUT.as_secs())),
-            Err(e) => (None, format!("could not connect: {}", root_cause(&e))),
+            Err(failure) => {
+                metrics::counter!("rapport_webhook_failures_total", "class" => failure.label())
+                    .increment(1);
+                (None, failure.explain(TIMEOUT))
+            }
         };
         metrics::counter!("rapport_webhook_deliveries_total", "outcome" => "failed").increment(1);
         let schedule = &self.inner.config.webhook_retries;
@@ -432,14 +451,6 @@ impl App {
             }
         }
     }
-}
-
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 #[cfg(test)]

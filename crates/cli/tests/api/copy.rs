@@ -33,6 +33,8 @@ impl std::ops::Deref for Server {
 impl Server {
     async fn start(database: Database, dir: &Path, clock: Arc<ManualClock>) -> Server {
         let mut config = Config::defaults();
+        // The tests' webhook receivers listen on 127.0.0.1.
+        config.webhook_allow_private = true;
         config.data_dir = dir.to_owned();
         config.database = database;
         let app = App::open(config, clock).await.expect("the app opens");

@@ -50,6 +50,8 @@ impl Server {
             .env("RAPPORT_DATA_DIR", dir)
             .env("RAPPORT_LISTEN", listen)
             .env("RAPPORT_LOG", "warn")
+            // The tests' webhook receivers listen on 127.0.0.1.
+            .env("RAPPORT_WEBHOOK_ALLOW_PRIVATE", "true")
             .env("RAPPORT_CONFIG", dir.join("no-such-rapport.toml"))
             .spawn()
             .expect("rapport serve starts");

@@ -39,6 +39,8 @@ impl TestApp {
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config::defaults();
+        // The tests' webhook receivers listen on 127.0.0.1.
+        config.webhook_allow_private = true;
         config.data_dir = dir.path().to_owned();
         let database = crate::backend::TestDatabase::create(dir.path()).await;
         config.database = database.database.clone();

@@ -285,3 +285,35 @@ async fn suspension_and_deactivation_revoke_every_token_of_the_member() {
     .await;
     expect_problem(app.me(&d.token).await, 401, "unauthenticated").await;
 }
+
+/// With the default settings, an administrator cannot point a webhook at the machine itself, the
+/// private network or the cloud metadata service: the address is refused when it is registered
+/// (a host name is checked again when it is resolved, at every delivery).
+#[tokio::test]
+async fn webhook_to_metadata_address_is_refused() {
+    let app = TestApp::spawn_with(|c| c.webhook_allow_private = false).await;
+    let admin = app.signup_member("Admin").await;
+    app.make_admin(&admin.email).await;
+    for url in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://127.0.0.1:9/",
+        "http://[::1]/",
+        "http://10.0.0.7/hook",
+        "http://localhost:8080/hook",
+        "http://[::ffff:169.254.169.254]/",
+    ] {
+        let r = app
+            .request(
+                Method::POST,
+                "/api/v1/admin/webhooks",
+                &admin.token,
+                Some(json!({"url": url, "events": ["invitation.sent"]})),
+            )
+            .await;
+        let problem = expect_problem(r, 422, "validation_failed").await;
+        assert!(
+            problem["detail"].as_str().unwrap_or("").contains("public"),
+            "{url}: {problem}"
+        );
+    }
+}
