@@ -80,6 +80,8 @@ pub struct SendContext {
     pub recipient_accepts: InvitationsFrom,
     /// Sender and recipient share at least one connection.
     pub shares_connection: bool,
+    /// The sender supplied an email address for the recipient.
+    pub email_supplied: bool,
     /// The sender supplied the recipient's email address, and it is theirs.
     pub email_matches: bool,
     /// The sender is restricted from sending until then (unless they supply the email).
@@ -109,6 +111,7 @@ impl SendContext {
             cooldown_until: None,
             recipient_accepts: InvitationsFrom::Everyone,
             shares_connection: false,
+            email_supplied: false,
             email_matches: false,
             restricted_until: None,
             sender_connections: 0,
@@ -164,20 +167,25 @@ pub fn decide_send(c: &SendContext) -> Result<SendDecision, RuleError> {
     if c.barred {
         return Err(RuleError::InvitationsClosed);
     }
+    // What the sender supplied as the recipient's address decides last, after every limit of the
+    // sender: a sender at a limit gets the same answer whether the address is right or wrong, so
+    // the answers cannot be used to confirm a member's address. Without an address there is
+    // nothing to confirm, and privacy and standing answer first, as the contract orders them.
+    let needs_email = c.recipient_accepts == InvitationsFrom::EmailRequired;
+    let email_supplied = c.email_supplied || c.email_matches;
+    let restricted = c.restricted_until.filter(|u| *u > c.now);
     match c.recipient_accepts {
-        InvitationsFrom::Everyone => {}
         InvitationsFrom::Nobody => return Err(RuleError::InvitationsClosed),
         InvitationsFrom::SecondDegree if !c.shares_connection => {
             return Err(RuleError::InvitationsClosed)
         }
-        InvitationsFrom::SecondDegree => {}
-        InvitationsFrom::EmailRequired if !c.email_matches => return Err(RuleError::EmailRequired),
-        InvitationsFrom::EmailRequired => {}
-    }
-    if let Some(until) = c.restricted_until.filter(|u| *u > c.now) {
-        if !c.email_matches {
-            return Err(RuleError::Restricted { until });
+        InvitationsFrom::EmailRequired if !email_supplied => {
+            return Err(RuleError::EmailRequired)
         }
+        _ => {}
+    }
+    if let Some(until) = restricted.filter(|_| !email_supplied) {
+        return Err(RuleError::Restricted { until });
     }
     if at_cap {
         return Err(RuleError::ConnectionLimit);
@@ -198,6 +206,15 @@ pub fn decide_send(c: &SendContext) -> Result<SendDecision, RuleError> {
             retry_at,
             retry_after,
         });
+    }
+    // A restricted sender may still invite someone whose address they know.
+    if !c.email_matches {
+        if needs_email {
+            return Err(RuleError::EmailRequired);
+        }
+        if let Some(until) = restricted {
+            return Err(RuleError::Restricted { until });
+        }
     }
     Ok(SendDecision::Create)
 }
@@ -220,6 +237,62 @@ mod tests {
 
     fn ctx() -> SendContext {
         SendContext::allowing(NOW)
+    }
+
+    /// Guessing a member's address through the send: a sender at any limit hears that limit,
+    /// whether the address they gave is right or wrong.
+    #[test]
+    fn a_sender_at_a_limit_cannot_confirm_an_address() {
+        let later = NOW.plus(Duration::from_secs(3_600));
+        let at_limit = [
+            SendContext {
+                outstanding: 2_500,
+                ..ctx()
+            },
+            SendContext {
+                sent_this_week: 100,
+                oldest_this_week: Some(NOW),
+                ..ctx()
+            },
+            SendContext {
+                cooldown_until: Some(later),
+                ..ctx()
+            },
+            SendContext {
+                sender_connections: 30_000,
+                ..ctx()
+            },
+        ];
+        for limited in at_limit {
+            for restricted_until in [None, Some(later)] {
+                let answer = |matches: bool| {
+                    decide_send(&SendContext {
+                        recipient_accepts: InvitationsFrom::EmailRequired,
+                        email_supplied: true,
+                        email_matches: matches,
+                        restricted_until,
+                        ..limited.clone()
+                    })
+                };
+                assert!(answer(true).is_err());
+                assert_eq!(answer(true), answer(false), "{limited:?}");
+            }
+        }
+        // Under every limit, the address decides: the right one is let through, restricted or not.
+        for restricted_until in [None, Some(later)] {
+            let c = SendContext {
+                recipient_accepts: InvitationsFrom::EmailRequired,
+                email_supplied: true,
+                restricted_until,
+                ..ctx()
+            };
+            assert_eq!(decide_send(&c), Err(RuleError::EmailRequired));
+            let right = SendContext {
+                email_matches: true,
+                ..c
+            };
+            assert_eq!(decide_send(&right), Ok(SendDecision::Create));
+        }
     }
 
     #[test]

@@ -286,28 +286,29 @@ impl Model {
         }
         let rule = self.pairs.get(&(from, to)).copied().unwrap_or_default();
         let email_matches = matches!(email, EmailKind::Right);
+        let email_supplied = !matches!(email, EmailKind::None);
         if rule.barred {
             return Err(RuleError::InvitationsClosed);
         }
+        // PRODUCT.md: a wrong or missing address reveals nothing. So when an address was given,
+        // it decides only after every limit of the sender (who, at a limit, hears the limit
+        // whether the address is right or wrong).
+        let needs_email = self.invitations_from[to] == InvitationsFrom::EmailRequired;
+        let restricted = self.active_restriction(from);
         match self.invitations_from[to] {
-            InvitationsFrom::Everyone => {}
             InvitationsFrom::Nobody => return Err(RuleError::InvitationsClosed),
             InvitationsFrom::SecondDegree if !self.share_a_connection(from, to) => {
                 return Err(RuleError::InvitationsClosed)
             }
-            InvitationsFrom::SecondDegree => {}
-            InvitationsFrom::EmailRequired if !email_matches => {
+            InvitationsFrom::EmailRequired if !email_supplied => {
                 return Err(RuleError::EmailRequired)
             }
-            InvitationsFrom::EmailRequired => {}
+            _ => {}
         }
-        if let Some(r) = self.active_restriction(from) {
-            // A restricted sender may still invite someone whose email they supply.
-            if !email_matches {
-                return Err(RuleError::Restricted {
-                    until: Timestamp(r.until),
-                });
-            }
+        if let Some(r) = restricted.filter(|_| !email_supplied) {
+            return Err(RuleError::Restricted {
+                until: Timestamp(r.until),
+            });
         }
         if at_cap {
             return Err(RuleError::ConnectionLimit);
@@ -330,6 +331,17 @@ impl Model {
                 retry_at,
                 retry_after,
             });
+        }
+        if !email_matches {
+            if needs_email {
+                return Err(RuleError::EmailRequired);
+            }
+            // A restricted sender may still invite someone whose email they supply.
+            if let Some(r) = restricted {
+                return Err(RuleError::Restricted {
+                    until: Timestamp(r.until),
+                });
+            }
         }
         self.lift_bar(from, to);
         self.invitations.push(Inv {

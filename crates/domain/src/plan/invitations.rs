@@ -160,6 +160,7 @@ pub fn plan_send(cmd: &SendInvitation, f: &SendFacts) -> Result<SendPlan, RuleEr
         cooldown_until: f.pair.cooldown_until,
         recipient_accepts: recipient.map_or(InvitationsFrom::default(), |r| r.invitations_from),
         shares_connection: cmd.shares_connection,
+        email_supplied: cmd.recipient_email.is_some(),
         email_matches,
         restricted_until: f.restricted_until,
         sender_connections: f.sender.connections,
