@@ -35,7 +35,6 @@
 //! on it, each on its own port with its own data directory; connection k talks to replica
 //! k mod N. The replicas are stopped and the database dropped at the end.
 
-use crate::synth::{self, Network};
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
@@ -46,6 +45,7 @@ use hyper_util::rt::TokioIo;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rapport_store::sqlite::bulk::BulkLoader;
+use rapport_synth::Network;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -903,13 +903,21 @@ fn seed_store(
 ) -> anyhow::Result<Seeded> {
     let err = |e: rapport_store::StoreError| anyhow::anyhow!("{e}");
     let started = Instant::now();
-    let net = synth::generate(members, avg, seed, &mut |_| {});
+    let net = rapport_synth::generate(members, avg, seed, &mut |_| {});
     let draw_s = started.elapsed().as_secs_f64();
     let hash = rapport_app::auth::hash_password(PASSWORD)
         .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
     let mut loader = BulkLoader::open(path).map_err(err)?;
-    crate::seed::write(&mut loader, &net, &hash, now, seed, false)?;
+    rapport_synth::write(
+        &mut loader,
+        &net,
+        &hash,
+        now,
+        seed,
+        &mut rapport_synth::Silent,
+    )
+    .map_err(err)?;
     let mut rng = StdRng::seed_from_u64(seed ^ 0x70CE_4005);
     let holders: Vec<u32> = rand::seq::index::sample(&mut rng, members, active)
         .into_iter()

@@ -7,7 +7,6 @@ mod copy;
 mod pg_cpu;
 mod plot;
 mod seed;
-mod synth;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
