@@ -1,9 +1,9 @@
-//! `rapport bench-graph`: the graph index on seeded networks of growing size, side by side with
+//! `rapport-bench graph`: the graph index on seeded networks of growing size, side by side with
 //! the same question asked of the store in SQL, in the same run.
 //!
 //! For each size it draws a network (see [`rapport_synth`]), seeds a fresh embedded store with it
-//! (timed), loads the index from the store the way `serve` does (timed, with its bytes per
-//! directed edge), then measures:
+//! (timed), loads the index from the store in this process the way `serve` does (timed, with its
+//! bytes per directed edge), then measures:
 //! - mutual counts for a page of 20 received invitations (senders mostly two steps away, as real
 //!   invitations are), in the index and with one SQL join per card on the same store;
 //! - the degree of a pair, by answer (2nd, 3rd, out of network), over pairs drawn uniformly and by
