@@ -7,7 +7,7 @@ use hyper::Method;
 use rand::rngs::StdRng;
 use rand::Rng;
 use rapport_synth::Network;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -188,7 +188,7 @@ impl World {
                     .ask(c, Method::POST, "/api/v1/invitations", a, Some(body))
                     .await?;
                 if status == 201 {
-                    if let Some(id) = leading_id(&bytes) {
+                    if let Some(id) = sent_id(&bytes) {
                         if let Ok(mut p) = self.pending.lock() {
                             p.push((id, a, b));
                         }
@@ -248,11 +248,18 @@ impl World {
     }
 }
 
-/// The `id` of an Invitation answer, which the server writes first: `{"id":"123",...`.
-fn leading_id(body: &[u8]) -> Option<String> {
-    let rest = body.strip_prefix(br#"{"id":""#)?;
-    let end = rest.iter().position(|&b| b == b'"')?;
-    String::from_utf8(rest[..end].to_vec()).ok()
+/// Of the Invitation a send answers with, the id an accept or withdraw names (the rest is left
+/// unread).
+#[derive(Deserialize)]
+struct Sent {
+    id: String,
+}
+
+/// The id of the invitation in a send's answer, whatever the order of its fields.
+fn sent_id(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<Sent>(body)
+        .ok()
+        .map(|sent| sent.id)
 }
 
 /// 4,096 search queries from random profiles, a third each: a full name, a surname, the first word
@@ -275,4 +282,20 @@ pub(crate) fn search_queries(net: &Network, rng: &mut StdRng) -> Vec<String> {
             q.replace(' ', "%20")
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sent_id;
+
+    #[test]
+    fn the_sent_invitation_id_is_read_wherever_the_server_writes_it() {
+        // Reading the answer as JSON, not as bytes that begin `{"id":"`, survives a change in the
+        // order of the fields.
+        let first = br#"{"id":"42","note":null,"sender":{"id":"7","name":"Ada"}}"#;
+        let later = br#"{"sender":{"id":"7","name":"Ada"},"state":"pending","id":"42"}"#;
+        assert_eq!(sent_id(first).as_deref(), Some("42"));
+        assert_eq!(sent_id(later).as_deref(), Some("42"));
+        assert_eq!(sent_id(br#"{"type":"about:blank","status":409}"#), None);
+    }
 }
