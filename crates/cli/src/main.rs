@@ -1,13 +1,7 @@
 //! The `rapport` binary: a thin shell over the library crates.
 
-mod bench;
-mod bench_graph;
-mod bench_growth;
 mod copy;
-mod pg_cpu;
-mod plot;
 mod seed;
-mod synth;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -50,10 +44,6 @@ enum Command {
     Seed(seed::Args),
     /// Copy a whole network from the embedded store into an empty PostgreSQL database.
     Copy(copy::Args),
-    /// Measure the graph index on seeded networks of growing size, beside the same questions in SQL.
-    BenchGraph(bench_graph::Args),
-    /// Drive a server over HTTP and report throughput and latency per operation.
-    Bench(bench::Args),
     /// Administrative tasks on the store this configuration names.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -104,8 +94,6 @@ fn main() -> std::process::ExitCode {
             Command::Backup { file } => backup(config, &file),
             Command::Seed(args) => seed::run(config, args).await,
             Command::Copy(args) => copy::run(args).await,
-            Command::Bench(args) => bench::run(args).await,
-            Command::BenchGraph(args) => bench_graph::run(args).await,
             Command::Admin(task) => admin(config, task).await,
         }
     });

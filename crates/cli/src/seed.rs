@@ -1,12 +1,12 @@
-//! `rapport seed`: draws a synthetic network (see [`crate::synth`]) and writes it into an empty
+//! `rapport seed`: draws a synthetic network (see [`rapport_synth`]) and writes it into an empty
 //! embedded store, with a progress bar per step and a summary at the end. Every seeded member can
 //! sign in as `member<N>@example.com` with the password the summary prints.
 
-use crate::synth::{self, Network};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use rapport_app::{Config, Database};
-use rapport_store::sqlite::bulk::{BulkLoader, BulkMember};
+use rapport_store::sqlite::bulk::BulkLoader;
+use rapport_synth::{Network, Progress};
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
@@ -25,8 +25,6 @@ pub struct Args {
     password: String,
 }
 
-const DAY_MS: i64 = 86_400_000;
-
 fn bar(len: u64, what: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
     pb.set_style(
@@ -40,12 +38,26 @@ fn bar(len: u64, what: &str) -> ProgressBar {
     pb
 }
 
-/// A well-mixed number from two, so generated times look random but repeat with the seed.
-fn mix(a: u64, b: u64) -> u64 {
-    let mut x = a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.rotate_left(29);
-    x ^= x >> 31;
-    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x ^ (x >> 29)
+/// A progress bar for each step of the writer.
+#[derive(Default)]
+struct Bars(Option<ProgressBar>);
+
+impl Progress for Bars {
+    fn begin(&mut self, step: &str, rows: u64) {
+        self.0 = Some(bar(rows, step));
+    }
+
+    fn written(&mut self, rows: u64) {
+        if let Some(pb) = &self.0 {
+            pb.set_position(rows);
+        }
+    }
+
+    fn end(&mut self) {
+        if let Some(pb) = self.0.take() {
+            pb.finish();
+        }
+    }
 }
 
 pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
@@ -61,7 +73,7 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
 
     let pb = bar(args.members, "drawing");
     let net = tokio::task::block_in_place(|| {
-        synth::generate(n, avg, args.seed, &mut |done| pb.set_position(done))
+        rapport_synth::generate(n, avg, args.seed, &mut |done| pb.set_position(done))
     });
     pb.finish();
     let drawn = started.elapsed();
@@ -72,87 +84,22 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
 
-    tokio::task::block_in_place(|| write(&mut loader, &net, &hash, now, args.seed, true))?;
+    tokio::task::block_in_place(|| {
+        rapport_synth::write(
+            &mut loader,
+            &net,
+            &hash,
+            now,
+            args.seed,
+            &mut Bars::default(),
+        )
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     loader
         .finish()
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("finishing the store")?;
     summary(&net, path, &args, drawn, started.elapsed());
-    Ok(())
-}
-
-/// Writes `net` through `loader`: member `i + 1` for node `i`, every connection both ways, the
-/// pending invitations; with progress bars when `show_progress`. `rapport bench-graph` seeds its
-/// stores with this too.
-pub fn write(
-    loader: &mut BulkLoader,
-    net: &Network,
-    hash: &str,
-    now: i64,
-    seed: u64,
-    show_progress: bool,
-) -> anyhow::Result<()> {
-    let bar = |len: u64, what: &str| {
-        if show_progress {
-            bar(len, what)
-        } else {
-            ProgressBar::hidden()
-        }
-    };
-    let n = net.members();
-    let mut pending_sent = vec![0i64; n];
-    for &(from, _) in &net.pending {
-        pending_sent[from as usize] += 1;
-    }
-    let pb = bar(n as u64, "members");
-    let members = (0..n).map(|i| {
-        let p = &net.profiles[i];
-        BulkMember {
-            id: i as i64 + 1,
-            email: format!("member{}@example.com", i + 1),
-            password_hash: hash,
-            name: p.name(),
-            headline: p.headline(),
-            company: p.company(),
-            location: p.location(),
-            created_at: now - 400 * DAY_MS - (mix(seed, i as u64) % (1_000 * DAY_MS as u64)) as i64,
-            connection_count: net.neighbours(i as u32).len() as i64,
-            pending_sent: pending_sent[i],
-        }
-    });
-    loader
-        .members(members, &mut |done| pb.set_position(done))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    pb.finish();
-
-    let pb = bar(net.directed_edges() as u64, "connections");
-    let rows = (0..n as u32).flat_map(|a| {
-        net.neighbours(a).iter().map(move |&b| {
-            let (lo, hi) = (u64::from(a.min(b)), u64::from(a.max(b)));
-            let age = (mix(seed ^ lo, hi) % (365 * DAY_MS as u64)) as i64;
-            (i64::from(a) + 1, i64::from(b) + 1, now - DAY_MS - age)
-        })
-    });
-    loader
-        .connections(rows, &mut |done| pb.set_position(done))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    pb.finish();
-
-    let pb = bar(net.pending.len() as u64, "invitations");
-    let rows: Vec<(i64, i64, i64, i64)> = net
-        .pending
-        .iter()
-        .map(|&(from, to)| {
-            // Sent within the last six days, so the first reminder is still ahead.
-            let at =
-                now - (mix(seed ^ u64::from(from), u64::from(to)) % (6 * DAY_MS as u64)) as i64;
-            (i64::from(from) + 1, i64::from(to) + 1, at, at + 7 * DAY_MS)
-        })
-        .collect();
-    loader
-        .pending_invitations(&rows, &mut |done| pb.set_position(done))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    pb.finish();
     Ok(())
 }
 

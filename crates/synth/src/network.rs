@@ -4,7 +4,6 @@
 //! mutual connections and 2nd-degree neighbourhoods look like those of a real network.
 //!
 //! Everything is drawn from one seeded generator, so a seed gives the same network every time.
-//! `rapport seed` writes it to a store; `rapport bench graph` builds the index from it directly.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -1,10 +1,12 @@
-//! `rapport bench --growth 10000,100000,1000000`: the same workload on networks of growing size,
-//! one after the other, each on a freshly seeded store with its own server. For each size it
+//! `rapport-bench load --growth 10000,100000,1000000`: the same workload on networks of growing
+//! size, one after the other, each on a freshly seeded store with its own server. For each size it
 //! prints the run's table as it goes; at the end a table of how the figures grow (seed time,
 //! start-up, memory, store size, throughput and p99 closed loop, p99 open loop at half the
 //! closed-loop rate), the runs as JSON and four SVG plots, in the output directory.
 
-use crate::bench::{self, Mode, Plan, Report, Scenario};
+use super::report::{print_summary, Mode, Outcome, Report};
+use super::workload::Scenario;
+use super::{run_size, Plan};
 use crate::plot::{log_plot, log_plot_with_dashed, Series, PALETTE};
 use anyhow::Context;
 use serde::Serialize;
@@ -38,8 +40,8 @@ pub(crate) async fn run(
         println!();
         println!("== {size} members");
         let dir = base.join(format!("members-{size}"));
-        let report = bench::run_size(plan, size, &dir).await?;
-        bench::print_summary(&report);
+        let report = run_size(plan, size, &dir).await?;
+        print_summary(&report);
         if data_dir.is_none() {
             let _ = std::fs::remove_dir_all(&dir);
         }
@@ -71,11 +73,11 @@ fn write_json(path: &Path, sizes: &[usize], runs: &[Report]) -> anyhow::Result<(
         .with_context(|| format!("writing {}", path.display()))
 }
 
-fn closed(r: &Report, s: Scenario) -> Option<&bench::Outcome> {
+fn closed(r: &Report, s: Scenario) -> Option<&Outcome> {
     r.row(s, Mode::Closed)
 }
 
-fn open(r: &Report, s: Scenario) -> Option<&bench::Outcome> {
+fn open(r: &Report, s: Scenario) -> Option<&Outcome> {
     r.row(s, Mode::Open)
 }
 

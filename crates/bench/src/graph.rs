@@ -1,9 +1,9 @@
-//! `rapport bench-graph`: the graph index on seeded networks of growing size, side by side with
+//! `rapport-bench graph`: the graph index on seeded networks of growing size, side by side with
 //! the same question asked of the store in SQL, in the same run.
 //!
-//! For each size it draws a network (see [`crate::synth`]), seeds a fresh embedded store with it
-//! (timed), loads the index from the store the way `serve` does (timed, with its bytes per
-//! directed edge), then measures:
+//! For each size it draws a network (see [`rapport_synth`]), seeds a fresh embedded store with it
+//! (timed), loads the index from the store in this process the way `serve` does (timed, with its
+//! bytes per directed edge), then measures:
 //! - mutual counts for a page of 20 received invitations (senders mostly two steps away, as real
 //!   invitations are), in the index and with one SQL join per card on the same store;
 //! - the degree of a pair, by answer (2nd, 3rd, out of network), over pairs drawn uniformly and by
@@ -13,7 +13,6 @@
 //! it asserts nothing.
 
 use crate::plot::log_plot;
-use crate::synth::{self, Network};
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use plotters::prelude::{BLUE, GREEN, MAGENTA, RED};
@@ -22,6 +21,7 @@ use rand::{Rng, SeedableRng};
 use rapport_graph::{Degree, Graph};
 use rapport_store::sqlite::bulk::BulkLoader;
 use rapport_store::sqlite::SqliteStore;
+use rapport_synth::Network;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -136,7 +136,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
 fn one_size(args: &Args, size: usize, work: &Path) -> anyhow::Result<SizeResult> {
     let started = Instant::now();
-    let net = synth::generate(size, args.avg_connections, args.seed, &mut |_| {});
+    let net = rapport_synth::generate(size, args.avg_connections, args.seed, &mut |_| {});
     let draw_s = started.elapsed().as_secs_f64();
 
     let dir = work.join(format!("graph-{size}"));
@@ -188,7 +188,8 @@ fn seed_store(net: &Network, path: &Path, seed: u64) -> anyhow::Result<()> {
     let err = |e: rapport_store::StoreError| anyhow::anyhow!("{e}");
     let mut loader = BulkLoader::open(path).map_err(err)?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
-    crate::seed::write(&mut loader, net, "", now, seed, false)?;
+    rapport_synth::write(&mut loader, net, "", now, seed, &mut rapport_synth::Silent)
+        .map_err(err)?;
     loader.finish().map_err(err)
 }
 
