@@ -7,6 +7,7 @@ use rapport_domain::{
     Email, InvitationsFrom, MemberId, Password, ProfileField, RuleError, Timestamp,
 };
 use rapport_store::{AccountStatus, MemberRecord, NewMember, ProfilePatch, Tier};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// What a member gives at signup.
@@ -40,7 +41,12 @@ pub struct ProfileInput {
 }
 
 impl App {
-    pub async fn signup(&self, input: SignupInput) -> AppResult<(Me, String)> {
+    /// Signs a new member up, from `client` (at most `RAPPORT_SIGNUPS_PER_ADDRESS` an hour each).
+    pub async fn signup(&self, input: SignupInput, client: IpAddr) -> AppResult<(Me, String)> {
+        let now = self.now();
+        if let Some(retry_at) = self.inner.signups.attempt(client, now) {
+            return Err(rate_limited(retry_at, now));
+        }
         let email = Email::parse(&input.email)?;
         let password = Password::parse(&input.password)?;
         let name = ProfileField::name(&input.name)?.into_string();
@@ -128,11 +134,16 @@ impl App {
         Ok(added)
     }
 
-    /// Signs in. An unknown email and a wrong password get the same answer after the same work.
-    pub async fn login(&self, email: &str, password: &str) -> AppResult<(Me, String)> {
+    /// Signs in from `client`. An unknown email and a wrong password get the same answer after the
+    /// same work; guessing is slowed as `login_limit` says.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        client: IpAddr,
+    ) -> AppResult<(Me, String)> {
         let now = self.now();
-        let key = email.trim().to_lowercase();
-        self.password_attempts_allowed(&key, now)?;
+        self.password_attempts_allowed(email, client, now).await?;
         let found = match Email::parse(email) {
             Ok(e) => self.store().login_lookup(&e).await?,
             Err(_) => None,
@@ -151,10 +162,10 @@ impl App {
             _ => None,
         };
         let Some(member) = member.filter(|m| m.status.may_sign_in()) else {
-            self.inner.logins.failed(&key, now);
+            self.inner.logins.failed(email, client, now);
             return Err(RuleError::InvalidCredentials.into());
         };
-        self.inner.logins.succeeded(&key);
+        self.inner.logins.succeeded(email, client);
         // Signing in brings a deactivated account back, connections and all.
         let member = if member.status == AccountStatus::Deactivated {
             tracing::info!(member = %member.id, "account reactivated");
@@ -371,27 +382,41 @@ impl App {
         Ok(())
     }
 
-    /// Refuses with `429 rate_limited` while `key` (an email) has failed too often.
-    fn password_attempts_allowed(&self, key: &str, now: Timestamp) -> AppResult<()> {
-        match self.inner.logins.blocked_until(key, now) {
-            Some(retry_at) => Err(AppError::RateLimited {
-                retry_at,
-                retry_after: ((retry_at.0 - now.0).max(1000) as u64).div_ceil(1000),
-            }),
-            None => Ok(()),
+    /// Refuses with `429 rate_limited` while `client` has failed too often (for `email`, or for
+    /// any email); holds the attempt back a moment while `email` has failed too often from
+    /// elsewhere.
+    async fn password_attempts_allowed(
+        &self,
+        email: &str,
+        client: IpAddr,
+        now: Timestamp,
+    ) -> AppResult<()> {
+        if let Some(retry_at) = self.inner.logins.blocked_until(email, client, now) {
+            return Err(rate_limited(retry_at, now));
         }
+        let delay = self.inner.logins.delay(email, now);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        Ok(())
     }
 
     /// Refuses with `invalid_credentials` unless `password` is the member's. Failures count
     /// towards the same limit as failed sign-ins, so a stolen token cannot guess the password.
-    async fn confirm_password(&self, id: MemberId, password: &str) -> AppResult<()> {
+    async fn confirm_password(
+        &self,
+        id: MemberId,
+        password: &str,
+        client: IpAddr,
+    ) -> AppResult<()> {
         let m = self
             .store()
             .member(id)
             .await?
             .ok_or(AppError::Unauthenticated)?;
         let now = self.now();
-        self.password_attempts_allowed(&m.email, now)?;
+        self.password_attempts_allowed(&m.email, client, now)
+            .await?;
         let email = Email::parse(&m.email)?;
         let (_, hash) = self
             .store()
@@ -405,7 +430,7 @@ impl App {
             .run(self.now(), move || auth::verify_password(&password, &hash))
             .await?
         {
-            self.inner.logins.failed(&m.email, now);
+            self.inner.logins.failed(&m.email, client, now);
             return Err(RuleError::InvalidCredentials.into());
         }
         Ok(())
@@ -418,11 +443,12 @@ impl App {
         id: MemberId,
         current: &str,
         new: &str,
+        client: IpAddr,
     ) -> AppResult<String> {
         let new = Password::parse(new).map_err(|_| {
             RuleError::validation("new_password", "must be between 10 and 256 characters")
         })?;
-        self.confirm_password(id, current).await?;
+        self.confirm_password(id, current, client).await?;
         let hash = self
             .inner
             .hashing
@@ -436,11 +462,19 @@ impl App {
     }
 
     /// Closes the account for good, once the password confirms it.
-    pub async fn close(&self, id: MemberId, password: &str) -> AppResult<()> {
-        self.confirm_password(id, password).await?;
+    pub async fn close(&self, id: MemberId, password: &str, client: IpAddr) -> AppResult<()> {
+        self.confirm_password(id, password, client).await?;
         self.store().close_member(id, self.now()).await?;
         self.inner.tokens.forget_member(id);
         tracing::info!(member = %id, "account closed");
         Ok(())
+    }
+}
+
+/// `429 rate_limited` until `retry_at`.
+fn rate_limited(retry_at: Timestamp, now: Timestamp) -> AppError {
+    AppError::RateLimited {
+        retry_at,
+        retry_after: ((retry_at.0 - now.0).max(1000) as u64).div_ceil(1000),
     }
 }

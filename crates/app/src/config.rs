@@ -32,6 +32,9 @@ pub struct RawConfig {
     pub mail_from: String,
     pub webhook_retries: String,
     pub webhook_allow_private: bool,
+    pub trusted_proxies: String,
+    pub login_failures_per_address: u32,
+    pub signups_per_address: u32,
     pub base_url: Option<String>,
     pub log: String,
     pub log_format: String,
@@ -61,6 +64,9 @@ impl Default for RawConfig {
             mail_from: "Rapport <rapport@localhost>".into(),
             webhook_retries: "0s,5s,5m,30m,2h,5h,10h".into(),
             webhook_allow_private: false,
+            trusted_proxies: String::new(),
+            login_failures_per_address: 50,
+            signups_per_address: 20,
             base_url: None,
             log: "info".into(),
             log_format: "text".into(),
@@ -107,6 +113,13 @@ pub struct Config {
     pub webhook_retries: Vec<Duration>,
     /// May webhook deliveries reach loopback, private and link-local addresses (see `outbound`)?
     pub webhook_allow_private: bool,
+    /// Proxies whose `X-Forwarded-For` is believed: the client is the right-most address it names
+    /// that is not one of them (none by default: the client is the peer).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Failed password checks from one client address, per 15 minutes, before it is refused.
+    pub login_failures_per_address: u32,
+    /// Sign-ups from one client address per hour.
+    pub signups_per_address: u32,
     pub base_url: String,
     pub log: String,
     pub log_json: bool,
@@ -253,6 +266,24 @@ impl RawConfig {
                 ))
             }
         };
+        let mut trusted_proxies = Vec::new();
+        for part in self
+            .trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let net = part
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| part.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    setting_err(
+                        "trusted_proxies",
+                        format!("{part:?} is not an address or a CIDR such as 10.0.0.0/8"),
+                    )
+                })?;
+            trusted_proxies.push(net);
+        }
         let base_url = self
             .base_url
             .clone()
@@ -293,6 +324,12 @@ impl RawConfig {
             mail_from: self.mail_from,
             webhook_retries,
             webhook_allow_private: self.webhook_allow_private,
+            trusted_proxies,
+            login_failures_per_address: positive(
+                "login_failures_per_address",
+                self.login_failures_per_address,
+            )?,
+            signups_per_address: positive("signups_per_address", self.signups_per_address)?,
             base_url: base_url.to_owned(),
             log: self.log,
             log_json,

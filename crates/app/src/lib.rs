@@ -106,6 +106,7 @@ struct Inner {
     config: Config,
     tokens: TokenCache,
     logins: login_limit::LoginLimiter,
+    signups: login_limit::SignupLimiter,
     /// At most one password hash per core at a time.
     hashing: hashing::HashGate,
     /// A real argon2id hash, checked when the email is unknown so that login takes the same time.

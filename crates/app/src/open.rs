@@ -70,6 +70,8 @@ impl App {
         let dummy_hash = blocking(|| auth::hash_password("a password nobody has"))
             .await?
             .map_err(AppError::Internal)?;
+        let logins = login_limit::LoginLimiter::new(config.login_failures_per_address);
+        let signups = login_limit::SignupLimiter::new(config.signups_per_address);
         Ok(App {
             inner: Arc::new(Inner {
                 store,
@@ -78,7 +80,8 @@ impl App {
                 config,
                 // Over a shared store, trusted once it hears the other replicas' revocations.
                 tokens: auth::TokenCache::new(!shared),
-                logins: login_limit::LoginLimiter::default(),
+                logins,
+                signups,
                 hashing: hashing::HashGate::per_core(),
                 dummy_hash,
                 hub,

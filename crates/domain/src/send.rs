@@ -179,9 +179,7 @@ pub fn decide_send(c: &SendContext) -> Result<SendDecision, RuleError> {
         InvitationsFrom::SecondDegree if !c.shares_connection => {
             return Err(RuleError::InvitationsClosed)
         }
-        InvitationsFrom::EmailRequired if !email_supplied => {
-            return Err(RuleError::EmailRequired)
-        }
+        InvitationsFrom::EmailRequired if !email_supplied => return Err(RuleError::EmailRequired),
         _ => {}
     }
     if let Some(until) = restricted.filter(|_| !email_supplied) {

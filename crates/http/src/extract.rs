@@ -10,6 +10,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use bytes::Bytes;
 use rapport_domain::MemberId;
 use serde::de::DeserializeOwned;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// A JSON body. Any `Content-Type` is read as JSON; an empty body is malformed.
 pub struct JsonBody<T>(pub T);
@@ -161,5 +162,91 @@ where
         let member = state.app.authenticate(token).await?;
         parts.extensions.insert(Auth(member));
         Ok(Auth(member))
+    }
+}
+
+/// The address of the client a request came from: the peer's, or, when the peer is one of
+/// `RAPPORT_TRUSTED_PROXIES`, the right-most `X-Forwarded-For` entry that is not a trusted proxy
+/// (entries further left were written by the client and prove nothing). Sign-in and sign-up are
+/// limited per client address.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        Ok(ClientAddr(client_address(
+            peer,
+            &parts.headers,
+            &state.app.config().trusted_proxies,
+        )))
+    }
+}
+
+/// See [`ClientAddr`].
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(&ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !is_trusted(ip) {
+                    break;
+                }
+            }
+            // A hop that is not an address: stop at the last one a trusted proxy vouched for.
+            Err(_) => break,
+        }
+    }
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            "1.1.1.1, 203.0.113.9, 10.0.0.2".parse().unwrap(),
+        );
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let stranger: IpAddr = "198.51.100.7".parse().unwrap();
+        // The right-most untrusted hop, not the left-most (which the client wrote itself).
+        assert_eq!(
+            client_address(proxy, &h, &trusted),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(client_address(stranger, &h, &trusted), stranger);
+        assert_eq!(client_address(proxy, &h, &[]), proxy);
+        let mut bad = HeaderMap::new();
+        bad.insert("x-forwarded-for", "nonsense, 10.0.0.3".parse().unwrap());
+        assert_eq!(
+            client_address(proxy, &bad, &trusted),
+            "10.0.0.3".parse::<IpAddr>().unwrap()
+        );
     }
 }

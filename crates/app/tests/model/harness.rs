@@ -177,7 +177,7 @@ impl Harness {
     ) -> Result<(), TestCaseError> {
         let (me, token) = self
             .app
-            .login(&email(who), PASSWORD)
+            .login(&email(who), PASSWORD, std::net::Ipv4Addr::LOCALHOST.into())
             .await
             .map_err(|e| fail(format!("{what}: {} cannot sign in: {e:?}", NAMES[who])))?;
         model.active[who] = true;

@@ -151,7 +151,11 @@ async fn a_seeded_network_signs_in_matches_its_index_and_refuses_a_second_seed()
     let check = app.verify_graph().await.unwrap();
     assert!(check.connections > 400, "{check:?}");
     let (me, _) = app
-        .login("member7@example.com", "seeded-member-password")
+        .login(
+            "member7@example.com",
+            "seeded-member-password",
+            std::net::Ipv4Addr::LOCALHOST.into(),
+        )
         .await
         .unwrap();
     let me_id: rapport_domain::MemberId = me.id.parse().unwrap();
@@ -240,7 +244,11 @@ async fn a_backup_taken_while_serving_restores_every_acknowledged_write() {
         .await
         .unwrap();
     let (me, _) = back
-        .login(&ada.email, crate::helpers::PASSWORD)
+        .login(
+            &ada.email,
+            crate::helpers::PASSWORD,
+            std::net::Ipv4Addr::LOCALHOST.into(),
+        )
         .await
         .unwrap();
     assert_eq!(me.name, "Ada");

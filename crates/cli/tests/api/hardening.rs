@@ -317,3 +317,92 @@ async fn webhook_to_metadata_address_is_refused() {
         );
     }
 }
+
+/// A sign-in attempt from `client`, as a trusted proxy on 127.0.0.1 forwards it.
+async fn login_from(app: &TestApp, client: &str, email: &str, password: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/login", app.address))
+        .header("x-forwarded-for", client)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn behind_a_proxy(c: &mut rapport_app::Config) {
+    c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+}
+
+/// Failures from one address lock that address out of the account, not the member: from her own
+/// address her password still works.
+#[tokio::test]
+async fn a_stranger_cannot_lock_out_a_member() {
+    let app = TestApp::spawn_with(behind_a_proxy).await;
+    let ada = app.signup_member("Ada").await;
+    for _ in 0..10 {
+        let r = login_from(&app, "203.0.113.66", &ada.email, "a wrong guess!").await;
+        expect_problem(r, 401, "invalid_credentials").await;
+    }
+    let r = login_from(&app, "203.0.113.66", &ada.email, PASSWORD).await;
+    expect_problem(r, 429, "rate_limited").await;
+    let r = login_from(&app, "198.51.100.7", &ada.email, PASSWORD).await;
+    expect_json(r, 200).await;
+    // The forwarded address is believed only from a trusted proxy: without one, every attempt
+    // above would have come from 127.0.0.1, and the 429 would have followed it here.
+}
+
+/// One address trying one password over many accounts is refused after the configured number of
+/// failures, whatever the emails; other addresses are not.
+#[tokio::test]
+async fn password_spraying_from_one_address_is_refused() {
+    let app = TestApp::spawn_with(|c| {
+        behind_a_proxy(c);
+        c.login_failures_per_address = 5;
+    })
+    .await;
+    let ada = app.signup_member("Ada").await;
+    for i in 0..5 {
+        let r = login_from(
+            &app,
+            "203.0.113.66",
+            &format!("m{i}@example.com"),
+            "Summer2026!",
+        )
+        .await;
+        expect_problem(r, 401, "invalid_credentials").await;
+    }
+    let r = login_from(&app, "203.0.113.66", &ada.email, PASSWORD).await;
+    assert!(!header(&r, "retry-after").is_empty());
+    expect_problem(r, 429, "rate_limited").await;
+    expect_json(
+        login_from(&app, "198.51.100.7", &ada.email, PASSWORD).await,
+        200,
+    )
+    .await;
+}
+
+/// Sign-up answers which addresses are taken (409), so it is limited per client address.
+#[tokio::test]
+async fn sign_up_cannot_be_used_to_list_members() {
+    let app = TestApp::spawn_with(|c| {
+        behind_a_proxy(c);
+        c.signups_per_address = 3;
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let signup = |from: &'static str, email: &'static str| {
+        client
+            .post(format!("{}/api/v1/auth/signup", app.address))
+            .header("x-forwarded-for", from)
+            .json(&json!({"email": email, "password": PASSWORD, "name": "Probe"}))
+            .send()
+    };
+    expect_json(signup("203.0.113.66", "a@example.com").await.unwrap(), 201).await;
+    let r = signup("203.0.113.66", "a@example.com").await.unwrap();
+    expect_problem(r, 409, "email_taken").await;
+    expect_json(signup("203.0.113.66", "b@example.com").await.unwrap(), 201).await;
+    let r = signup("203.0.113.66", "c@example.com").await.unwrap();
+    assert!(!header(&r, "retry-after").is_empty());
+    expect_problem(r, 429, "rate_limited").await;
+    expect_json(signup("198.51.100.7", "c@example.com").await.unwrap(), 201).await;
+}

@@ -1,7 +1,7 @@
 //! Accounts: signup, login, logout and the signed-in member's own profile.
 
 use crate::error::{ApiResult, Problem};
-use crate::extract::{bearer, session_cookie, Auth, JsonBody};
+use crate::extract::{bearer, session_cookie, Auth, ClientAddr, JsonBody};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -99,6 +99,7 @@ pub struct ChannelsUpdate {
     ))]
 pub async fn signup(
     State(s): State<AppState>,
+    ClientAddr(client): ClientAddr,
     JsonBody(r): JsonBody<SignupRequest>,
 ) -> ApiResult<(StatusCode, Json<AuthResponse>)> {
     let input = SignupInput {
@@ -109,7 +110,7 @@ pub async fn signup(
         company: r.company,
         location: r.location,
     };
-    let (member, token) = s.app.signup(input).await?;
+    let (member, token) = s.app.signup(input, client).await?;
     Ok((StatusCode::CREATED, Json(AuthResponse { member, token })))
 }
 
@@ -123,9 +124,10 @@ pub async fn signup(
     ))]
 pub async fn login(
     State(s): State<AppState>,
+    ClientAddr(client): ClientAddr,
     JsonBody(r): JsonBody<LoginRequest>,
 ) -> ApiResult<Json<AuthResponse>> {
-    let (member, token) = s.app.login(&r.email, &r.password).await?;
+    let (member, token) = s.app.login(&r.email, &r.password, client).await?;
     Ok(Json(AuthResponse { member, token }))
 }
 
@@ -241,11 +243,12 @@ pub struct TokenResponse {
 pub async fn change_password(
     State(s): State<AppState>,
     Auth(id): Auth,
+    ClientAddr(client): ClientAddr,
     JsonBody(r): JsonBody<PasswordChange>,
 ) -> ApiResult<Json<TokenResponse>> {
     let token = s
         .app
-        .change_password(id, &r.current_password, &r.new_password)
+        .change_password(id, &r.current_password, &r.new_password, client)
         .await?;
     Ok(Json(TokenResponse { token }))
 }
@@ -270,9 +273,10 @@ pub async fn deactivate(State(s): State<AppState>, Auth(id): Auth) -> ApiResult<
 pub async fn close(
     State(s): State<AppState>,
     Auth(id): Auth,
+    ClientAddr(client): ClientAddr,
     JsonBody(r): JsonBody<CloseRequest>,
 ) -> ApiResult<StatusCode> {
-    s.app.close(id, &r.password).await?;
+    s.app.close(id, &r.password, client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -3,6 +3,7 @@
 
 use super::pages::{check_csrf, chrome, notice, Chrome, CsrfForm, Done};
 use super::{redirect_with_session, render, Session, WebResult};
+use crate::extract::ClientAddr;
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -184,12 +185,13 @@ pub struct PasswordForm {
 async fn change_password(
     State(s): State<AppState>,
     session: Session,
+    ClientAddr(client): ClientAddr,
     Form(f): Form<PasswordForm>,
 ) -> WebResult<Response> {
     check_csrf(&session, &f.csrf)?;
     let token = s
         .app
-        .change_password(session.member, &f.current_password, &f.new_password)
+        .change_password(session.member, &f.current_password, &f.new_password, client)
         .await?;
     Ok(redirect_with_session(
         &s,
@@ -218,10 +220,11 @@ pub struct CloseForm {
 async fn close(
     State(s): State<AppState>,
     session: Session,
+    ClientAddr(client): ClientAddr,
     Form(f): Form<CloseForm>,
 ) -> WebResult<Response> {
     check_csrf(&session, &f.csrf)?;
-    s.app.close(session.member, &f.password).await?;
+    s.app.close(session.member, &f.password, client).await?;
     Ok(redirect_with_session(&s, None, "/login?done=closed"))
 }
 

@@ -7,6 +7,7 @@ use super::{
     WebResult,
 };
 use crate::error::ApiError;
+use crate::extract::ClientAddr;
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -266,9 +267,13 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-async fn login(State(s): State<AppState>, Form(f): Form<LoginForm>) -> Response {
+async fn login(
+    State(s): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    Form(f): Form<LoginForm>,
+) -> Response {
     let next = safe_next(f.next.as_deref());
-    match s.app.login(&f.email, &f.password).await {
+    match s.app.login(&f.email, &f.password, client).await {
         Ok((_, token)) => redirect_with_session(&s, Some(&token), &next),
         Err(e) => {
             let (status, _, detail, _) = ApiError::from(e).parts();
@@ -310,7 +315,11 @@ async fn signup_page() -> Response {
     render(StatusCode::OK, &page)
 }
 
-async fn signup(State(s): State<AppState>, Form(mut f): Form<SignupForm>) -> Response {
+async fn signup(
+    State(s): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    Form(mut f): Form<SignupForm>,
+) -> Response {
     let input = SignupInput {
         email: f.email.clone(),
         password: f.password.clone(),
@@ -319,7 +328,7 @@ async fn signup(State(s): State<AppState>, Form(mut f): Form<SignupForm>) -> Res
         company: Some(f.company.clone()).filter(|c| !c.trim().is_empty()),
         location: None,
     };
-    match s.app.signup(input).await {
+    match s.app.signup(input, client).await {
         Ok((_, token)) => redirect_with_session(&s, Some(&token), "/"),
         Err(e) => {
             let (status, _, detail, _) = ApiError::from(e).parts();
