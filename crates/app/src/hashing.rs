@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 /// The longest a request waits for a hashing slot.
 const MAX_WAIT: Duration = Duration::from_secs(3);
 /// Requests that may wait for a slot, per slot.
-const QUEUE_PER_SLOT: usize = 16;
+const QUEUE_PER_SLOT: usize = 32;
 
 pub(crate) struct HashGate {
     slots: Semaphore,

@@ -35,6 +35,8 @@ impl Server {
         let mut config = Config::defaults();
         // The tests' webhook receivers listen on 127.0.0.1.
         config.webhook_allow_private = true;
+        // Every test member signs up from 127.0.0.1; the per-address limit has tests of its own.
+        config.signups_per_address = u32::MAX;
         config.data_dir = dir.to_owned();
         config.database = database;
         let app = App::open(config, clock).await.expect("the app opens");

@@ -52,6 +52,8 @@ impl Server {
             .env("RAPPORT_LOG", "warn")
             // The tests' webhook receivers listen on 127.0.0.1.
             .env("RAPPORT_WEBHOOK_ALLOW_PRIVATE", "true")
+            // Every test member signs up from 127.0.0.1.
+            .env("RAPPORT_SIGNUPS_PER_ADDRESS", "1000000")
             .env("RAPPORT_CONFIG", dir.join("no-such-rapport.toml"))
             .spawn()
             .expect("rapport serve starts");

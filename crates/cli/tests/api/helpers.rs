@@ -72,6 +72,8 @@ impl TestApp {
         let mut config = Config::defaults();
         // The tests' webhook receivers listen on 127.0.0.1.
         config.webhook_allow_private = true;
+        // Every test member signs up from 127.0.0.1; the per-address limit has tests of its own.
+        config.signups_per_address = u32::MAX;
         config.data_dir = dir.path().to_owned();
         let database = crate::backend::TestDatabase::create(dir.path()).await;
         config.database = database.database.clone();

@@ -478,6 +478,11 @@ async fn fifty_concurrent_writers_never_see_a_busy_database() {
     for t in tasks {
         for (status, body) in t.await.unwrap() {
             answers += 1;
+            // Sign-ups past the password-hashing queue are turned away on purpose (503
+            // overloaded, with Retry-After): back-pressure, not a busy database.
+            if status == 503 && body["code"] == "overloaded" {
+                continue;
+            }
             assert!(status < 500, "a writer got {status}: {body}");
             let text = body.to_string().to_lowercase();
             assert!(!text.contains("locked") && !text.contains("busy"), "{body}");
