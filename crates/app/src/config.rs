@@ -18,6 +18,7 @@ pub struct RawConfig {
     pub data_dir: String,
     pub database_url: Option<String>,
     pub database_read_url: Option<String>,
+    pub sqlite_max_size: Option<RawSize>,
     pub weekly_invitation_limit: u32,
     pub premium_weekly_invitation_limit: u32,
     pub outstanding_limit: u32,
@@ -43,6 +44,24 @@ pub struct RawConfig {
     pub header_timeout: String,
 }
 
+/// A size as written: a plain number of bytes (which the environment hands over as a number) or
+/// text with a unit, `500MB`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RawSize {
+    Bytes(u64),
+    Written(String),
+}
+
+impl RawSize {
+    fn text(&self) -> String {
+        match self {
+            RawSize::Bytes(n) => n.to_string(),
+            RawSize::Written(s) => s.trim().to_owned(),
+        }
+    }
+}
+
 impl Default for RawConfig {
     fn default() -> Self {
         RawConfig {
@@ -50,6 +69,7 @@ impl Default for RawConfig {
             data_dir: "./rapport-data".into(),
             database_url: None,
             database_read_url: None,
+            sqlite_max_size: None,
             weekly_invitation_limit: 100,
             premium_weekly_invitation_limit: 200,
             outstanding_limit: 2500,
@@ -79,6 +99,9 @@ impl Default for RawConfig {
 
 pub use rapport_domain::WithdrawalNotice;
 
+/// The smallest `sqlite_max_size` taken: less could not hold the schema and a few members.
+const MIN_SQLITE_SIZE: u64 = 1_000_000;
+
 /// Where the data lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Database {
@@ -95,6 +118,9 @@ pub struct Config {
     /// A streaming read replica of the PostgreSQL primary: serves the graph index's initial load
     /// and member search, while every write and every other read goes to the primary.
     pub database_read_url: Option<String>,
+    /// The largest the embedded database may grow, in bytes (none by default: as large as the
+    /// disk allows). Writes past it are refused with `503 storage_full`, as on a full disk.
+    pub sqlite_max_size: Option<u64>,
     pub weekly_invitation_limit: u32,
     pub premium_weekly_invitation_limit: u32,
     pub outstanding_limit: u32,
@@ -204,6 +230,31 @@ impl RawConfig {
                 ))
             }
         };
+        let sqlite_max_size = self.sqlite_max_size.as_ref().map(RawSize::text);
+        let sqlite_max_size = match sqlite_max_size.as_deref() {
+            None | Some("") => None,
+            Some(size) if !matches!(database, Database::Sqlite(_)) => {
+                return Err(setting_err(
+                    "sqlite_max_size",
+                    format!("{size:?} limits the embedded SQLite store, but RAPPORT_DATABASE_URL names PostgreSQL"),
+                ))
+            }
+            Some(size) => match size.parse::<bytesize::ByteSize>() {
+                Ok(b) if b.as_u64() >= MIN_SQLITE_SIZE => Some(b.as_u64()),
+                Ok(_) => {
+                    return Err(setting_err(
+                        "sqlite_max_size",
+                        format!("{size:?} is too small: the schema alone takes more than 1MB"),
+                    ))
+                }
+                Err(_) => {
+                    return Err(setting_err(
+                        "sqlite_max_size",
+                        format!("{size:?} is not a size such as 500MB, 20GiB or 1048576 (bytes)"),
+                    ))
+                }
+            },
+        };
         let duration = |var: &str, v: &str| parse_duration(v).map_err(|e| setting_err(var, e));
         let positive = |var: &str, v: u32| {
             if v == 0 {
@@ -304,6 +355,7 @@ impl RawConfig {
             data_dir,
             database,
             database_read_url,
+            sqlite_max_size,
             weekly_invitation_limit: positive(
                 "weekly_invitation_limit",
                 self.weekly_invitation_limit,
@@ -390,6 +442,35 @@ mod tests {
     }
 
     #[test]
+    fn the_sqlite_max_size_is_written_in_bytes_or_with_a_unit() {
+        let size = |v: &str| {
+            RawConfig {
+                sqlite_max_size: Some(RawSize::Written(v.into())),
+                ..Default::default()
+            }
+            .check()
+            .map(|c| c.sqlite_max_size)
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(Config::defaults().sqlite_max_size, None);
+        assert_eq!(size(""), Ok(None));
+        assert_eq!(size("2000000"), Ok(Some(2_000_000)));
+        assert_eq!(size("10MB"), Ok(Some(10_000_000)));
+        assert_eq!(size("2 GiB"), Ok(Some(2 << 30)));
+        for bad in ["lots", "-5MB", "10 parsecs", "1KB"] {
+            let err = size(bad).unwrap_err();
+            assert!(err.contains("RAPPORT_SQLITE_MAX_SIZE"), "{bad}: {err}");
+        }
+        let on_postgres = RawConfig {
+            sqlite_max_size: Some(RawSize::Written("10MB".into())),
+            database_url: Some("postgres://db/rapport".into()),
+            ..Default::default()
+        };
+        let err = on_postgres.check().unwrap_err().to_string();
+        assert!(err.contains("PostgreSQL"), "{err}");
+    }
+
+    #[test]
     fn a_base_url_loses_its_trailing_slash_but_not_its_host() {
         let base = |url: &str| {
             RawConfig {
@@ -419,8 +500,11 @@ mod tests {
                 "weekly_invitation_limit = 5\nnote_max_chars = 50",
             )?;
             jail.set_env("RAPPORT_WEEKLY_INVITATION_LIMIT", "7");
+            // A plain number of bytes reads as a number from the environment: taken all the same.
+            jail.set_env("RAPPORT_SQLITE_MAX_SIZE", "5000000");
             let c = Config::load(Path::new("rapport.toml")).expect("loads");
             assert_eq!(c.weekly_invitation_limit, 7);
+            assert_eq!(c.sqlite_max_size, Some(5_000_000));
             assert_eq!(c.note_max_chars, 50);
             Ok(())
         });

@@ -63,6 +63,14 @@ pub enum AppError {
     /// Not allowed for this member's role.
     #[error("you are not allowed to do that")]
     Forbidden,
+    /// The database cannot be reached for now (down, restarting, failing over): try again in a
+    /// moment.
+    #[error("the database cannot be reached: {0}")]
+    Unavailable(String),
+    /// The database has no room for this write; reads go on, and writes succeed again once the
+    /// operator frees space.
+    #[error("the database is full: {0}")]
+    StorageFull(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -71,6 +79,8 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Rule(r) => AppError::Rule(r),
+            StoreError::Unavailable(m) => AppError::Unavailable(m),
+            StoreError::StorageFull(m) => AppError::StorageFull(m),
             StoreError::Internal(m) => AppError::Internal(m),
         }
     }

@@ -53,7 +53,11 @@ impl App {
             .build()
             .map_err(|e| AppError::Internal(e.to_string()))?;
         let store: Arc<dyn Store> = match &config.database {
-            Database::Sqlite(path) => Arc::new(SqliteStore::open(path, hook)?),
+            Database::Sqlite(path) => Arc::new(SqliteStore::open_limited(
+                path,
+                config.sqlite_max_size,
+                hook,
+            )?),
             Database::Postgres(url) => {
                 Arc::new(PgStore::open(url, config.database_read_url.as_deref(), hook).await?)
             }

@@ -53,7 +53,7 @@ pub struct Problem {
     /// The stable machine word: `malformed`, `not_found`, `not_pending`, ...
     #[schema(example = "not_found")]
     pub code: &'static str,
-    /// For `429`: when to try again (RFC 3339).
+    /// For `429` and `503 overloaded`: when to try again (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_at: Option<String>,
     /// For `403 restricted`: when the restriction ends (RFC 3339).
@@ -61,8 +61,37 @@ pub struct Problem {
     pub until: Option<String>,
 }
 
+/// When a refused request may be tried again: `Retry-After` (seconds), and for refusals that end
+/// at a known time, that time (`retry_at`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Retry {
+    pub at: Option<Timestamp>,
+    pub after_secs: u64,
+}
+
+impl Retry {
+    fn at(at: Timestamp, after_secs: u64) -> Option<Retry> {
+        Some(Retry {
+            at: Some(at),
+            after_secs,
+        })
+    }
+
+    fn after(after_secs: u64) -> Option<Retry> {
+        Some(Retry {
+            at: None,
+            after_secs,
+        })
+    }
+}
+
+/// `Retry-After` while the database cannot be reached: a restart or a failover takes seconds.
+const UNAVAILABLE_RETRY_SECS: u64 = 2;
+/// `Retry-After` while the database is full: space comes back when an operator frees it.
+const STORAGE_FULL_RETRY_SECS: u64 = 30;
+
 impl ApiError {
-    pub(crate) fn parts(&self) -> (StatusCode, &'static str, String, Option<(Timestamp, u64)>) {
+    pub(crate) fn parts(&self) -> (StatusCode, &'static str, String, Option<Retry>) {
         use StatusCode as S;
         match self {
             ApiError::Csrf => (
@@ -76,8 +105,27 @@ impl ApiError {
                 S::SERVICE_UNAVAILABLE,
                 "overloaded",
                 "the server is busy answering other requests; try again in a second".into(),
-                Some((*retry_at, 1)),
+                Retry::at(*retry_at, 1),
             ),
+            ApiError::App(AppError::Unavailable(m)) => {
+                tracing::warn!(error = %m, "the database cannot be reached");
+                (
+                    S::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Rapport is briefly unavailable; try again in a moment".into(),
+                    Retry::after(UNAVAILABLE_RETRY_SECS),
+                )
+            }
+            // The store has told the operator what to do, once rather than for every request.
+            ApiError::App(AppError::StorageFull(m)) => {
+                tracing::debug!(error = %m, "the database is full");
+                (
+                    S::SERVICE_UNAVAILABLE,
+                    "storage_full",
+                    "Rapport cannot save changes right now because its storage is full; reading works, and saving works again once space is freed: try again later".into(),
+                    Retry::after(STORAGE_FULL_RETRY_SECS),
+                )
+            }
             ApiError::RequestTimeout(limit) => (
                 S::REQUEST_TIMEOUT,
                 "request_timeout",
@@ -131,7 +179,7 @@ impl ApiError {
                 S::TOO_MANY_REQUESTS,
                 "rate_limited",
                 "too many attempts; try again later".into(),
-                Some((*retry_at, *retry_after)),
+                Retry::at(*retry_at, *retry_after),
             ),
             ApiError::App(AppError::Internal(m)) => {
                 tracing::error!(error = %m, "internal error");
@@ -164,19 +212,19 @@ impl ApiError {
                         retry_at,
                         retry_after,
                     } => {
-                        retry = Some((*retry_at, *retry_after));
+                        retry = Retry::at(*retry_at, *retry_after);
                         (S::TOO_MANY_REQUESTS, "quota_exceeded")
                     }
                     RuleError::CooldownActive {
                         retry_at,
                         retry_after,
                     } => {
-                        retry = Some((*retry_at, *retry_after));
+                        retry = Retry::at(*retry_at, *retry_after);
                         (S::TOO_MANY_REQUESTS, "cooldown_active")
                     }
                 };
                 let mut detail = r.to_string();
-                if let Some((at, _)) = retry {
+                if let Some(Retry { at: Some(at), .. }) = retry {
                     detail = format!("{detail} (from {})", at.to_rfc3339());
                 }
                 (status, code, detail, retry)
@@ -187,14 +235,14 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code, detail, retry_at) = self.parts();
+        let (status, code, detail, retry) = self.parts();
         let problem = Problem {
             kind: format!("https://rapport.dev/problems/{code}"),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
             detail,
             code,
-            retry_at: retry_at.map(|(at, _)| at.to_rfc3339()),
+            retry_at: retry.and_then(|r| r.at).map(|at| at.to_rfc3339()),
             until: match &self {
                 ApiError::App(AppError::Rule(RuleError::Restricted { until })) => {
                     Some(until.to_rfc3339())
@@ -209,8 +257,8 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let Some((_, secs)) = retry_at {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        if let Some(r) = retry {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(r.after_secs.max(1)));
         }
         resp
     }

@@ -48,7 +48,16 @@ pub enum StoreError {
     /// A rule refused the operation; nothing was written.
     #[error(transparent)]
     Rule(#[from] RuleError),
-    /// The store could not be reached or failed; nothing that was not acknowledged was written.
+    /// The store cannot be reached for now (the database is down, restarting or failing over);
+    /// nothing was written. Trying again in a moment is the cure.
+    #[error("the database cannot be reached: {0}")]
+    Unavailable(String),
+    /// The store has no room for this write (the disk, or the embedded database's configured
+    /// largest size, is full); nothing was written. Reads go on, and writes succeed again by
+    /// themselves once the operator frees space.
+    #[error("the database is full: {0}")]
+    StorageFull(String),
+    /// The store failed; nothing that was not acknowledged was written.
     #[error("store failure: {0}")]
     Internal(String),
 }

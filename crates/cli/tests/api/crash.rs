@@ -33,6 +33,16 @@ impl Server {
 
     /// The same, listening where `api` points (so that servers can share one client).
     pub fn start_on(dir: &Path, settings: &[(&str, &str)], api: Api) -> Server {
+        Self::spawn(dir, settings, api, None)
+    }
+
+    /// [`Server::start_with`], with what the server prints (its log) appended to `log`.
+    pub fn start_logged(dir: &Path, settings: &[(&str, &str)], log: &Path) -> Server {
+        let api = Api::new(format!("http://127.0.0.1:{}", free_port()));
+        Self::spawn(dir, settings, api, Some(log))
+    }
+
+    fn spawn(dir: &Path, settings: &[(&str, &str)], api: Api, log: Option<&Path>) -> Server {
         let listen = api
             .address
             .strip_prefix("http://")
@@ -45,6 +55,15 @@ impl Server {
             }
         }
         cmd.envs(settings.iter().copied());
+        if let Some(log) = log {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .expect("the server's log file opens");
+            cmd.stdout(file.try_clone().expect("a file handle"))
+                .stderr(file);
+        }
         let child = cmd
             .arg("serve")
             .env("RAPPORT_DATA_DIR", dir)

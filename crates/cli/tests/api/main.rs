@@ -20,6 +20,7 @@ mod copy;
 mod crash;
 mod deploy;
 mod errors;
+mod faults;
 mod fixtures;
 mod hardening;
 mod helpers;

@@ -183,7 +183,7 @@ impl IntoResponse for WebError {
         }
         let (status, code, mut detail, retry) = self.0.parts();
         // Times in words a person reads, not RFC 3339.
-        if let Some((at, _)) = retry {
+        if let Some(crate::error::Retry { at: Some(at), .. }) = retry {
             let rfc = at.to_rfc3339();
             detail = detail.replace(&format!(" (from {rfc})"), "");
             detail = format!(
@@ -204,6 +204,8 @@ impl IntoResponse for WebError {
         let title = match code {
             "not_found" => "Not found",
             "csrf" => "This form has expired",
+            "unavailable" => "Rapport is briefly unavailable",
+            "storage_full" => "Changes cannot be saved right now",
             c if c.ends_with("_limit") || c == "quota_exceeded" || c == "cooldown_active" => {
                 "Not right now"
             }
@@ -215,7 +217,12 @@ impl IntoResponse for WebError {
             message: sentence(&detail),
             back: "/".into(),
         };
-        render(status, &page)
+        let mut resp = render(status, &page);
+        if let Some(r) = retry {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(r.after_secs.max(1)));
+        }
+        resp
     }
 }
 
@@ -302,6 +309,37 @@ mod tests {
             assert_eq!(ago(then, now), said);
         }
         assert_eq!(ago("not a time", now), "");
+    }
+
+    /// The page a store failure shows: its status and `Retry-After`, and its text.
+    async fn failure_page(e: AppError) -> (StatusCode, Option<String>, String) {
+        let resp = WebError::from(e).into_response();
+        let status = resp.status();
+        let retry = resp
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .expect("the page");
+        (status, retry, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn a_database_out_of_reach_or_full_reads_as_a_plain_page_to_come_back_to() {
+        let (status, retry, page) =
+            failure_page(AppError::Unavailable("connection refused".into())).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(retry.as_deref(), Some("2"));
+        assert!(page.contains("Rapport is briefly unavailable; try again in a moment."));
+        assert!(!page.contains("connection refused"), "{page}");
+        let (status, retry, page) =
+            failure_page(AppError::StorageFull("database or disk is full".into())).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(retry.is_some());
+        assert!(page.contains("Changes cannot be saved right now"), "{page}");
+        assert!(!page.contains("disk is full"), "{page}");
     }
 
     #[test]

@@ -76,11 +76,13 @@ const REPLICA_WAIT: Duration = Duration::from_secs(30);
 const CHANNEL: &str = "rapport_events";
 
 /// Why a transaction stopped: a rule (nothing written, answered as is), the database (retried when
-/// it is a conflict), or anything else.
+/// it is a conflict), no connection to it, or anything else.
 #[derive(Debug)]
 pub(crate) enum Failure {
     Rule(RuleError),
     Db(tokio_postgres::Error),
+    /// Already classified: the database cannot be reached, or is full.
+    Store(StoreError),
     Internal(String),
 }
 
@@ -101,6 +103,7 @@ impl From<StoreError> for Failure {
         match e {
             StoreError::Rule(r) => Failure::Rule(r),
             StoreError::Internal(s) => Failure::Internal(s),
+            other => Failure::Store(other),
         }
     }
 }
@@ -109,16 +112,55 @@ impl From<Failure> for StoreError {
     fn from(f: Failure) -> Self {
         match f {
             Failure::Rule(r) => StoreError::Rule(r),
-            Failure::Db(e) => StoreError::Internal(describe(&e)),
+            Failure::Db(e) => classify(&e),
+            Failure::Store(e) => e,
             Failure::Internal(s) => StoreError::Internal(s),
         }
     }
 }
 
+/// No connection could be had: the server is down, restarting, refusing connections or too slow
+/// to answer (the pool's own timeouts); whatever the cause, trying again later is the cure.
 impl From<deadpool_postgres::PoolError> for Failure {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        Failure::Internal(format!("no database connection: {e}"))
+        Failure::Store(StoreError::Unavailable(format!(
+            "no database connection: {e}"
+        )))
     }
+}
+
+/// A database error as the rest of Rapport sees it: a lost or refused connection and a server
+/// shutting down or starting up (SQLSTATE class 08, 57P01, 57P02, 57P03) are
+/// [`StoreError::Unavailable`], a full disk (53100) is [`StoreError::StorageFull`], and anything
+/// else is [`StoreError::Internal`].
+fn classify(e: &tokio_postgres::Error) -> StoreError {
+    match e.code() {
+        Some(c)
+            if c.code().starts_with("08")
+                || *c == SqlState::ADMIN_SHUTDOWN
+                || *c == SqlState::CRASH_SHUTDOWN
+                || *c == SqlState::CANNOT_CONNECT_NOW =>
+        {
+            StoreError::Unavailable(describe(e))
+        }
+        Some(c) if *c == SqlState::DISK_FULL => StoreError::StorageFull(describe(e)),
+        Some(_) => StoreError::Internal(describe(e)),
+        // No SQLSTATE: the connection closed under the statement, or its socket failed.
+        None if e.is_closed() || io_cause(e) => StoreError::Unavailable(describe(e)),
+        None => StoreError::Internal(describe(e)),
+    }
+}
+
+/// Does an I/O error (a reset or refused connection) lie under `e`?
+fn io_cause(e: &tokio_postgres::Error) -> bool {
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if c.is::<std::io::Error>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 pub(crate) type TxResult<T> = Result<T, Failure>;
@@ -363,7 +405,17 @@ impl PgStore {
             return Err(());
         }
         if let Failure::Db(e) = &failure {
-            tracing::error!(error = %describe(e), "database transaction failed");
+            match classify(e) {
+                StoreError::Internal(_) => {
+                    tracing::error!(error = %describe(e), "database transaction failed")
+                }
+                StoreError::StorageFull(_) => tracing::error!(
+                    error = %describe(e),
+                    "the database server's disk is full: free space on it (writes are refused \
+                     with 503 storage_full until then, and resume by themselves)"
+                ),
+                _ => tracing::warn!(error = %describe(e), "database transaction failed"),
+            }
         }
         Ok(Err(failure.into()))
     }

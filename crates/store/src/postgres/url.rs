@@ -98,6 +98,30 @@ mod tests {
     }
 
     #[test]
+    fn several_hosts_and_the_session_wanted_reach_the_driver_for_failover() {
+        let url = parse_url(
+            "postgres://u@db1:5432,db2:5433/rapport?target_session_attrs=read-write&pool_size=4",
+        )
+        .expect("a valid URL");
+        let hosts: Vec<String> = url
+            .config
+            .get_hosts()
+            .iter()
+            .map(|h| match h {
+                tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(hosts, ["db1", "db2"]);
+        assert_eq!(url.config.get_ports(), [5432, 5433]);
+        assert_eq!(
+            url.config.get_target_session_attrs(),
+            tokio_postgres::config::TargetSessionAttrs::ReadWrite
+        );
+        assert_eq!(url.pool_size, 4);
+    }
+
+    #[test]
     fn a_pool_size_that_is_not_one_to_a_thousand_is_refused() {
         for bad in ["0", "1001", "-1", "many", ""] {
             let url = format!("postgres://u@h/db?pool_size={bad}");

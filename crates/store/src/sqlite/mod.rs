@@ -52,10 +52,22 @@ const STATEMENT_CACHE: usize = 256;
 /// Idle reader connections kept open.
 const MAX_IDLE_READERS: usize = 32;
 
+/// A full disk (`SQLITE_FULL`: the file system, or the largest size the operator set with
+/// `RAPPORT_SQLITE_MAX_SIZE`) is [`StoreError::StorageFull`]: the write is refused, nothing of it
+/// is kept, and the next write that finds room succeeds. Anything else is a failure.
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Internal(e.to_string())
+        if is_full(&e) {
+            StoreError::StorageFull(e.to_string())
+        } else {
+            StoreError::Internal(e.to_string())
+        }
     }
+}
+
+/// Is `e` SQLite's `SQLITE_FULL`?
+fn is_full(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull)
 }
 
 #[derive(Clone)]
@@ -112,6 +124,24 @@ fn open_writer_connection(path: &Path) -> rusqlite::Result<Connection> {
          PRAGMA temp_store = MEMORY;",
     )?;
     Ok(conn)
+}
+
+/// Caps the database the writer connection writes at `bytes` (`PRAGMA max_page_count`, which
+/// SQLite does not let go below the pages already in use).
+fn limit_size(conn: &Connection, bytes: u64) -> StoreResult<()> {
+    let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let pages = (bytes / page_size.max(1) as u64).max(1);
+    let set: i64 =
+        conn.pragma_update_and_check(None, "max_page_count", pages as i64, |r| r.get(0))?;
+    if set as u64 > pages {
+        tracing::warn!(
+            max_size = bytes,
+            size = set as u64 * page_size as u64,
+            "the database is already larger than RAPPORT_SQLITE_MAX_SIZE: it keeps its size, \
+             and writes that need more room are refused"
+        );
+    }
+    Ok(())
 }
 
 /// Writes a consistent copy of the database at `path` to `dest` while it serves: `VACUUM INTO`
@@ -174,6 +204,18 @@ impl SqliteStore {
     /// Opens (creating when missing) the database at `path`, brings its schema up to date and
     /// starts the writer.
     pub fn open(path: &Path, hook: CommitHook) -> StoreResult<SqliteStore> {
+        Self::open_limited(path, None, hook)
+    }
+
+    /// [`SqliteStore::open`], with the largest size in bytes the database may grow to, if any
+    /// (`RAPPORT_SQLITE_MAX_SIZE`): past it, writes are refused as [`StoreError::StorageFull`],
+    /// exactly as when the disk is full. A database already larger keeps its size and cannot
+    /// grow.
+    pub fn open_limited(
+        path: &Path,
+        max_size: Option<u64>,
+        hook: CommitHook,
+    ) -> StoreResult<SqliteStore> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
                 StoreError::Internal(format!("cannot create {}: {e}", dir.display()))
@@ -181,6 +223,9 @@ impl SqliteStore {
         }
         let mut conn = open_writer_connection(path)?;
         migrate_connection(&mut conn)?;
+        if let Some(bytes) = max_size {
+            limit_size(&conn, bytes)?;
+        }
         let members = Arc::new(MemberCache::default());
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
@@ -327,3 +372,33 @@ impl Store for SqliteStore {
 /// One process writes the embedded store: its leases are always its own, and nobody else revokes
 /// its tokens.
 impl ReplicaStore for SqliteStore {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_database_is_storage_full_and_other_failures_are_internal() {
+        let conn = Connection::open_in_memory().expect("opens");
+        conn.execute_batch("CREATE TABLE t (x BLOB)")
+            .expect("a table");
+        limit_size(&conn, 64 * 1024).expect("limits");
+        let full = (0..1000)
+            .map(|_| conn.execute("INSERT INTO t VALUES (zeroblob(4000))", []))
+            .find_map(Result::err)
+            .expect("64 KiB fill up");
+        assert!(
+            matches!(StoreError::from(full), StoreError::StorageFull(_)),
+            "a full database"
+        );
+        let other = conn
+            .execute("INSERT INTO nowhere VALUES (1)", [])
+            .unwrap_err();
+        assert!(matches!(StoreError::from(other), StoreError::Internal(_)));
+        // Reads go on.
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .expect("reads");
+        assert!(n > 0);
+    }
+}

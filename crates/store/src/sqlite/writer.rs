@@ -26,13 +26,20 @@
 //!
 //! SQLite itself syncs the WAL before each checkpoint copies it into the database, so a WAL restart
 //! can never overwrite frames that were not yet durable.
+//!
+//! A full disk (`SQLITE_FULL`) refuses the write that needed room, as `StorageFull`; when it strikes
+//! a closure after others in its batch changed rows, the batch is rolled back and every request in
+//! it is answered `StorageFull`. SQLite may roll the whole transaction back by itself on that
+//! error: then the rest of the batch runs in a fresh transaction that is rolled back too, so that
+//! no closure's writes are ever committed on their own. Nothing else changes: the next batch that
+//! finds room commits, so writes resume by themselves once space is freed.
 
 use crate::{Change, CommitHook, StoreError, StoreResult};
 use rusqlite::Connection;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::mpsc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// The most transactions folded into one commit.
@@ -51,12 +58,16 @@ impl WriteTx<'_> {
 }
 
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-type Job = Box<dyn FnOnce(&mut WriteTx<'_>) -> (bool, Completion) + Send>;
+/// A request's transaction: runs on the writer, and says how it ended (its error, if any) and how
+/// to answer it once the batch's fate is known.
+type Job = Box<dyn FnOnce(&mut WriteTx<'_>) -> (Option<StoreError>, Completion) + Send>;
 
 /// A committed batch waiting for its fsync.
 struct Committed {
     outcome: Result<(), StoreError>,
     completions: Vec<Completion>,
+    /// Some write of the batch found the disk full.
+    full: bool,
 }
 
 #[derive(Clone)]
@@ -70,12 +81,13 @@ impl Writer {
     pub fn start(conn: Connection, wal: PathBuf, hook: CommitHook) -> std::io::Result<Writer> {
         let (job_tx, job_rx) = mpsc::channel::<Job>();
         let (sync_tx, sync_rx) = mpsc::channel::<Committed>();
+        let db = PathBuf::from(wal.to_string_lossy().trim_end_matches("-wal"));
         std::thread::Builder::new()
             .name("rapport-syncer".into())
             .spawn(move || sync_loop(wal, sync_rx))?;
         std::thread::Builder::new()
             .name("rapport-writer".into())
-            .spawn(move || write_loop(conn, job_rx, hook, sync_tx))?;
+            .spawn(move || write_loop(conn, db, job_rx, hook, sync_tx))?;
         Ok(Writer { jobs: job_tx })
     }
 
@@ -88,7 +100,7 @@ impl Writer {
         let (done_tx, done_rx) = oneshot::channel::<StoreResult<T>>();
         let job: Job = Box::new(move |tx| {
             let result = f(tx);
-            let ok = result.is_ok();
+            let failed = result.as_ref().err().cloned();
             let done: Completion = Box::new(move |commit| {
                 let answer = match (commit, result) {
                     (_, Err(e)) => Err(e),
@@ -97,7 +109,7 @@ impl Writer {
                 };
                 let _ = done_tx.send(answer);
             });
-            (ok, done)
+            (failed, done)
         });
         self.jobs
             .send(job)
@@ -108,13 +120,18 @@ impl Writer {
     }
 }
 
+/// How often, at most, the writer repeats what the operator must do about a full disk.
+const FULL_LOG_EVERY: Duration = Duration::from_secs(60);
+
 fn write_loop(
     conn: Connection,
+    db: PathBuf,
     rx: mpsc::Receiver<Job>,
     hook: CommitHook,
     synced: mpsc::Sender<Committed>,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut full_logged: Option<Instant> = None;
     while let Ok(first) = rx.recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -123,7 +140,20 @@ fn write_loop(
                 Err(_) => break,
             }
         }
-        if let Some(committed) = commit_batch(&conn, &mut batch, &hook) {
+        let committed = commit_batch(&conn, &mut batch, &hook);
+        let full = committed.as_ref().is_some_and(|c| c.full);
+        let said_lately = matches!(full_logged, Some(at) if at.elapsed() < FULL_LOG_EVERY);
+        if full && !said_lately {
+            full_logged = Some(Instant::now());
+            tracing::error!(
+                database = %db.display(),
+                "the embedded database is full: free disk space where it lives (or raise \
+                 RAPPORT_SQLITE_MAX_SIZE and restart); until then writes are refused with \
+                 503 storage_full while reads go on, and writes resume by themselves once there \
+                 is room"
+            );
+        }
+        if let Some(committed) = committed {
             if synced.send(committed).is_err() {
                 tracing::error!("the syncer has stopped");
                 break;
@@ -150,6 +180,7 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, hook: &CommitHook) -> O
     let mut completions: Vec<Completion> = Vec::with_capacity(size);
     let mut changes: Vec<Change> = Vec::new();
     let mut poisoned = false;
+    let mut full = false;
     for job in batch.drain(..) {
         let before = conn.total_changes();
         let mut tx = WriteTx {
@@ -157,11 +188,12 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, hook: &CommitHook) -> O
             changes: Vec::new(),
         };
         match catch_unwind(AssertUnwindSafe(|| job(&mut tx))) {
-            Ok((true, done)) => {
+            Ok((None, done)) => {
                 changes.append(&mut tx.changes);
                 completions.push(done);
             }
-            Ok((false, done)) => {
+            Ok((Some(e), done)) => {
+                full |= matches!(e, StoreError::StorageFull(_));
                 if conn.total_changes() != before {
                     tracing::error!(
                         "a write transaction failed after changing rows; rolling back its batch"
@@ -176,19 +208,47 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, hook: &CommitHook) -> O
                 poisoned |= conn.total_changes() != before;
             }
         }
+        if conn.is_autocommit() {
+            // SQLite rolled the whole transaction back (it may, on a full disk or an I/O error):
+            // what ran before is gone, and what runs after must not commit on its own.
+            tracing::error!("the write transaction was rolled back under its batch");
+            poisoned = true;
+            if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
+                tracing::error!(error = %e, "could not begin a write transaction");
+                // The rest are dropped with the drain: each request is answered with an error.
+                break;
+            }
+        }
     }
     let jobs_done = Instant::now();
     let outcome = if poisoned {
-        let _ = conn.execute_batch("ROLLBACK");
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
         changes.clear();
-        Err(StoreError::Internal(
-            "a transaction in this batch failed midway; nothing was written".into(),
-        ))
+        Err(if full {
+            StoreError::StorageFull(
+                "the disk filled up under this batch of writes; nothing was written".into(),
+            )
+        } else {
+            StoreError::Internal(
+                "a transaction in this batch failed midway; nothing was written".into(),
+            )
+        })
     } else {
         exec(conn, "COMMIT").map_err(|e| {
             tracing::error!(error = %e, "commit failed");
-            let _ = conn.execute_batch("ROLLBACK");
-            StoreError::Internal(format!("commit: {e}"))
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            match StoreError::from(e) {
+                StoreError::StorageFull(m) => {
+                    full = true;
+                    StoreError::StorageFull(format!("commit: {m}"))
+                }
+                StoreError::Internal(m) => StoreError::Internal(format!("commit: {m}")),
+                other => other,
+            }
         })
     };
     if outcome.is_ok() && !changes.is_empty() {
@@ -201,6 +261,7 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>, hook: &CommitHook) -> O
     Some(Committed {
         outcome,
         completions,
+        full,
     })
 }
 
@@ -225,6 +286,7 @@ fn sync_loop(wal: PathBuf, rx: mpsc::Receiver<Committed>) {
             let Committed {
                 outcome,
                 completions,
+                ..
             } = committed;
             for done in completions {
                 done(outcome.clone());

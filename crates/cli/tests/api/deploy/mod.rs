@@ -13,7 +13,11 @@
 //!    replays), a restarted rapport loads its graph index from the standby (degree and mutual
 //!    views right after the restart; the standby's own statistics count the scan), a graph loaded
 //!    from a lagging standby catches up from the primary, and every write went to the primary
-//!    (the standby stays in recovery, read-only, while every write was acknowledged).
+//!    (the standby stays in recovery, read-only, while every write was acknowledged);
+//! 3. over a PostgreSQL 15 cluster of the test's own that is stopped and started again under a
+//!    running rapport: while it is down every request that needs it answers `503 unavailable`
+//!    with `Retry-After`, never a 500, and rapport recovers by itself once it is back, with every
+//!    acknowledged write there.
 //!
 //! Always PostgreSQL, whatever `RAPPORT_TEST_BACKEND` says. A missing part fails the test, never
 //! skips it: PgBouncer (`pgbouncer`, installed by scripts/test), the PostgreSQL 15 server binaries
@@ -24,6 +28,7 @@
 //! Every wait is bounded and waits for a condition that must become true; nothing is timed.
 
 mod pgbouncer;
+mod restart;
 mod standby;
 
 use crate::helpers::*;
@@ -33,7 +38,7 @@ use std::fs::OpenOptions;
 use std::future::Future;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -154,6 +159,158 @@ fn append(path: &Path, lines: &str) {
 
 fn read_log(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| format!("({}: {e})", path.display()))
+}
+
+// ----- a PostgreSQL cluster of the test's own ---------------------------------------------------
+
+/// Where Debian's `postgresql-15` puts the server binaries.
+const PG_BINDIR: &str = "/usr/lib/postgresql/15/bin";
+
+/// The directory of the PostgreSQL server binaries.
+pub(super) fn pg_bindir() -> PathBuf {
+    let dir = PathBuf::from(
+        std::env::var("RAPPORT_TEST_PG_BINDIR").unwrap_or_else(|_| PG_BINDIR.to_owned()),
+    );
+    assert!(
+        dir.join("initdb").exists() && dir.join("pg_basebackup").exists(),
+        "the PostgreSQL server binaries are not in {} (install Debian's postgresql-15, or set \
+         RAPPORT_TEST_PG_BINDIR)",
+        dir.display()
+    );
+    dir
+}
+
+/// A PostgreSQL cluster of the test's own, started with `pg_ctl`; stopped with
+/// `pg_ctl stop -m immediate` when dropped.
+pub(super) struct Cluster {
+    pub(super) name: &'static str,
+    pub(super) bin: PathBuf,
+    pub(super) base: PathBuf,
+    pub(super) data: PathBuf,
+    pub(super) port: u16,
+    pub(super) running: bool,
+}
+
+impl Cluster {
+    pub(super) fn new(name: &'static str, bin: &Path, base: &Path) -> Cluster {
+        Cluster {
+            name,
+            bin: bin.to_owned(),
+            base: base.to_owned(),
+            data: base.join(name),
+            port: free_port(),
+            running: false,
+        }
+    }
+
+    pub(super) fn tool(&self, tool: &str) -> Command {
+        as_postgres(&self.bin.join(tool), &self.base)
+    }
+
+    pub(super) fn log_path(&self) -> PathBuf {
+        self.base.join(format!("{}.log", self.name))
+    }
+
+    /// `initdb` of its data directory: one `postgres` superuser, trusted.
+    pub(super) fn init(&self) {
+        let mut initdb = self.tool("initdb");
+        initdb.arg("-D").arg(&self.data).args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-locale",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ]);
+        run(initdb, "initdb", TOOL_PATIENCE);
+    }
+
+    /// `pg_ctl stop -m fast`: the server ends every session and shuts down cleanly; returns once
+    /// it has.
+    pub(super) fn stop_fast(&mut self) {
+        let mut cmd = self.tool("pg_ctl");
+        cmd.arg("-D")
+            .arg(&self.data)
+            .args(["-m", "fast", "-w", "-t", "60", "stop"]);
+        run(cmd, "pg_ctl stop", TOOL_PATIENCE);
+        self.running = false;
+    }
+
+    /// Its own settings, after whatever `postgresql.conf` already says (the last one wins).
+    pub(super) fn configure(&self) {
+        append(
+            &self.data.join("postgresql.conf"),
+            &format!(
+                "port = {}\n\
+                 listen_addresses = '127.0.0.1'\n\
+                 unix_socket_directories = '{}'\n\
+                 wal_level = replica\n\
+                 max_wal_senders = 4\n\
+                 hot_standby = on\n\
+                 fsync = off\n",
+                self.port,
+                self.base.display()
+            ),
+        );
+    }
+
+    pub(super) fn start(&mut self) {
+        let mut cmd = self.tool("pg_ctl");
+        cmd.arg("-D")
+            .arg(&self.data)
+            .arg("-l")
+            .arg(self.log_path())
+            .args(["-w", "-t", "60", "start"]);
+        self.running = true;
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("pg_ctl cannot start: {e}"));
+        let deadline = std::time::Instant::now() + TOOL_PATIENCE;
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("process status") {
+                break s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the {} never started:\n{}",
+                self.name,
+                read_log(&self.log_path())
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(
+            status.success(),
+            "the {} did not start ({status}):\n{}",
+            self.name,
+            read_log(&self.log_path())
+        );
+    }
+
+    pub(super) fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// `sql` on `database` of this cluster; the first column of the first row.
+    pub(super) async fn scalar(&self, database: &str, sql: &str) -> String {
+        scalar(&self.url(database), sql).await
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if self.running {
+            let mut cmd = self.tool("pg_ctl");
+            cmd.arg("-D")
+                .arg(&self.data)
+                .args(["-m", "immediate", "-w", "-t", "60", "stop"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let _ = cmd.status();
+        }
+    }
 }
 
 // ----- talking to the databases directly ------------------------------------------------------

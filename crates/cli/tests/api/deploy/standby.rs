@@ -5,133 +5,8 @@
 use super::*;
 use crate::crash::Server;
 use serde_json::json;
-use std::path::PathBuf;
 
 // ----- 2. a streaming read replica ------------------------------------------------------------
-
-/// Where Debian's `postgresql-15` puts the server binaries.
-const PG_BINDIR: &str = "/usr/lib/postgresql/15/bin";
-
-/// The directory of the PostgreSQL server binaries.
-fn pg_bindir() -> PathBuf {
-    let dir = PathBuf::from(
-        std::env::var("RAPPORT_TEST_PG_BINDIR").unwrap_or_else(|_| PG_BINDIR.to_owned()),
-    );
-    assert!(
-        dir.join("initdb").exists() && dir.join("pg_basebackup").exists(),
-        "the PostgreSQL server binaries are not in {} (install Debian's postgresql-15, or set \
-         RAPPORT_TEST_PG_BINDIR)",
-        dir.display()
-    );
-    dir
-}
-
-/// A PostgreSQL cluster of the test's own, started with `pg_ctl`; stopped with
-/// `pg_ctl stop -m immediate` when dropped.
-struct Cluster {
-    name: &'static str,
-    bin: PathBuf,
-    base: PathBuf,
-    data: PathBuf,
-    port: u16,
-    running: bool,
-}
-
-impl Cluster {
-    fn new(name: &'static str, bin: &Path, base: &Path) -> Cluster {
-        Cluster {
-            name,
-            bin: bin.to_owned(),
-            base: base.to_owned(),
-            data: base.join(name),
-            port: free_port(),
-            running: false,
-        }
-    }
-
-    fn tool(&self, tool: &str) -> Command {
-        as_postgres(&self.bin.join(tool), &self.base)
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.base.join(format!("{}.log", self.name))
-    }
-
-    /// Its own settings, after whatever `postgresql.conf` already says (the last one wins).
-    fn configure(&self) {
-        append(
-            &self.data.join("postgresql.conf"),
-            &format!(
-                "port = {}\n\
-                 listen_addresses = '127.0.0.1'\n\
-                 unix_socket_directories = '{}'\n\
-                 wal_level = replica\n\
-                 max_wal_senders = 4\n\
-                 hot_standby = on\n\
-                 fsync = off\n",
-                self.port,
-                self.base.display()
-            ),
-        );
-    }
-
-    fn start(&mut self) {
-        let mut cmd = self.tool("pg_ctl");
-        cmd.arg("-D")
-            .arg(&self.data)
-            .arg("-l")
-            .arg(self.log_path())
-            .args(["-w", "-t", "60", "start"]);
-        self.running = true;
-        let mut child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("pg_ctl cannot start: {e}"));
-        let deadline = std::time::Instant::now() + TOOL_PATIENCE;
-        let status = loop {
-            if let Some(s) = child.try_wait().expect("process status") {
-                break s;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the {} never started:\n{}",
-                self.name,
-                read_log(&self.log_path())
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert!(
-            status.success(),
-            "the {} did not start ({status}):\n{}",
-            self.name,
-            read_log(&self.log_path())
-        );
-    }
-
-    fn url(&self, database: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
-    }
-
-    /// `sql` on `database` of this cluster; the first column of the first row.
-    async fn scalar(&self, database: &str, sql: &str) -> String {
-        scalar(&self.url(database), sql).await
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        if self.running {
-            let mut cmd = self.tool("pg_ctl");
-            cmd.arg("-D")
-                .arg(&self.data)
-                .args(["-m", "immediate", "-w", "-t", "60", "stop"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            let _ = cmd.status();
-        }
-    }
-}
 
 /// A primary cluster and a hot standby streaming from it, in one temporary directory that is
 /// removed after both are stopped (fields drop in order).
@@ -150,17 +25,7 @@ impl Replication {
         let mut primary = Cluster::new("primary", &bin, dir.path());
         let mut standby = Cluster::new("standby", &bin, dir.path());
 
-        let mut initdb = primary.tool("initdb");
-        initdb.arg("-D").arg(&primary.data).args([
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--no-locale",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        ]);
-        run(initdb, "initdb", TOOL_PATIENCE);
+        primary.init();
         primary.configure();
         append(
             &primary.data.join("pg_hba.conf"),
