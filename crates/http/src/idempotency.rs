@@ -5,8 +5,13 @@
 //!
 //! Only answers that did something (2xx) are kept, as Stripe does: a refusal changed nothing, so a
 //! retry with the same key is simply evaluated again, and a client that waited for `Retry-After`
-//! is not handed the stale refusal for a day. Sign-up and sign-in are left out: their answers carry
-//! a bearer token, and only a token's hash may ever be stored.
+//! is not handed the stale refusal for a day.
+//!
+//! No answer that carries a bearer token is ever kept: only a token's hash may be stored, and a
+//! replay would hand a working token to whoever can present the key again. Those routes are listed
+//! once, in [`CARRIES_A_TOKEN`]; there the key is ignored and the request simply runs (API.md:
+//! "never for `/auth/*` or any answer that carries a token"). A test checks the list against every
+//! answer of the OpenAPI document that has a `token`.
 
 use crate::error::ApiError;
 use crate::extract::bearer;
@@ -20,6 +25,21 @@ use rapport_domain::MemberId;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+/// The routes whose answers carry a bearer token, by path under `/api/v1` (one ending in `/`
+/// covers every path below it): sign-up and sign-in (and so everything under `/auth/`), and the
+/// password change, which answers with the member's one new token.
+const CARRIES_A_TOKEN: &[&str] = &["/auth/", "/me/password"];
+
+/// Does the answer to a request for `path` (under `/api/v1`) carry a token?
+fn carries_a_token(path: &str) -> bool {
+    CARRIES_A_TOKEN
+        .iter()
+        .any(|route| match route.strip_suffix('/') {
+            Some(_) => path.starts_with(route),
+            None => path == *route,
+        })
+}
 
 const BODY_LIMIT: usize = 64 * 1024;
 const MAX_KEY_LEN: usize = 255;
@@ -42,7 +62,7 @@ impl KeyLocks {
 }
 
 pub async fn layer(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    if req.method() != Method::POST || req.uri().path().contains("/auth/") {
+    if req.method() != Method::POST || carries_a_token(req.uri().path()) {
         return next.run(req).await;
     }
     let Some(raw_key) = req.headers().get("idempotency-key") else {
@@ -144,4 +164,67 @@ fn replay(status: u16, body: Vec<u8>) -> Response {
     resp.headers_mut()
         .insert("idempotent-replayed", HeaderValue::from_static("true"));
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+    use utoipa::OpenApi;
+
+    /// The schema a `$ref` names, or the schema itself.
+    fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+        match schema["$ref"].as_str() {
+            Some(r) => doc
+                .pointer(r.trim_start_matches('#'))
+                .unwrap_or(&Value::Null),
+            None => schema,
+        }
+    }
+
+    #[test]
+    fn every_post_answering_with_a_token_is_never_kept() {
+        // A route added later that hands out a token cannot be forgotten in CARRIES_A_TOKEN.
+        let doc = serde_json::to_value(crate::openapi::ApiDoc::openapi()).expect("serialises");
+        let mut with_token = Vec::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            let Some(responses) = item["post"]["responses"].as_object() else {
+                continue;
+            };
+            let carries = responses
+                .iter()
+                .filter(|(status, _)| status.starts_with('2'))
+                .filter_map(|(_, r)| r["content"].as_object())
+                .flat_map(|content| content.values())
+                .any(|media| {
+                    resolve(&doc, resolve(&doc, &media["schema"]))["properties"]
+                        .get("token")
+                        .is_some()
+                });
+            if carries {
+                with_token.push(path.clone());
+            }
+        }
+        assert!(
+            with_token.len() >= 3,
+            "sign-up, sign-in and the password change answer with a token: {with_token:?}"
+        );
+        for path in with_token {
+            let under_api = path.strip_prefix("/api/v1").expect("an API path");
+            assert!(
+                carries_a_token(under_api),
+                "{path} answers with a token but its answer may be kept"
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_listed_routes_are_left_out() {
+        assert!(carries_a_token("/auth/login"));
+        assert!(carries_a_token("/auth/signup"));
+        assert!(carries_a_token("/me/password"));
+        assert!(!carries_a_token("/me/password/x"));
+        assert!(!carries_a_token("/me"));
+        assert!(!carries_a_token("/invitations"));
+    }
 }

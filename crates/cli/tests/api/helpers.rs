@@ -48,7 +48,7 @@ pub struct TestApp {
     pub app: App,
     /// Kept so that the store outlives the server.
     dir: tempfile::TempDir,
-    _database: crate::backend::TestDatabase,
+    database: crate::backend::TestDatabase,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -95,7 +95,7 @@ impl TestApp {
             clock,
             app,
             dir,
-            _database: database,
+            database,
             shutdown: Some(tx),
         }
     }
@@ -119,6 +119,27 @@ impl TestApp {
     /// The SQLite file the server writes.
     pub fn db_path(&self) -> std::path::PathBuf {
         self.dir.path().join("rapport.db")
+    }
+
+    /// What `query` (a `SELECT count(*) …` that both SQLite and PostgreSQL read the same way)
+    /// counts in the server's store, whichever store this run uses.
+    pub async fn count(&self, query: &str) -> i64 {
+        match &self.database.database {
+            rapport_app::Database::Sqlite(path) => rusqlite::Connection::open(path)
+                .and_then(|c| c.query_row(query, [], |r| r.get(0)))
+                .unwrap_or_else(|e| panic!("{query}: {e}")),
+            rapport_app::Database::Postgres(url) => {
+                let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .expect("the test database answers");
+                tokio::spawn(connection);
+                client
+                    .query_one(query, &[])
+                    .await
+                    .unwrap_or_else(|e| panic!("{query}: {e}"))
+                    .get(0)
+            }
+        }
     }
 }
 
@@ -265,6 +286,18 @@ impl Api {
             .post(format!("{}/api/v1/auth/login", self.address))
             .header("idempotency-key", key)
             .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("the request was answered")
+    }
+
+    /// A POST with an `Idempotency-Key`, as `token`'s member.
+    pub async fn post_with_key(&self, path: &str, token: &str, key: &str, body: Value) -> Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .bearer_auth(token)
+            .header("idempotency-key", key)
+            .json(&body)
             .send()
             .await
             .expect("the request was answered")

@@ -252,3 +252,35 @@ async fn no_bearer_token_is_stored_in_clear() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_password_change_answer_is_never_stored() {
+    // Whoever can send a keyed password change again (a retry queue, a logged request) must not be
+    // handed the member's new token: that answer is never kept, so the replay runs again, and is
+    // refused, the password having changed.
+    let app = TestApp::spawn().await;
+    let ada = app.signup_member("Ada").await;
+    let path = "/api/v1/me/password";
+    let body = json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"});
+    let first = app
+        .post_with_key(path, &ada.token, "pw-1", body.clone())
+        .await;
+    let token = expect_json(first, 200).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(app.count("SELECT count(*) FROM idempotency_keys").await, 0);
+
+    for bearer in [&token, &ada.token] {
+        let again = app.post_with_key(path, bearer, "pw-1", body.clone()).await;
+        assert_eq!(header(&again, "idempotent-replayed"), "");
+        let status = again.status();
+        let text = again.text().await.unwrap();
+        assert!(
+            !text.contains(&token),
+            "a replay handed the token out: {text}"
+        );
+        assert_eq!(status, 401, "{text}");
+    }
+    expect_json(app.me(&token).await, 200).await;
+}

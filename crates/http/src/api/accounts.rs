@@ -231,7 +231,9 @@ pub struct TokenResponse {
 }
 
 /// Change your password. Every other session and token stops working; the answer carries the one
-/// new token.
+/// new token. An `Idempotency-Key` is ignored here, as on sign-up and sign-in: an answer that
+/// carries a token is never kept, so a retry runs again (and, the password having changed, is
+/// refused).
 #[utoipa::path(post, path = "/api/v1/me/password", tag = "accounts", security(("bearer" = [])), request_body = PasswordChange,
     responses(
         (status = 200, body = TokenResponse),
