@@ -6,7 +6,9 @@ use crate::{auth, notifications, optional_field, stats, App, AppError, AppResult
 use rapport_domain::{
     Email, InvitationsFrom, MemberId, Password, ProfileField, RuleError, Timestamp,
 };
-use rapport_store::{AccountStatus, MemberRecord, NewMember, ProfilePatch, Tier};
+use rapport_store::{
+    AccountStatus, MemberRecord, NewMember, ProfilePatch, Tier, TokenHash, TokenRecord,
+};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -182,8 +184,14 @@ impl App {
     async fn issue_token(&self, member: MemberId) -> AppResult<String> {
         let token = auth::new_token();
         let hash = auth::token_hash(&token);
-        self.store().insert_token(hash, member, self.now()).await?;
-        self.inner.tokens.put(hash, member);
+        let now = self.now();
+        self.store().insert_token(hash, member, now).await?;
+        let record = TokenRecord {
+            member,
+            created_at: now,
+            last_used_at: now,
+        };
+        self.inner.tokens.put(hash, record);
         Ok(token)
     }
 
@@ -195,25 +203,78 @@ impl App {
         Ok(())
     }
 
-    /// The member a bearer token belongs to.
+    /// The member a bearer token belongs to, while the token lives (`RAPPORT_TOKEN_LIFETIME`
+    /// from issue, `RAPPORT_TOKEN_IDLE_LIFETIME` from its last use); a dead, revoked or unknown
+    /// token is `Unauthenticated`. A use is recorded at most once a minute, in the background.
     pub async fn authenticate(&self, token: &str) -> AppResult<MemberId> {
         if token.len() > 200 {
             return Err(AppError::Unauthenticated);
         }
         let hash = auth::token_hash(token);
-        if let Some(id) = self.inner.tokens.get(&hash) {
-            metrics::counter!("rapport_token_lookups_total", "from" => "cache").increment(1);
-            return Ok(id);
+        let now = self.now();
+        let lifetime = self.inner.config.token_lifetime;
+        let alive = |t: &TokenRecord| lifetime.alive(t.created_at, t.last_used_at, now);
+        if let Some(t) = self.inner.tokens.get(&hash) {
+            if alive(&t) {
+                metrics::counter!("rapport_token_lookups_total", "from" => "cache").increment(1);
+                self.record_use(hash, t, now);
+                return Ok(t.member);
+            }
+            // Dead as this process last saw it; over a shared store another replica may have
+            // recorded a later use, so the store has the last word.
+            self.inner.tokens.forget(&hash);
         }
         metrics::counter!("rapport_token_lookups_total", "from" => "store").increment(1);
         let epoch = self.inner.tokens.epoch();
-        let id = self
+        let mut t = self
             .store()
-            .token_member(hash)
+            .token(hash)
             .await?
             .ok_or(AppError::Unauthenticated)?;
-        self.inner.tokens.put_unless_revoked(hash, id, epoch);
-        Ok(id)
+        if !alive(&t) && lifetime.alive(t.created_at, now, now) {
+            // Idle only by what the store holds: a use this process is still writing may keep it
+            // alive. Let those writes land and read again (on this rare path only).
+            self.settle_recorded_uses().await;
+            t = self
+                .store()
+                .token(hash)
+                .await?
+                .ok_or(AppError::Unauthenticated)?;
+        }
+        if !alive(&t) {
+            return Err(AppError::Unauthenticated);
+        }
+        self.inner.tokens.put_unless_revoked(hash, t, epoch);
+        self.record_use(hash, t, now);
+        Ok(t.member)
+    }
+
+    /// Writes a use of a token at `now` when the last one written is a minute old or more, without
+    /// making the request wait for it. Each write in flight holds `recording_uses` shared, so that
+    /// [`App::settle_recorded_uses`] can wait for them.
+    fn record_use(&self, hash: TokenHash, seen: TokenRecord, now: Timestamp) {
+        if !self.inner.tokens.claim_use(&hash, seen.last_used_at, now) {
+            return;
+        }
+        let store = self.inner.store.clone();
+        let gate = self.inner.recording_uses.clone();
+        let held = gate.clone().try_read_owned().ok();
+        tokio::spawn(async move {
+            let _held = match held {
+                Some(held) => held,
+                None => gate.read_owned().await,
+            };
+            if let Err(e) = store.touch_token(hash, now).await {
+                // The token may then die up to this minute early; never late.
+                tracing::warn!(error = %e, "a token's last use was not recorded");
+            }
+        });
+    }
+
+    /// Waits until every use this process started recording is written: before a token is found
+    /// idle (or pruned as such), no write of this process that would keep it alive is in flight.
+    pub(crate) async fn settle_recorded_uses(&self) {
+        drop(self.inner.recording_uses.write().await);
     }
 
     pub async fn me(&self, id: MemberId) -> AppResult<Me> {

@@ -2,7 +2,12 @@
 //!
 //! Passwords are hashed with argon2id (19 MiB, 2 iterations, OWASP's minimum). Tokens are 256
 //! random bits; only their SHA-256 is stored, and a small in-process cache maps a token's hash to
-//! its member so that authenticating a request does not touch the store.
+//! its member, with when it was issued and last used, so that authenticating a request does not
+//! touch the store.
+//!
+//! A token dies on the server (`rapport_domain::token`): at its absolute lifetime, or once unused
+//! for its idle lifetime. The cache keeps the two times it needs, and every hit checks them against
+//! the app's clock, so a cached token dies on time like any other.
 //!
 //! The cache must never outlive a revocation. This process revokes in its own cache what it
 //! revokes in the store. Over a store that other processes write too (PostgreSQL replicas), it
@@ -15,8 +20,9 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
 use rand::RngCore;
-use rapport_domain::MemberId;
-use rapport_store::{Peers, TokenHash};
+use rapport_domain::token::last_use_due;
+use rapport_domain::{MemberId, Timestamp};
+use rapport_store::{Peers, TokenHash, TokenRecord};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,8 +67,9 @@ pub fn token_hash(token: &str) -> TokenHash {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// Token hash -> member, for tokens seen recently. Entries leave on logout; the cache is emptied
-/// when it grows past its bound rather than growing without one.
+/// Token hash -> its member, issue and last use, for tokens seen recently. Entries leave on logout
+/// and when found dead; the cache is emptied when it grows past its bound rather than growing
+/// without one.
 ///
 /// Every revocation moves `epoch` on. A token read from the store is cached only if no revocation
 /// happened since the read began ([`TokenCache::put_unless_revoked`]), so a lookup racing a
@@ -74,7 +81,7 @@ pub struct TokenCache {
 }
 
 struct State {
-    map: HashMap<TokenHash, MemberId>,
+    map: HashMap<TokenHash, TokenRecord>,
     /// Does this cache hear of every revocation?
     trusted: bool,
 }
@@ -97,7 +104,8 @@ impl TokenCache {
         self.state.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn get(&self, hash: &TokenHash) -> Option<MemberId> {
+    /// The token as last seen by this process: whether it is still alive is the caller's check.
+    pub fn get(&self, hash: &TokenHash) -> Option<TokenRecord> {
         self.state
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -107,8 +115,8 @@ impl TokenCache {
     }
 
     /// Caches a token just issued (left out only if a revocation lands at this very moment).
-    pub fn put(&self, hash: TokenHash, member: MemberId) {
-        self.put_unless_revoked(hash, member, self.epoch());
+    pub fn put(&self, hash: TokenHash, token: TokenRecord) {
+        self.put_unless_revoked(hash, token, self.epoch());
     }
 
     /// Where revocations stand; pass it to [`TokenCache::put_unless_revoked`].
@@ -116,8 +124,9 @@ impl TokenCache {
         self.epoch.load(Ordering::SeqCst)
     }
 
-    /// Caches a token read from the store, unless a revocation happened since `epoch` was read.
-    pub fn put_unless_revoked(&self, hash: TokenHash, member: MemberId, epoch: u64) {
+    /// Caches a token read from the store, unless a revocation happened since `epoch` was read. A
+    /// later use already cached is kept.
+    pub fn put_unless_revoked(&self, hash: TokenHash, token: TokenRecord, epoch: u64) {
         let mut state = self.write();
         if self.epoch.load(Ordering::SeqCst) != epoch || !state.trusted {
             return;
@@ -125,7 +134,24 @@ impl TokenCache {
         if state.map.len() >= TOKEN_CACHE_MAX {
             state.map.clear();
         }
-        state.map.insert(hash, member);
+        let entry = state.map.entry(hash).or_insert(token);
+        entry.last_used_at = entry.last_used_at.max(token.last_used_at);
+    }
+
+    /// Should a use of the token at `now` be written to the store? Once a minute at most: the first
+    /// caller after the last written use gets `true` and the cache takes `now` as the last use, so
+    /// requests racing each other write it once. A token this cache does not hold (it is not
+    /// trusted, or was emptied) cannot be deduplicated here: `true` whenever it is due.
+    pub fn claim_use(&self, hash: &TokenHash, last_used_at: Timestamp, now: Timestamp) -> bool {
+        let mut state = self.write();
+        match state.map.get_mut(hash) {
+            Some(cached) if last_use_due(cached.last_used_at, now) => {
+                cached.last_used_at = now;
+                true
+            }
+            Some(_) => false,
+            None => last_use_due(last_used_at, now),
+        }
     }
 
     pub fn forget(&self, hash: &TokenHash) {
@@ -137,7 +163,7 @@ impl TokenCache {
     pub fn forget_member(&self, member: MemberId) {
         let mut state = self.write();
         self.epoch.fetch_add(1, Ordering::SeqCst);
-        state.map.retain(|_, m| *m != member);
+        state.map.retain(|_, t| t.member != member);
     }
 
     /// Empties the cache and caches nothing more until [`TokenCache::trust`]: revocations may be
@@ -287,7 +313,12 @@ mod tests {
         }
     }
 
-    const ADA: MemberId = MemberId(1);
+    const T0: Timestamp = Timestamp(1_800_000_000_000);
+    const ADA: TokenRecord = TokenRecord {
+        member: MemberId(1),
+        created_at: T0,
+        last_used_at: T0,
+    };
 
     #[tokio::test]
     async fn a_shared_cache_caches_only_while_the_store_listens() {
@@ -369,6 +400,29 @@ mod tests {
         );
         s.cache.put([9; 32], ADA);
         assert_eq!(s.cache.get(&[9; 32]), Some(ADA), "and it caches again");
+    }
+
+    #[test]
+    fn a_use_is_written_once_a_minute_whoever_races_for_it() {
+        let cache = TokenCache::new(true);
+        cache.put([1; 32], ADA);
+        let later = T0.plus(std::time::Duration::from_secs(61));
+        assert!(!cache.claim_use(&[1; 32], T0, T0.plus(std::time::Duration::from_secs(59))));
+        assert!(
+            cache.claim_use(&[1; 32], T0, later),
+            "the first request after a minute writes"
+        );
+        assert!(
+            !cache.claim_use(&[1; 32], T0, later),
+            "the next one does not"
+        );
+        assert_eq!(cache.get(&[1; 32]).map(|t| t.last_used_at), Some(later));
+        // A read from the store that saw an older use does not take the later one back.
+        cache.put_unless_revoked([1; 32], ADA, cache.epoch());
+        assert_eq!(cache.get(&[1; 32]).map(|t| t.last_used_at), Some(later));
+        // A token the cache does not hold is written whenever it is due.
+        assert!(cache.claim_use(&[2; 32], T0, later));
+        assert!(!cache.claim_use(&[2; 32], later, later));
     }
 
     #[test]

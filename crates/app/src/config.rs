@@ -5,6 +5,8 @@
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use rapport_domain::clock::parse_duration;
+use rapport_domain::token::LAST_USE_GRANULARITY;
+use rapport_domain::TokenLifetime;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -42,6 +44,8 @@ pub struct RawConfig {
     pub max_in_flight: u32,
     pub request_timeout: String,
     pub header_timeout: String,
+    pub token_lifetime: String,
+    pub token_idle_lifetime: String,
 }
 
 /// A size as written: a plain number of bytes (which the environment hands over as a number) or
@@ -93,6 +97,8 @@ impl Default for RawConfig {
             max_in_flight: 512,
             request_timeout: "30s".into(),
             header_timeout: "10s".into(),
+            token_lifetime: "30d".into(),
+            token_idle_lifetime: "7d".into(),
         }
     }
 }
@@ -155,6 +161,9 @@ pub struct Config {
     pub request_timeout: Duration,
     /// The longest a connection may take to send a request's headers (slow clients are dropped).
     pub header_timeout: Duration,
+    /// How long a sign-in token works: from issue (however often it is used), and from its last
+    /// use. Checked at every request and enforced by the sweeper, whatever the cookie says.
+    pub token_lifetime: TokenLifetime,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -307,6 +316,24 @@ impl RawConfig {
         if sweep_interval.is_zero() {
             return Err(setting_err("sweep_interval", "must be longer than zero"));
         }
+        let token_lifetime = TokenLifetime {
+            absolute: duration("token_lifetime", &self.token_lifetime)?,
+            idle: duration("token_idle_lifetime", &self.token_idle_lifetime)?,
+        };
+        // A token's last use is written once a minute: an idle lifetime shorter than that could
+        // end a token in use.
+        if token_lifetime.idle < 2 * LAST_USE_GRANULARITY {
+            return Err(setting_err("token_idle_lifetime", "must be at least 2m"));
+        }
+        if token_lifetime.absolute < token_lifetime.idle {
+            return Err(setting_err(
+                "token_lifetime",
+                format!(
+                    "must be at least the idle lifetime ({})",
+                    self.token_idle_lifetime
+                ),
+            ));
+        }
         let log_json = match self.log_format.as_str() {
             "text" | "" => false,
             "json" => true,
@@ -388,6 +415,7 @@ impl RawConfig {
             max_in_flight: positive("max_in_flight", self.max_in_flight)? as usize,
             request_timeout: at_least_a_second("request_timeout", &self.request_timeout)?,
             header_timeout: at_least_a_second("header_timeout", &self.header_timeout)?,
+            token_lifetime,
         })
     }
 }
@@ -415,6 +443,34 @@ mod tests {
             Database::Sqlite(PathBuf::from("./rapport-data/rapport.db"))
         );
         assert_eq!(c.withdrawal_notice, WithdrawalNotice::Silent);
+        assert_eq!(
+            c.token_lifetime,
+            TokenLifetime {
+                absolute: Duration::from_secs(30 * 86_400),
+                idle: Duration::from_secs(7 * 86_400),
+            }
+        );
+    }
+
+    #[test]
+    fn token_lifetimes_must_make_sense_together() {
+        let check = |absolute: &str, idle: &str| {
+            RawConfig {
+                token_lifetime: absolute.into(),
+                token_idle_lifetime: idle.into(),
+                ..Default::default()
+            }
+            .check()
+            .map(|c| c.token_lifetime)
+            .map_err(|e| e.to_string())
+        };
+        assert!(check("12h", "1h").is_ok());
+        let err = check("1h", "12h").unwrap_err();
+        assert!(err.contains("RAPPORT_TOKEN_LIFETIME"), "{err}");
+        let err = check("30d", "30s").unwrap_err();
+        assert!(err.contains("RAPPORT_TOKEN_IDLE_LIFETIME"), "{err}");
+        let err = check("forever", "7d").unwrap_err();
+        assert!(err.contains("RAPPORT_TOKEN_LIFETIME"), "{err}");
     }
 
     #[test]

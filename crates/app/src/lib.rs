@@ -115,6 +115,9 @@ struct Inner {
     clock: Arc<dyn Clock>,
     config: Config,
     tokens: TokenCache,
+    /// Held shared by each write of a token's last use while it is in flight (see
+    /// `App::settle_recorded_uses`).
+    recording_uses: Arc<tokio::sync::RwLock<()>>,
     logins: login_limit::LoginLimiter,
     signups: login_limit::SignupLimiter,
     /// At most one password hash per core at a time.

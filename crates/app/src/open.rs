@@ -84,6 +84,7 @@ impl App {
                 config,
                 // Over a shared store, trusted once it hears the other replicas' revocations.
                 tokens: auth::TokenCache::new(!shared),
+                recording_uses: Default::default(),
                 logins,
                 signups,
                 hashing: hashing::HashGate::per_core(),

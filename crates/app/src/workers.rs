@@ -27,7 +27,12 @@ pub struct Swept {
     pub expired: u64,
     pub reminded: u64,
     pub restrictions_ended: u64,
+    /// Sign-in tokens deleted past their absolute or idle lifetime.
+    pub tokens_pruned: u64,
 }
+
+/// Rows a pruning statement deletes at once, so that no one transaction grows without bound.
+const PRUNE_BATCH: u32 = 1_000;
 
 /// The lease on the background work that runs once across replicas (sweeps, mail, webhooks).
 const WORK_LEASE: &str = "background-work";
@@ -82,7 +87,8 @@ impl App {
     }
 
     /// One pass of the sweeper: expires invitations pending for longer than the expiry (silently),
-    /// sends the reminders that are due, tells members whose restriction ended, prunes the outbox.
+    /// sends the reminders that are due, tells members whose restriction ended, prunes the outbox
+    /// and dead sign-in tokens.
     /// Idempotent, so a pass interrupted by a restart is simply done again.
     pub async fn sweep(&self) -> AppResult<Swept> {
         let cutoff = self.now().minus(self.inner.config.invitation_expiry);
@@ -118,11 +124,32 @@ impl App {
         self.store()
             .prune_events(now.minus(Duration::from_secs(7 * 86_400)))
             .await?;
+        let tokens_pruned = self.prune_dead_tokens(now).await?;
         Ok(Swept {
             expired,
             reminded,
             restrictions_ended: ended,
+            tokens_pruned,
         })
+    }
+
+    /// Deletes every sign-in token dead at `now` (they are refused already; this frees their rows).
+    async fn prune_dead_tokens(&self, now: rapport_domain::Timestamp) -> AppResult<u64> {
+        // A use of a token this process is still writing would keep it alive: wait for those.
+        self.settle_recorded_uses().await;
+        let dead = self.inner.config.token_lifetime.cutoffs(now);
+        let mut pruned = 0;
+        loop {
+            let n = self.store().prune_tokens(dead, PRUNE_BATCH).await?;
+            pruned += n;
+            if n < u64::from(PRUNE_BATCH) {
+                break;
+            }
+        }
+        if pruned > 0 {
+            tracing::info!(pruned, "expired sign-in tokens deleted");
+        }
+        Ok(pruned)
     }
 
     /// Runs every background worker (sweeper, live feed, mailer, webhooks, and over a shared store

@@ -14,6 +14,7 @@ pub mod notify;
 pub mod plan;
 pub mod send;
 pub mod standing;
+pub mod token;
 pub mod values;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
@@ -25,4 +26,5 @@ pub use notify::{Channels, EmailCadence, NotificationKind, NotificationPrefs, Wi
 pub use plan::{ActPolicy, Effect, Plan, SendInvitation, SendPolicy};
 pub use send::{decide_send, InvitationsFrom, SendContext, SendDecision, SendLimits};
 pub use standing::{RestrictionReason, Standing};
+pub use token::{TokenCutoffs, TokenLifetime};
 pub use values::{Email, Note, Password, ProfileField};

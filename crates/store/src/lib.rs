@@ -39,7 +39,8 @@ pub use model::*;
 
 use async_trait::async_trait;
 use rapport_domain::{
-    Action, Email, InvitationId, InvitationsFrom, MemberId, NotificationPrefs, RuleError, Timestamp,
+    Action, Email, InvitationId, InvitationsFrom, MemberId, NotificationPrefs, RuleError,
+    Timestamp, TokenCutoffs,
 };
 use std::sync::Arc;
 
@@ -119,7 +120,14 @@ pub trait AccountStore: Send + Sync {
         member: MemberId,
         at: Timestamp,
     ) -> StoreResult<()>;
-    async fn token_member(&self, hash: TokenHash) -> StoreResult<Option<MemberId>>;
+    /// The token with this hash, dead or alive: whether it still works is the caller's rule
+    /// (`rapport_domain::TokenLifetime`).
+    async fn token(&self, hash: TokenHash) -> StoreResult<Option<TokenRecord>>;
+    /// Records a use of the token at `at`; a later use already recorded is kept.
+    async fn touch_token(&self, hash: TokenHash, at: Timestamp) -> StoreResult<()>;
+    /// Deletes up to `limit` tokens that are dead: issued, or last used, at or before the cutoffs.
+    /// Returns how many went.
+    async fn prune_tokens(&self, dead: TokenCutoffs, limit: u32) -> StoreResult<u64>;
     async fn delete_token(&self, hash: TokenHash, at: Timestamp) -> StoreResult<()>;
     /// Replaces the member's password hash and revokes every token they hold, in one transaction.
     async fn set_password(

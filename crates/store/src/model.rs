@@ -6,6 +6,16 @@ use rapport_domain::{
 
 pub type TokenHash = [u8; 32];
 
+/// A sign-in token as the store holds it (by its hash): whose it is, when it was issued, and its
+/// last use as last written (which lags the real one by less than
+/// `rapport_domain::token::LAST_USE_GRANULARITY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub member: MemberId,
+    pub created_at: Timestamp,
+    pub last_used_at: Timestamp,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberRecord {
     pub id: MemberId,

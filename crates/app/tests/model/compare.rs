@@ -24,9 +24,10 @@ impl Harness {
         }
         for (v, name) in NAMES.iter().enumerate() {
             let vid = self.ids[v];
-            // A deactivated member's tokens stop working; signing in gives a new one.
+            // A deactivated member's tokens stop working, and so does one past its lifetimes;
+            // signing in gives a new one.
             let auth = app.authenticate(&self.tokens[v]).await.ok();
-            same!(auth, model.active[v].then_some(vid), "{name}'s token");
+            same!(auth, model.token_works(v).then_some(vid), "{name}'s token");
 
             let me = app.me(vid).await.map_err(err(format!("{name}'s me")))?;
             let status = if model.active[v] {

@@ -181,6 +181,7 @@ impl Harness {
             .await
             .map_err(|e| fail(format!("{what}: {} cannot sign in: {e:?}", NAMES[who])))?;
         model.active[who] = true;
+        model.signed_in(who);
         if me.status != "active" {
             return Err(fail(format!(
                 "{what}: {} signed in as {}",

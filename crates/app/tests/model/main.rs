@@ -5,8 +5,9 @@
 //! few plain structs that say, in the words of PRODUCT.md and API.md, what every operation must
 //! answer and what every member must then see. After every step the two are compared: the answer
 //! of the operation (success, or the exact refusal), then each member's received and sent lists,
-//! connections, blocks, quota, restriction, stats, token, the relationship each member sees with
-//! each other one, and what each member is told about each invitation.
+//! connections, blocks, quota, restriction, stats, whether their token still works (each
+//! comparison presents it, which is a use), the relationship each member sees with each other one,
+//! and what each member is told about each invitation.
 //!
 //! A second test tells two stories on purpose (withdraw-and-resend, ignored as unknown) that random
 //! sequences this short seldom tell, so that every run compares the standing rules too.
@@ -59,6 +60,11 @@ const MAX_CONNECTIONS: usize = 2;
 const NOTE_MAX_CHARS: usize = 300;
 const REINVITE_COOLDOWN: i64 = 2 * DAY;
 const INVITATION_EXPIRY: i64 = 10 * DAY;
+/// A sign-in token works this long after it was issued, and after its last recorded use (the
+/// defaults), and a use is recorded once a minute at most (`rapport_domain::token`).
+const TOKEN_LIFETIME: i64 = 30 * DAY;
+const TOKEN_IDLE_LIFETIME: i64 = 7 * DAY;
+const TOKEN_USE_GRANULARITY: i64 = MINUTE;
 
 /// The standing rules of PRODUCT.md ("Limits and standing"); they are not settings.
 const STANDING_WINDOW: i64 = 90 * DAY;
@@ -78,6 +84,10 @@ fn config(dir: &std::path::Path) -> Config {
     c.note_max_chars = NOTE_MAX_CHARS;
     c.reinvite_cooldown = millis(REINVITE_COOLDOWN);
     c.invitation_expiry = millis(INVITATION_EXPIRY);
+    c.token_lifetime = rapport_domain::TokenLifetime {
+        absolute: millis(TOKEN_LIFETIME),
+        idle: millis(TOKEN_IDLE_LIFETIME),
+    };
     c
 }
 
@@ -103,10 +113,12 @@ async fn run_case(ops: &[Op], tally: &Tally) -> Result<Model, TestCaseError> {
     let mut h = Harness::open().await;
     let mut model = Model::new();
     h.compare(&model, "the start").await?;
+    model.tokens_presented();
     for (n, op) in ops.iter().enumerate() {
         h.step(&mut model, op, tally).await?;
         tally.steps.fetch_add(1, Ordering::Relaxed);
         h.compare(&model, &format!("step {n} {op:?}")).await?;
+        model.tokens_presented();
     }
     let mut outcomes = tally.outcomes.lock().expect("the tally is never poisoned");
     for r in model.restrictions.iter().flatten() {

@@ -73,6 +73,14 @@ pub(crate) struct Model {
     pub(crate) blocks: BTreeSet<(usize, usize)>,
     pub(crate) pairs: HashMap<(usize, usize), PairRule>,
     pub(crate) restrictions: [Vec<Restriction>; N],
+    /// Each member's current token: when it was issued, and its last recorded use.
+    pub(crate) tokens: [TokenTimes; N],
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TokenTimes {
+    pub(crate) issued: i64,
+    pub(crate) used: i64,
 }
 
 pub(crate) fn edge(a: usize, b: usize) -> (usize, usize) {
@@ -90,7 +98,40 @@ impl Model {
             blocks: BTreeSet::new(),
             pairs: HashMap::new(),
             restrictions: Default::default(),
+            tokens: [TokenTimes {
+                issued: START,
+                used: START,
+            }; N],
         }
+    }
+
+    // --- sign-in tokens ---
+
+    /// Does the member's token work: not revoked (by a deactivation), younger than its lifetime,
+    /// and used within its idle lifetime?
+    pub(crate) fn token_works(&self, m: usize) -> bool {
+        let t = self.tokens[m];
+        self.active[m]
+            && t.issued > self.now - TOKEN_LIFETIME
+            && t.used > self.now - TOKEN_IDLE_LIFETIME
+    }
+
+    /// Every member presented their token: a working one's use is recorded, once a minute at
+    /// most.
+    pub(crate) fn tokens_presented(&mut self) {
+        for m in 0..N {
+            if self.token_works(m) && self.now - self.tokens[m].used >= TOKEN_USE_GRANULARITY {
+                self.tokens[m].used = self.now;
+            }
+        }
+    }
+
+    /// Signing in gives a new token.
+    pub(crate) fn signed_in(&mut self, m: usize) {
+        self.tokens[m] = TokenTimes {
+            issued: self.now,
+            used: self.now,
+        };
     }
 
     // --- what the rules read ---

@@ -106,7 +106,12 @@ pub(super) const TABLES: &[Table] = &[
     },
     Table {
         name: "tokens",
-        columns: &[blob("hash"), int("member_id"), int("created_at")],
+        columns: &[
+            blob("hash"),
+            int("member_id"),
+            int("created_at"),
+            int("last_used_at"),
+        ],
     },
     Table {
         name: "invitations",

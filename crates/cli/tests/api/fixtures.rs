@@ -44,6 +44,7 @@ impl TestApp {
         // Every test member signs up from 127.0.0.1; the per-address limit has tests of its own.
         config.signups_per_address = u32::MAX;
         config.data_dir = dir.path().to_owned();
+        config.token_lifetime = crate::helpers::LASTING_TOKENS;
         let database = crate::backend::TestDatabase::create(dir.path()).await;
         config.database = database.database.clone();
         adjust(&mut config);

@@ -22,6 +22,13 @@ pub const ANONYMOUS: &str = "";
 
 pub const DAY: Duration = Duration::from_secs(86_400);
 
+/// Token lifetimes no test outlives: tests move the clock by months and keep their members signed
+/// in. The token tests (`tokens.rs`) set the real ones back.
+pub const LASTING_TOKENS: rapport_domain::TokenLifetime = rapport_domain::TokenLifetime {
+    absolute: Duration::from_secs(100 * 365 * 86_400),
+    idle: Duration::from_secs(100 * 365 * 86_400),
+};
+
 /// A member signed up through the API.
 #[derive(Clone, Debug)]
 pub struct TestMember {
@@ -75,6 +82,7 @@ impl TestApp {
         // Every test member signs up from 127.0.0.1; the per-address limit has tests of its own.
         config.signups_per_address = u32::MAX;
         config.data_dir = dir.path().to_owned();
+        config.token_lifetime = crate::helpers::LASTING_TOKENS;
         let database = crate::backend::TestDatabase::create(dir.path()).await;
         config.database = database.database.clone();
         adjust(&mut config);

@@ -34,4 +34,5 @@ mod replicas;
 mod rules;
 mod sse;
 mod standing;
+mod tokens;
 mod web;

@@ -3,7 +3,9 @@
 use super::*;
 use crate::*;
 use async_trait::async_trait;
-use rapport_domain::{Email, InvitationsFrom, MemberId, NotificationPrefs, RuleError, Timestamp};
+use rapport_domain::{
+    Email, InvitationsFrom, MemberId, NotificationPrefs, RuleError, Timestamp, TokenCutoffs,
+};
 use std::sync::Arc;
 
 pub(super) async fn member_by_id(c: &Tx, id: MemberId) -> TxResult<Option<MemberRecord>> {
@@ -72,7 +74,7 @@ impl AccountStore for PgStore {
     ) -> StoreResult<()> {
         in_tx!(self, |tx| {
             tx.execute(
-                "INSERT INTO tokens (hash, member_id, created_at) VALUES ($1, $2, $3)",
+                "INSERT INTO tokens (hash, member_id, created_at, last_used_at) VALUES ($1, $2, $3, $3)",
                 &[&&hash[..], &member.0, &at.0],
             )
             .await?;
@@ -80,14 +82,45 @@ impl AccountStore for PgStore {
         })
     }
 
-    async fn token_member(&self, hash: TokenHash) -> StoreResult<Option<MemberId>> {
+    async fn token(&self, hash: TokenHash) -> StoreResult<Option<TokenRecord>> {
         read!(self, |c| {
             Ok(c.query_opt(
-                "SELECT member_id FROM tokens WHERE hash = $1",
+                "SELECT member_id, created_at, last_used_at FROM tokens WHERE hash = $1",
                 &[&&hash[..]],
             )
             .await?
-            .map(|r| MemberId(r.get(0))))
+            .map(|r| TokenRecord {
+                member: MemberId(r.get(0)),
+                created_at: Timestamp(r.get(1)),
+                last_used_at: Timestamp(r.get(2)),
+            }))
+        })
+    }
+
+    async fn touch_token(&self, hash: TokenHash, at: Timestamp) -> StoreResult<()> {
+        in_tx!(self, |tx| {
+            tx.execute(
+                "UPDATE tokens SET last_used_at = $2 WHERE hash = $1 AND last_used_at < $2",
+                &[&&hash[..], &at.0],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Each token deleted is heard as a revocation by every replica (`0003_notify.sql`).
+    async fn prune_tokens(&self, dead: TokenCutoffs, limit: u32) -> StoreResult<u64> {
+        in_tx!(self, |tx| {
+            tx.execute(
+                "DELETE FROM tokens WHERE hash IN (
+                    SELECT hash FROM tokens WHERE created_at <= $1 OR last_used_at <= $2 LIMIT $3)",
+                &[
+                    &dead.issued_at_or_before.0,
+                    &dead.used_at_or_before.0,
+                    &i64::from(limit),
+                ],
+            )
+            .await
         })
     }
 

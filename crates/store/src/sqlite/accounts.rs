@@ -63,7 +63,7 @@ impl AccountStore for SqliteStore {
         self.write(move |tx| {
             tx.conn
                 .prepare_cached(
-                    "INSERT INTO tokens (hash, member_id, created_at) VALUES (?1, ?2, ?3)",
+                    "INSERT INTO tokens (hash, member_id, created_at, last_used_at) VALUES (?1, ?2, ?3, ?3)",
                 )?
                 .execute(params![&hash[..], member.0, at.0])?;
             Ok(())
@@ -71,11 +71,49 @@ impl AccountStore for SqliteStore {
         .await
     }
 
-    async fn token_member(&self, hash: TokenHash) -> StoreResult<Option<MemberId>> {
+    async fn token(&self, hash: TokenHash) -> StoreResult<Option<TokenRecord>> {
         self.read(move |c| {
-            c.prepare_cached("SELECT member_id FROM tokens WHERE hash = ?1")?
-                .query_row([&hash[..]], |r| Ok(MemberId(r.get(0)?)))
-                .optional()
+            c.prepare_cached(
+                "SELECT member_id, created_at, last_used_at FROM tokens WHERE hash = ?1",
+            )?
+            .query_row([&hash[..]], |r| {
+                Ok(TokenRecord {
+                    member: MemberId(r.get(0)?),
+                    created_at: Timestamp(r.get(1)?),
+                    last_used_at: Timestamp(r.get(2)?),
+                })
+            })
+            .optional()
+        })
+        .await
+    }
+
+    async fn touch_token(&self, hash: TokenHash, at: Timestamp) -> StoreResult<()> {
+        self.write(move |tx| {
+            tx.conn
+                .prepare_cached(
+                    "UPDATE tokens SET last_used_at = ?2 WHERE hash = ?1 AND last_used_at < ?2",
+                )?
+                .execute(params![&hash[..], at.0])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn prune_tokens(&self, dead: TokenCutoffs, limit: u32) -> StoreResult<u64> {
+        self.write(move |tx| {
+            let n = tx
+                .conn
+                .prepare_cached(
+                    "DELETE FROM tokens WHERE hash IN (
+                        SELECT hash FROM tokens WHERE created_at <= ?1 OR last_used_at <= ?2 LIMIT ?3)",
+                )?
+                .execute(params![
+                    dead.issued_at_or_before.0,
+                    dead.used_at_or_before.0,
+                    limit
+                ])?;
+            Ok(n as u64)
         })
         .await
     }

@@ -144,7 +144,7 @@ impl BulkLoader {
         rows: impl Iterator<Item = (crate::TokenHash, i64, i64)>,
     ) -> StoreResult<u64> {
         self.insert_in_chunks(
-            "INSERT INTO tokens (hash, member_id, created_at) VALUES (?1, ?2, ?3)",
+            "INSERT INTO tokens (hash, member_id, created_at, last_used_at) VALUES (?1, ?2, ?3, ?3)",
             rows,
             |insert, (hash, member, at)| insert.execute(params![&hash[..], member, at]),
             &mut |_| {},

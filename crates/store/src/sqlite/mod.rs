@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_standing.sql"),
     include_str!("../../migrations/sqlite/0005_events.sql"),
     include_str!("../../migrations/sqlite/0006_search.sql"),
+    include_str!("../../migrations/sqlite/0007_token_lifetimes.sql"),
 ];
 
 /// WAL pages after which the writer checkpoints. Larger than SQLite's 1,000 so that a page written

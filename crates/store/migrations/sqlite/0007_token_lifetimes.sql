@@ -1,0 +1,8 @@
+-- Tokens expire on the server: each keeps its last use (written at most once a minute), and the
+-- sweeper deletes those past their absolute or idle lifetime, found through these indexes. A token
+-- issued before this migration counts as last used when it was issued.
+ALTER TABLE tokens ADD COLUMN last_used_at INTEGER NOT NULL DEFAULT 0;
+UPDATE tokens SET last_used_at = created_at;
+CREATE INDEX tokens_by_age ON tokens (created_at);
+CREATE INDEX tokens_by_last_use ON tokens (last_used_at);
+
