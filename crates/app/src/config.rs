@@ -46,6 +46,7 @@ pub struct RawConfig {
     pub header_timeout: String,
     pub token_lifetime: String,
     pub token_idle_lifetime: String,
+    pub idempotency_keys_per_member: u32,
 }
 
 /// A size as written: a plain number of bytes (which the environment hands over as a number) or
@@ -99,6 +100,7 @@ impl Default for RawConfig {
             header_timeout: "10s".into(),
             token_lifetime: "30d".into(),
             token_idle_lifetime: "7d".into(),
+            idempotency_keys_per_member: 10_000,
         }
     }
 }
@@ -164,6 +166,8 @@ pub struct Config {
     /// How long a sign-in token works: from issue (however often it is used), and from its last
     /// use. Checked at every request and enforced by the sweeper, whatever the cookie says.
     pub token_lifetime: TokenLifetime,
+    /// How many `Idempotency-Key` answers a member may have kept at once; past it, the oldest go.
+    pub idempotency_keys_per_member: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -416,6 +420,10 @@ impl RawConfig {
             request_timeout: at_least_a_second("request_timeout", &self.request_timeout)?,
             header_timeout: at_least_a_second("header_timeout", &self.header_timeout)?,
             token_lifetime,
+            idempotency_keys_per_member: positive(
+                "idempotency_keys_per_member",
+                self.idempotency_keys_per_member,
+            )?,
         })
     }
 }
@@ -450,6 +458,7 @@ mod tests {
                 idle: Duration::from_secs(7 * 86_400),
             }
         );
+        assert_eq!(c.idempotency_keys_per_member, 10_000);
     }
 
     #[test]

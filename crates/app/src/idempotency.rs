@@ -1,4 +1,6 @@
-//! Answers kept under an `Idempotency-Key`, replayed for 24 hours.
+//! Answers kept under an `Idempotency-Key`, replayed for 24 hours. The sweeper deletes them once
+//! that window has passed, and a member keeps at most `RAPPORT_IDEMPOTENCY_KEYS_PER_MEMBER` (10,000)
+//! at once: storing one more deletes their oldest, so no member can grow the table without bound.
 
 use crate::{App, AppResult};
 use rapport_domain::MemberId;
@@ -9,7 +11,8 @@ use std::time::Duration;
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(86_400);
 
 impl App {
-    /// The answer stored under `key` by `member` within the last 24 hours.
+    /// The answer stored under `key` by `member` within the last 24 hours (one kept longer, until
+    /// the next sweep, is not replayed).
     pub async fn idempotent_replay(
         &self,
         member: MemberId,
@@ -38,6 +41,10 @@ impl App {
             body,
             created_at: now,
         };
-        Ok(self.store().idempotent_put(member, key, resp, now).await?)
+        let keep = self.inner.config.idempotency_keys_per_member;
+        Ok(self
+            .store()
+            .idempotent_put(member, key, resp, now, keep)
+            .await?)
     }
 }

@@ -29,6 +29,8 @@ pub struct Swept {
     pub restrictions_ended: u64,
     /// Sign-in tokens deleted past their absolute or idle lifetime.
     pub tokens_pruned: u64,
+    /// `Idempotency-Key` answers deleted after their 24 hours.
+    pub replays_pruned: u64,
 }
 
 /// Rows a pruning statement deletes at once, so that no one transaction grows without bound.
@@ -87,8 +89,8 @@ impl App {
     }
 
     /// One pass of the sweeper: expires invitations pending for longer than the expiry (silently),
-    /// sends the reminders that are due, tells members whose restriction ended, prunes the outbox
-    /// and dead sign-in tokens.
+    /// sends the reminders that are due, tells members whose restriction ended, prunes the outbox,
+    /// dead sign-in tokens and `Idempotency-Key` answers past their window.
     /// Idempotent, so a pass interrupted by a restart is simply done again.
     pub async fn sweep(&self) -> AppResult<Swept> {
         let cutoff = self.now().minus(self.inner.config.invitation_expiry);
@@ -125,11 +127,13 @@ impl App {
             .prune_events(now.minus(Duration::from_secs(7 * 86_400)))
             .await?;
         let tokens_pruned = self.prune_dead_tokens(now).await?;
+        let replays_pruned = self.prune_replays(now).await?;
         Ok(Swept {
             expired,
             reminded,
             restrictions_ended: ended,
             tokens_pruned,
+            replays_pruned,
         })
     }
 
@@ -148,6 +152,20 @@ impl App {
         }
         if pruned > 0 {
             tracing::info!(pruned, "expired sign-in tokens deleted");
+        }
+        Ok(pruned)
+    }
+
+    /// Deletes the `Idempotency-Key` answers older than their replay window.
+    async fn prune_replays(&self, now: rapport_domain::Timestamp) -> AppResult<u64> {
+        let cutoff = now.minus(crate::IDEMPOTENCY_WINDOW);
+        let mut pruned = 0;
+        loop {
+            let n = self.store().prune_idempotent(cutoff, PRUNE_BATCH).await?;
+            pruned += n;
+            if n < u64::from(PRUNE_BATCH) {
+                break;
+            }
         }
         Ok(pruned)
     }

@@ -172,13 +172,18 @@ pub trait AccountStore: Send + Sync {
         member: MemberId,
         key: &str,
     ) -> StoreResult<Option<StoredResponse>>;
+    /// Keeps `response` under the member's `key` (replacing what the key held), then deletes the
+    /// member's oldest kept answers past the newest `keep`, in the same transaction.
     async fn idempotent_put(
         &self,
         member: MemberId,
         key: &str,
         response: StoredResponse,
         at: Timestamp,
+        keep: u32,
     ) -> StoreResult<()>;
+    /// Deletes up to `limit` kept answers made at or before `cutoff`; returns how many went.
+    async fn prune_idempotent(&self, cutoff: Timestamp, limit: u32) -> StoreResult<u64>;
 }
 
 /// Invitations: sending, answering and withdrawing them, the lists members see, and the sweeps

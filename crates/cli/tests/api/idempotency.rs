@@ -284,3 +284,65 @@ async fn a_password_change_answer_is_never_stored() {
     }
     expect_json(app.me(&token).await, 200).await;
 }
+
+#[tokio::test]
+async fn kept_answers_are_deleted_after_their_24_hours() {
+    // The sweeper deletes every kept answer once its replay window has passed, and only those.
+    let app = TestApp::spawn().await;
+    let ada = app.signup_member("Ada").await;
+    let read = "/api/v1/notifications/read";
+    expect_empty(
+        app.post_with_key(read, &ada.token, "old", json!({})).await,
+        204,
+    )
+    .await;
+    app.advance(Duration::from_secs(12 * 3600));
+    expect_empty(
+        app.post_with_key(read, &ada.token, "recent", json!({}))
+            .await,
+        204,
+    )
+    .await;
+    assert_eq!(app.app.sweep().await.unwrap().replays_pruned, 0);
+    app.advance(Duration::from_secs(12 * 3600));
+    assert_eq!(app.app.sweep().await.unwrap().replays_pruned, 1);
+    let kept = |key: &str| format!("SELECT count(*) FROM idempotency_keys WHERE key = '{key}'");
+    assert_eq!(app.count(&kept("old")).await, 0);
+    assert_eq!(app.count(&kept("recent")).await, 1);
+}
+
+#[tokio::test]
+async fn a_member_flooding_keys_keeps_only_the_newest() {
+    // Past the bound of kept answers per member (3 here; 10,000 by default), each new one deletes
+    // that member's oldest, so no member can grow the table without bound; others keep theirs.
+    let app = TestApp::spawn_with(|c| c.idempotency_keys_per_member = 3).await;
+    let (ada, bob) = (
+        app.signup_member("Ada").await,
+        app.signup_member("Bob").await,
+    );
+    let read = "/api/v1/notifications/read";
+    expect_empty(
+        app.post_with_key(read, &bob.token, "bob-1", json!({}))
+            .await,
+        204,
+    )
+    .await;
+    for i in 1..=5 {
+        app.advance(Duration::from_secs(60));
+        let key = format!("ada-{i}");
+        expect_empty(
+            app.post_with_key(read, &ada.token, &key, json!({})).await,
+            204,
+        )
+        .await;
+    }
+    let of = |id: &str| format!("SELECT count(*) FROM idempotency_keys WHERE member_id = {id}");
+    assert_eq!(app.count(&of(&ada.id)).await, 3);
+    assert_eq!(app.count(&of(&bob.id)).await, 1);
+    let gone = "SELECT count(*) FROM idempotency_keys WHERE key IN ('ada-1', 'ada-2')";
+    assert_eq!(app.count(gone).await, 0);
+    let newest = app
+        .post_with_key(read, &ada.token, "ada-5", json!({}))
+        .await;
+    assert_eq!(header(&newest, "idempotent-replayed"), "true");
+}

@@ -295,6 +295,7 @@ impl AccountStore for PgStore {
         key: &str,
         response: StoredResponse,
         at: Timestamp,
+        keep: u32,
     ) -> StoreResult<()> {
         in_tx!(self, |tx| {
             // A key used again replaces what it held (the embedded store's INSERT OR REPLACE):
@@ -316,7 +317,26 @@ impl AccountStore for PgStore {
                 ],
             )
             .await?;
+            // Past the bound, the oldest go (walks the member's newest `keep` index entries).
+            tx.execute(
+                "DELETE FROM idempotency_keys WHERE member_id = $1 AND key IN (
+                    SELECT key FROM idempotency_keys WHERE member_id = $1
+                     ORDER BY created_at DESC, key DESC OFFSET $2)",
+                &[&member.0, &i64::from(keep)],
+            )
+            .await?;
             Ok(())
+        })
+    }
+
+    async fn prune_idempotent(&self, cutoff: Timestamp, limit: u32) -> StoreResult<u64> {
+        in_tx!(self, |tx| {
+            tx.execute(
+                "DELETE FROM idempotency_keys WHERE (member_id, key) IN (
+                    SELECT member_id, key FROM idempotency_keys WHERE created_at <= $1 LIMIT $2)",
+                &[&cutoff.0, &i64::from(limit)],
+            )
+            .await
         })
     }
 }

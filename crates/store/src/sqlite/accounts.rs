@@ -267,6 +267,7 @@ impl AccountStore for SqliteStore {
         key: &str,
         resp: StoredResponse,
         at: Timestamp,
+        keep: u32,
     ) -> StoreResult<()> {
         let key = key.to_owned();
         self.write(move |tx| {
@@ -276,7 +277,29 @@ impl AccountStore for SqliteStore {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?
                 .execute(params![member.0, key, resp.request_hash, resp.status as i64, resp.body, at.0])?;
+            // Past the bound, the oldest go (walks the member's newest `keep` index entries).
+            tx.conn
+                .prepare_cached(
+                    "DELETE FROM idempotency_keys WHERE member_id = ?1 AND key IN (
+                        SELECT key FROM idempotency_keys WHERE member_id = ?1
+                         ORDER BY created_at DESC, key DESC LIMIT -1 OFFSET ?2)",
+                )?
+                .execute(params![member.0, keep])?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn prune_idempotent(&self, cutoff: Timestamp, limit: u32) -> StoreResult<u64> {
+        self.write(move |tx| {
+            let n = tx
+                .conn
+                .prepare_cached(
+                    "DELETE FROM idempotency_keys WHERE (member_id, key) IN (
+                        SELECT member_id, key FROM idempotency_keys WHERE created_at <= ?1 LIMIT ?2)",
+                )?
+                .execute(params![cutoff.0, limit])?;
+            Ok(n as u64)
         })
         .await
     }
