@@ -70,7 +70,7 @@ impl Chrome {
     }
 
     pub fn admin(&self) -> bool {
-        self.me.role == "admin"
+        rapport_domain::Role::parse(&self.me.role) == Some(rapport_domain::Role::Admin)
     }
 }
 
