@@ -60,6 +60,9 @@ pub enum AppError {
     /// Too much work queued (password hashing): try again in a moment.
     #[error("the server is busy; try again in a moment")]
     Overloaded { retry_at: Timestamp },
+    /// The store has more writes queued than it can run within its budget: try again in a moment.
+    #[error("the server is busy: {0}")]
+    WritesQueued(String),
     /// Not allowed for this member's role.
     #[error("you are not allowed to do that")]
     Forbidden,
@@ -81,6 +84,7 @@ impl From<StoreError> for AppError {
             StoreError::Rule(r) => AppError::Rule(r),
             StoreError::Unavailable(m) => AppError::Unavailable(m),
             StoreError::StorageFull(m) => AppError::StorageFull(m),
+            StoreError::Overloaded(m) => AppError::WritesQueued(m),
             StoreError::Internal(m) => AppError::Internal(m),
         }
     }

@@ -8,7 +8,7 @@ use crate::{
 use rapport_domain::Clock;
 use rapport_graph::Graph;
 use rapport_store::postgres::PgStore;
-use rapport_store::sqlite::SqliteStore;
+use rapport_store::sqlite::{SqliteOptions, SqliteStore, WriterSettings};
 use rapport_store::{Change, CommitHook, Store};
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,9 +53,15 @@ impl App {
             .build()
             .map_err(|e| AppError::Internal(e.to_string()))?;
         let store: Arc<dyn Store> = match &config.database {
-            Database::Sqlite(path) => Arc::new(SqliteStore::open_limited(
+            Database::Sqlite(path) => Arc::new(SqliteStore::open_with(
                 path,
-                config.sqlite_max_size,
+                SqliteOptions {
+                    max_size: config.sqlite_max_size,
+                    writer: WriterSettings {
+                        queue_budget: config.write_queue_budget,
+                        checkpoints: config.sqlite_checkpoints,
+                    },
+                },
                 hook,
             )?),
             Database::Postgres(url) => {

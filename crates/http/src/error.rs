@@ -107,6 +107,15 @@ impl ApiError {
                 "the server is busy answering other requests; try again in a second".into(),
                 Retry::at(*retry_at, 1),
             ),
+            ApiError::App(AppError::WritesQueued(m)) => {
+                tracing::debug!(error = %m, "write refused: the writer is behind");
+                (
+                    S::SERVICE_UNAVAILABLE,
+                    "overloaded",
+                    "the server is busy answering other requests; try again in a second".into(),
+                    Retry::after(1),
+                )
+            }
             ApiError::App(AppError::Unavailable(m)) => {
                 tracing::warn!(error = %m, "the database cannot be reached");
                 (

@@ -58,6 +58,10 @@ pub enum StoreError {
     /// themselves once the operator frees space.
     #[error("the database is full: {0}")]
     StorageFull(String),
+    /// More writes are queued than the store can run within its budget; nothing was written.
+    /// Trying again in a moment is the cure.
+    #[error("the store is busy: {0}")]
+    Overloaded(String),
     /// The store failed; nothing that was not acknowledged was written.
     #[error("store failure: {0}")]
     Internal(String),

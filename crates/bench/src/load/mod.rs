@@ -47,6 +47,7 @@ mod report;
 mod runner;
 mod seed;
 mod servers;
+mod store_watch;
 mod workload;
 
 use anyhow::{bail, Context};
@@ -85,12 +86,16 @@ pub struct Args {
     #[arg(long, value_delimiter = ',')]
     scenarios: Option<Vec<Scenario>>,
     /// Open loop at this fixed arrival rate (requests per second) instead of closed loop.
-    #[arg(long, conflicts_with = "open_at_half")]
+    #[arg(long, conflicts_with_all = ["open_at_half", "open_at"])]
     rate: Option<f64>,
     /// After each scenario's closed-loop run, run it open loop at half the throughput it reached
-    /// (always on with --growth, unless --rate is given).
-    #[arg(long)]
+    /// (always on with --growth, unless --rate is given). The same as --open-at 0.5.
+    #[arg(long, conflicts_with = "open_at")]
     open_at_half: bool,
+    /// After each scenario's closed-loop run, run it open loop at each of these fractions of the
+    /// throughput it reached, e.g. 0.5,0.8.
+    #[arg(long, value_delimiter = ',')]
+    open_at: Option<Vec<f64>>,
     /// Run the workload on networks of each of these sizes in turn (e.g. 10000,100000,1000000),
     /// print a table and write JSON and SVG plots to --out.
     #[arg(long, value_delimiter = ',', conflicts_with = "members")]
@@ -141,7 +146,8 @@ pub(crate) struct Plan {
     pub duration: Duration,
     pub scenarios: Vec<Scenario>,
     pub rate: Option<f64>,
-    pub open_at_half: bool,
+    /// Fractions of the closed-loop throughput to run open loop at, after each closed-loop run.
+    pub open_at: Vec<f64>,
     pub seed: u64,
     /// The PostgreSQL server to create the database on; SQLite when `None`.
     pub postgres: Option<String>,
@@ -162,6 +168,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     if args.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
         bail!("--rate must be a positive number of requests per second");
+    }
+    if args
+        .open_at
+        .iter()
+        .flatten()
+        .any(|f| !(f.is_finite() && *f > 0.0))
+    {
+        bail!("--open-at takes positive fractions of the closed-loop rate, e.g. 0.5,0.8");
     }
     if args.avg_connections == 0 {
         bail!("--avg-connections must be at least 1");
@@ -190,7 +204,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
         }),
         rate: args.rate,
-        open_at_half: args.open_at_half || (growing && args.rate.is_none()),
+        open_at: match &args.open_at {
+            Some(fractions) => fractions.clone(),
+            None if args.open_at_half || (growing && args.rate.is_none()) => vec![0.5],
+            None => Vec::new(),
+        },
         seed: args.seed,
         postgres: args.postgres.clone(),
         replicas: args.replicas,
@@ -309,6 +327,7 @@ async fn run_size(plan: &Plan, members: usize, dir: &Path) -> anyhow::Result<Rep
         queries,
         skew: plan.skew,
         pending: Mutex::new(Vec::new()),
+        wal: database.is_none().then(|| dir.join("rapport.db-wal")),
     });
     println!(
         "store under test: {backend} ({location}), {} {} ({})",
@@ -358,7 +377,7 @@ async fn run_size(plan: &Plan, members: usize, dir: &Path) -> anyhow::Result<Rep
         connections: plan.connections,
         duration_s: plan.duration.as_secs_f64(),
         rate: plan.rate,
-        open_at_half: plan.open_at_half,
+        open_at: plan.open_at.clone(),
         machine: Machine {
             cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
             load_avg_start,

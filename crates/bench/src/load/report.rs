@@ -3,6 +3,7 @@
 //! the runs end, and written as JSON with `--json`.
 
 use super::runner::Run;
+use super::store_watch::StoreDuringRun;
 use super::workload::Scenario;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -45,6 +46,8 @@ pub(crate) struct Outcome {
     /// On PostgreSQL (a server on this machine), the CPU the whole server spent during the run,
     /// per answer: the database work of one operation (see `pg_cpu`).
     pub pg_cpu_ms_per_op: Option<f64>,
+    /// On the embedded store: the log's largest size and the checkpoints during the run.
+    pub store: Option<StoreDuringRun>,
 }
 
 /// The network the store was seeded with, and how long that took.
@@ -113,7 +116,8 @@ pub(crate) struct Report {
     pub connections: usize,
     pub duration_s: f64,
     pub rate: Option<f64>,
-    pub open_at_half: bool,
+    /// Fractions of each closed-loop throughput that were run open loop.
+    pub open_at: Vec<f64>,
     pub machine: Machine,
     pub store: StoreFigures,
     pub server: ServerFigures,
@@ -150,6 +154,7 @@ impl Outcome {
             missed: run.missed,
             seconds: run.secs,
             pg_cpu_ms_per_op: None,
+            store: None,
         }
     }
 }
@@ -186,6 +191,19 @@ pub(crate) fn print_row(o: &Outcome) {
     );
     if let Some(ms) = o.pg_cpu_ms_per_op {
         println!("  postgres CPU {ms:.3} ms per operation");
+    }
+    if let Some(s) = &o.store {
+        println!(
+            "  WAL max {:.1} MiB, {} restarts; checkpoints: {} background (mean {:.1} ms, max {:.1}), {} final on the writer (mean {:.2} ms, max {:.2})",
+            s.wal_max_mib,
+            s.wal_restarts,
+            s.background.count,
+            s.background.mean_ms,
+            s.background.max_ms,
+            s.final_pass.count,
+            s.final_pass.mean_ms,
+            s.final_pass.max_ms
+        );
     }
 }
 

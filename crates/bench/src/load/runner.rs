@@ -4,6 +4,7 @@
 
 use super::client::Conn;
 use super::report::{print_header, print_row, Mode, Outcome};
+use super::store_watch::{Counters, StoreDuringRun, WalWatch};
 use super::workload::{Op, World};
 use super::{pg_cpu, Plan};
 use hdrhistogram::Histogram;
@@ -65,7 +66,7 @@ fn histogram() -> Histogram<u64> {
 
 /// Runs the plan's scenarios in order, printing a row for each run as it ends: closed loop (with
 /// the PostgreSQL server's CPU per operation when `postmaster` is known) and, with
-/// `plan.open_at_half`, open loop at half the rate it reached; or, with `plan.rate`, open loop
+/// `plan.open_at`, open loop at those fractions of the rate it reached; or, with `plan.rate`, open loop
 /// at that rate only.
 pub(crate) async fn run_scenarios(
     world: &Arc<World>,
@@ -92,26 +93,63 @@ pub(crate) async fn run_scenarios(
             run_closed(world, plan.connections, secs, &[Op::Send], None).await;
         }
         let cpu_before = postmaster.and_then(pg_cpu::cpu_ms);
+        let watch = Watch::start(world).await;
         let run = run_closed(world, plan.connections, plan.duration, ops, None).await;
         let cpu_after = postmaster.and_then(pg_cpu::cpu_ms);
         let mut closed = Outcome::of(scenario, Mode::Closed, None, run);
+        closed.store = watch.finish(world).await;
         if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
             closed.pg_cpu_ms_per_op = Some((after - before) / closed.requests.max(1) as f64);
         }
-        let half = closed.ops_per_sec / 2.0;
+        let reached = closed.ops_per_sec;
         print_row(&closed);
         results.push(closed);
-        if plan.open_at_half && half > 0.0 {
-            if scenario.acts_on_pending() {
-                fill_pending(world, plan, half).await;
+        for &fraction in &plan.open_at {
+            let rate = reached * fraction;
+            if rate <= 0.0 {
+                continue;
             }
-            let run = run_open(world, plan.connections, plan.duration, ops, half).await;
-            let open = Outcome::of(scenario, Mode::Open, Some(half), run);
+            if scenario.acts_on_pending() {
+                fill_pending(world, plan, rate).await;
+            }
+            let watch = Watch::start(world).await;
+            let run = run_open(world, plan.connections, plan.duration, ops, rate).await;
+            let mut open = Outcome::of(scenario, Mode::Open, Some(rate), run);
+            open.store = watch.finish(world).await;
             print_row(&open);
             results.push(open);
         }
     }
     results
+}
+
+/// The embedded store's log and checkpoints, watched over one run.
+struct Watch {
+    wal: Option<(WalWatch, Counters)>,
+}
+
+impl Watch {
+    async fn start(world: &World) -> Watch {
+        Watch {
+            wal: match &world.wal {
+                Some(path) => Some((
+                    WalWatch::start(path.clone()),
+                    Counters::read(world.addr(0)).await,
+                )),
+                None => None,
+            },
+        }
+    }
+
+    async fn finish(self, world: &World) -> Option<StoreDuringRun> {
+        let (watch, before) = self.wal?;
+        let wal_max_mib = watch.finish();
+        Some(
+            Counters::read(world.addr(0))
+                .await
+                .since(&before, wal_max_mib),
+        )
+    }
 }
 
 /// Sends (closed loop, not measured) until the pool of pending invitations holds enough for an

@@ -108,6 +108,8 @@ pub(crate) struct World {
     pub skew: f64,
     /// Pending invitations this run created: (invitation id, sender index, recipient index).
     pub pending: Mutex<Vec<(String, usize, usize)>>,
+    /// The embedded store's write-ahead log, watched during each run (none on PostgreSQL).
+    pub wal: Option<std::path::PathBuf>,
 }
 
 impl World {

@@ -1,8 +1,10 @@
 //! The real `rapport serve` process is killed with SIGKILL at random moments while ten writers are
 //! busy sending, accepting, withdrawing and signing up; after each kill SQLite finds the database
 //! intact and the rules hold in the raw tables, and after each restart on the same data directory
-//! every write the server acknowledged is there and every quota agrees with the invitations. 20 cycles by default, each adding to what must
-//! survive; `RAPPORT_CRASH_CYCLES=200` for the long run (scripts/reliability --long).
+//! every write the server acknowledged is there and every quota agrees with the invitations. 20
+//! cycles by default, each adding to what must survive; `RAPPORT_CRASH_CYCLES=200` for the long run
+//! (scripts/reliability --long). A second run does the same with the server checkpointing without
+//! pause, so that kills land while the log is copied into the database or started again.
 
 use crate::helpers::*;
 use rand::{Rng, SeedableRng};
@@ -21,10 +23,6 @@ pub struct Server {
 }
 
 impl Server {
-    fn start(dir: &Path) -> Server {
-        Self::start_with(dir, &[])
-    }
-
     /// Starts `rapport serve` on `dir` with extra settings.
     pub fn start_with(dir: &Path, settings: &[(&str, &str)]) -> Server {
         let api = Api::new(format!("http://127.0.0.1:{}", free_port()));
@@ -411,11 +409,42 @@ fn cycles() -> usize {
         .unwrap_or(20)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn acknowledged_writes_survive_kill_9_and_the_database_stays_intact() {
+/// A number from the server's `/metrics` text: the sum of every series named `name` exactly (all
+/// label sets).
+async fn metric(api: &Api, name: &str) -> f64 {
+    let text = api
+        .client
+        .get(format!("{}/metrics", api.address))
+        .send()
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// What one crash run found.
+struct Survived {
+    acked: Vec<Ack>,
+    /// Final checkpoint passes and log restarts the servers reported just before they were killed,
+    /// summed over the cycles.
+    final_passes: f64,
+    restarts: f64,
+}
+
+/// Starts `rapport serve` with `settings`, then `cycles` times: writes until a random moment, kills
+/// it, checks the database and restarts it on the same data directory.
+async fn kill_and_restart(settings: &[(&str, &str)], cycles: usize, seed: u64) -> Survived {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let db = dir.path().join("rapport.db");
-    let mut server = Server::start(dir.path());
+    let mut server = Server::start_with(dir.path(), settings);
     server.wait_ready().await;
     let mut members = Vec::new();
     for i in 0..30 {
@@ -431,7 +460,8 @@ async fn acknowledged_writes_survive_kill_9_and_the_database_stays_intact() {
     let walk = Arc::new(AtomicUsize::new(0));
     let signups = Arc::new(AtomicUsize::new(0));
     let mut acked: Vec<Ack> = Vec::new();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(20261123);
+    let (mut final_passes, mut restarts) = (0.0, 0.0);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let roles = [
         Role::Send,
         Role::Send,
@@ -445,7 +475,6 @@ async fn acknowledged_writes_survive_kill_9_and_the_database_stays_intact() {
         Role::SignUp,
     ];
 
-    let cycles = cycles();
     for cycle in 0..cycles {
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -473,6 +502,12 @@ async fn acknowledged_writes_survive_kill_9_and_the_database_stays_intact() {
             let ack = rx.recv().await.expect("the writers acknowledge writes");
             acked.push(ack);
         }
+        final_passes += metric(
+            &server.api,
+            "rapport_store_checkpoint_seconds_count{pass=\"final\"}",
+        )
+        .await;
+        restarts += metric(&server.api, "rapport_store_wal_restarts_total").await;
         tokio::time::sleep(Duration::from_millis(rng.gen_range(0..=20))).await;
         server.kill();
         stop.store(true, Ordering::SeqCst);
@@ -486,11 +521,23 @@ async fn acknowledged_writes_survive_kill_9_and_the_database_stays_intact() {
         assert_eq!(integrity_check(&db), "ok", "cycle {cycle}");
         check_invariants(&db, cycle);
 
-        server = Server::start(dir.path());
+        server = Server::start_with(dir.path(), settings);
         server.wait_ready().await;
         verify(&server.api, &acked, cycle).await;
         check_quotas(&server.api, &db, &members, cycle).await;
     }
+    server.kill();
+    Survived {
+        acked,
+        final_passes,
+        restarts,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_writes_survive_kill_9_and_the_database_stays_intact() {
+    let cycles = cycles();
+    let acked = kill_and_restart(&[], cycles, 20261123).await.acked;
     let count = |f: fn(&Ack) -> bool| acked.iter().filter(|a| f(a)).count();
     let (sent, connected, withdrawn, joined) = (
         count(|a| matches!(a, Ack::Invitation { .. })),
@@ -511,5 +558,34 @@ async fn acknowledged_writes_survive_kill_9_and_the_database_stays_intact() {
         sent > 0 && acked.len() >= cycles,
         "the workload wrote too little: {acked:?}"
     );
-    server.kill();
+}
+
+/// The same, with the server checkpointing without pause: a background pass as soon as the last
+/// one ends and the log started again every 64KiB (16 pages), so that most kills land while a
+/// checkpoint copies pages into the database or the writer restarts the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_writes_survive_kill_9_during_checkpoints() {
+    let cycles = cycles().div_ceil(2);
+    let settings = [
+        ("RAPPORT_SQLITE_CHECKPOINT_INTERVAL", "0ms"),
+        ("RAPPORT_SQLITE_WAL_RESTART_SIZE", "64KiB"),
+    ];
+    let survived = kill_and_restart(&settings, cycles, 20261203).await;
+    println!(
+        "reliability: kills during checkpoints cycles={cycles} acknowledged writes checked={} \
+         final passes={} log restarts={} lost=0 integrity=ok",
+        survived.acked.len(),
+        survived.final_passes,
+        survived.restarts
+    );
+    assert!(
+        survived.acked.len() >= cycles,
+        "the workload wrote too little"
+    );
+    assert!(
+        survived.final_passes > 0.0 && survived.restarts > 0.0,
+        "the server never checkpointed: {} final passes, {} restarts",
+        survived.final_passes,
+        survived.restarts
+    );
 }

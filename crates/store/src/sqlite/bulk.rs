@@ -39,6 +39,8 @@ impl BulkLoader {
             })?;
         }
         let mut conn = open_writer_connection(path)?;
+        // A bulk load has no one waiting on it: SQLite's own checkpoints keep the log short.
+        conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
         migrate_connection(&mut conn)?;
         let members: i64 = conn.query_row("SELECT count(*) FROM members", [], |r| r.get(0))?;
         if members > 0 {

@@ -9,6 +9,7 @@
 
 mod accounts;
 pub mod bulk;
+mod checkpoint;
 mod facts;
 mod invitations;
 mod network;
@@ -19,7 +20,8 @@ mod rules;
 mod standing;
 mod writer;
 
-pub use writer::MAX_BATCH;
+pub use checkpoint::CheckpointSettings;
+pub use writer::{WriterSettings, MAX_BATCH};
 
 use crate::member_cache::MemberCache;
 use crate::*;
@@ -40,10 +42,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0007_token_lifetimes.sql"),
 ];
 
-/// WAL pages after which the writer checkpoints. Larger than SQLite's 1,000 so that a page written
-/// many times between checkpoints is copied into the database once (measured in BENCHMARKS.md; a
-/// background checkpointer thread was tried too: better p99, lower throughput on two cores).
-const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
+/// The size the write-ahead log file is trimmed to when it starts again from its beginning (it
+/// may grow past it between two restarts; see [`checkpoint`]).
+const WAL_SIZE_LIMIT_BYTES: i64 = 64 << 20;
 
 /// Prepared statements kept per connection. rusqlite's default of 16 is fewer than the distinct
 /// statements a connection runs, and an evicted statement is parsed again on its next use
@@ -69,6 +70,17 @@ impl From<rusqlite::Error> for StoreError {
 /// Is `e` SQLite's `SQLITE_FULL`?
 fn is_full(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull)
+}
+
+/// What the operator may set about the embedded store.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SqliteOptions {
+    /// The largest size in bytes the database may grow to (`RAPPORT_SQLITE_MAX_SIZE`): past it,
+    /// writes are refused as [`StoreError::StorageFull`], exactly as when the disk is full. A
+    /// database already larger keeps its size and cannot grow.
+    pub max_size: Option<u64>,
+    /// The writer's backlog budget and checkpoints.
+    pub writer: WriterSettings,
 }
 
 #[derive(Clone)]
@@ -111,11 +123,13 @@ impl Readers {
 }
 
 /// Opens the writer connection. `synchronous=NORMAL` lets a commit return once its WAL frames are
-/// written; the writer's syncer then fsyncs them before anyone is answered (see [`writer`]).
+/// written; the writer's syncer then fsyncs them before anyone is answered (see [`writer`]). The
+/// connection never checkpoints by itself: the checkpointer does (see [`checkpoint`]).
 fn open_writer_connection(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
@@ -124,6 +138,14 @@ fn open_writer_connection(path: &Path) -> rusqlite::Result<Connection> {
          PRAGMA cache_size = -65536;
          PRAGMA temp_store = MEMORY;",
     )?;
+    Ok(conn)
+}
+
+/// Opens the checkpointer's connection: `synchronous=NORMAL`, so that its checkpoints fsync the
+/// log before copying it and the database after.
+fn open_checkpointer_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")?;
     Ok(conn)
 }
 
@@ -205,16 +227,13 @@ impl SqliteStore {
     /// Opens (creating when missing) the database at `path`, brings its schema up to date and
     /// starts the writer.
     pub fn open(path: &Path, hook: CommitHook) -> StoreResult<SqliteStore> {
-        Self::open_limited(path, None, hook)
+        Self::open_with(path, SqliteOptions::default(), hook)
     }
 
-    /// [`SqliteStore::open`], with the largest size in bytes the database may grow to, if any
-    /// (`RAPPORT_SQLITE_MAX_SIZE`): past it, writes are refused as [`StoreError::StorageFull`],
-    /// exactly as when the disk is full. A database already larger keeps its size and cannot
-    /// grow.
-    pub fn open_limited(
+    /// [`SqliteStore::open`] with the operator's [`SqliteOptions`].
+    pub fn open_with(
         path: &Path,
-        max_size: Option<u64>,
+        options: SqliteOptions,
         hook: CommitHook,
     ) -> StoreResult<SqliteStore> {
         if let Some(dir) = path.parent() {
@@ -224,14 +243,20 @@ impl SqliteStore {
         }
         let mut conn = open_writer_connection(path)?;
         migrate_connection(&mut conn)?;
-        if let Some(bytes) = max_size {
+        if let Some(bytes) = options.max_size {
             limit_size(&conn, bytes)?;
         }
         let members = Arc::new(MemberCache::default());
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
-        let writer = Writer::start(conn, PathBuf::from(wal), members.clone().follow(hook))
-            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let writer = Writer::start(
+            conn,
+            open_checkpointer_connection(path)?,
+            PathBuf::from(wal),
+            members.clone().follow(hook),
+            options.writer,
+        )
+        .map_err(|e| StoreError::Internal(e.to_string()))?;
         Ok(SqliteStore {
             writer,
             readers: Arc::new(Readers {

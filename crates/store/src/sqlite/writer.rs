@@ -34,11 +34,13 @@
 //! no closure's writes are ever committed on their own. Nothing else changes: the next batch that
 //! finds room commits, so writes resume by themselves once space is freed.
 
+use super::checkpoint::{CheckpointSettings, Checkpoints, Thresholds};
 use crate::{Change, CommitHook, StoreError, StoreResult};
 use rusqlite::Connection;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -73,22 +75,95 @@ struct Committed {
 #[derive(Clone)]
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
+    queue: Arc<Queue>,
+}
+
+/// The writer's backlog, as requests see it before they join it.
+struct Queue {
+    /// Transactions handed to the writer and not yet run.
+    waiting: AtomicUsize,
+    /// How long one transaction takes the writer, on average lately (nanoseconds, an exponential
+    /// moving average over batches).
+    per_job_nanos: AtomicU64,
+    /// The longest a new write may expect to wait for the writer; beyond, it is refused.
+    budget: Option<Duration>,
+}
+
+impl Queue {
+    /// The writer ran `jobs` transactions in `took`.
+    fn ran(&self, jobs: usize, took: Duration) {
+        self.waiting.fetch_sub(jobs, Ordering::Relaxed);
+        let sample = (took.as_nanos() / jobs.max(1) as u128).min(u64::MAX as u128) as u64;
+        let old = self.per_job_nanos.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            old - old / 8 + sample / 8
+        };
+        self.per_job_nanos.store(new, Ordering::Relaxed);
+        metrics::gauge!("rapport_store_write_queue")
+            .set(self.waiting.load(Ordering::Relaxed) as f64);
+    }
+
+    /// How long a write joining the queue now would wait before the writer runs it.
+    fn expected_wait(&self) -> Duration {
+        let waiting = self.waiting.load(Ordering::Relaxed) as u64;
+        Duration::from_nanos(waiting.saturating_mul(self.per_job_nanos.load(Ordering::Relaxed)))
+    }
+}
+
+/// How the writer runs: the backlog it accepts and when it checkpoints.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriterSettings {
+    /// The longest a write may expect to wait behind others before it is refused with
+    /// [`StoreError::Overloaded`]; `None` queues without bound.
+    pub queue_budget: Option<Duration>,
+    pub checkpoints: CheckpointSettings,
 }
 
 impl Writer {
-    /// Starts the writer and syncer threads. `wal` is the database's `-wal` file. Both threads stop
-    /// once every `Writer` handle is dropped, after committing and syncing what they were given.
-    pub fn start(conn: Connection, wal: PathBuf, hook: CommitHook) -> std::io::Result<Writer> {
+    /// Starts the writer, syncer and checkpointer threads. `wal` is the database's `-wal` file;
+    /// `checkpointer` a second connection to the database, for background checkpoints. The threads
+    /// stop once every `Writer` handle is dropped, after committing and syncing what they were
+    /// given.
+    pub fn start(
+        conn: Connection,
+        checkpointer: Connection,
+        wal: PathBuf,
+        hook: CommitHook,
+        settings: WriterSettings,
+    ) -> std::io::Result<Writer> {
         let (job_tx, job_rx) = mpsc::channel::<Job>();
         let (sync_tx, sync_rx) = mpsc::channel::<Committed>();
         let db = PathBuf::from(wal.to_string_lossy().trim_end_matches("-wal"));
+        let queue = Arc::new(Queue {
+            waiting: AtomicUsize::new(0),
+            per_job_nanos: AtomicU64::new(0),
+            budget: settings.queue_budget,
+        });
+        let checkpoints = Arc::new(Checkpoints::default());
         std::thread::Builder::new()
             .name("rapport-syncer".into())
             .spawn(move || sync_loop(wal, sync_rx))?;
+        let page_size: u64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .map_err(std::io::Error::other)?;
+        let thresholds = Thresholds::new(settings.checkpoints, page_size);
+        let background = checkpoints.clone();
+        std::thread::Builder::new()
+            .name("rapport-checkpointer".into())
+            .spawn(move || background.run(checkpointer, thresholds))?;
+        let loop_queue = queue.clone();
         std::thread::Builder::new()
             .name("rapport-writer".into())
-            .spawn(move || write_loop(conn, db, job_rx, hook, sync_tx))?;
-        Ok(Writer { jobs: job_tx })
+            .spawn(move || {
+                write_loop(conn, db, job_rx, hook, sync_tx, &loop_queue, &checkpoints);
+                checkpoints.stop();
+            })?;
+        Ok(Writer {
+            jobs: job_tx,
+            queue,
+        })
     }
 
     /// Runs `f` in the next commit and answers once that commit is durable.
@@ -97,6 +172,16 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&mut WriteTx<'_>) -> StoreResult<T> + Send + 'static,
     {
+        if let Some(budget) = self.queue.budget {
+            let wait = self.queue.expected_wait();
+            if wait > budget {
+                metrics::counter!("rapport_store_writes_refused_total").increment(1);
+                return Err(StoreError::Overloaded(format!(
+                    "the writer is about {} ms behind",
+                    wait.as_millis()
+                )));
+            }
+        }
         let (done_tx, done_rx) = oneshot::channel::<StoreResult<T>>();
         let job: Job = Box::new(move |tx| {
             let result = f(tx);
@@ -111,9 +196,11 @@ impl Writer {
             });
             (failed, done)
         });
-        self.jobs
-            .send(job)
-            .map_err(|_| StoreError::Internal("the writer has stopped".into()))?;
+        self.queue.waiting.fetch_add(1, Ordering::Relaxed);
+        self.jobs.send(job).map_err(|_| {
+            self.queue.waiting.fetch_sub(1, Ordering::Relaxed);
+            StoreError::Internal("the writer has stopped".into())
+        })?;
         done_rx
             .await
             .map_err(|_| StoreError::Internal("the write was abandoned".into()))?
@@ -129,10 +216,14 @@ fn write_loop(
     rx: mpsc::Receiver<Job>,
     hook: CommitHook,
     synced: mpsc::Sender<Committed>,
+    queue: &Queue,
+    checkpoints: &Checkpoints,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut full_logged: Option<Instant> = None;
+    let mut busy = BusyShare::new();
     while let Ok(first) = rx.recv() {
+        checkpoints.between_batches(&conn);
         batch.push(first);
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -140,7 +231,13 @@ fn write_loop(
                 Err(_) => break,
             }
         }
+        let size = batch.len();
+        let started = Instant::now();
         let committed = commit_batch(&conn, &mut batch, &hook);
+        let took = started.elapsed();
+        queue.ran(size, took);
+        busy.add(took);
+        checkpoints.committed();
         let full = committed.as_ref().is_some_and(|c| c.full);
         let said_lately = matches!(full_logged, Some(at) if at.elapsed() < FULL_LOG_EVERY);
         if full && !said_lately {
@@ -161,6 +258,34 @@ fn write_loop(
         }
     }
     tracing::debug!("writer stopped");
+}
+
+/// The share of the last second the writer spent running batches (`rapport_store_writer_busy`, 0
+/// to 1): near 1, writes queue.
+struct BusyShare {
+    since: Instant,
+    busy: Duration,
+}
+
+impl BusyShare {
+    const WINDOW: Duration = Duration::from_secs(1);
+
+    fn new() -> BusyShare {
+        BusyShare {
+            since: Instant::now(),
+            busy: Duration::ZERO,
+        }
+    }
+
+    fn add(&mut self, took: Duration) {
+        self.busy += took;
+        let window = self.since.elapsed();
+        if window >= Self::WINDOW {
+            metrics::gauge!("rapport_store_writer_busy")
+                .set(self.busy.as_secs_f64() / window.as_secs_f64());
+            *self = BusyShare::new();
+        }
+    }
 }
 
 /// Executes one cached statement that takes no parameters and returns no rows.
@@ -306,5 +431,63 @@ fn sync_wal(wal: &std::path::Path, file: &mut Option<std::fs::File>) -> std::io:
     match file {
         Some(f) => f.sync_data(),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn writer(dir: &std::path::Path, budget: Duration) -> Writer {
+        let db = dir.join("w.db");
+        let conn = super::super::open_writer_connection(&db).expect("opens");
+        let checkpointer = super::super::open_checkpointer_connection(&db).expect("opens");
+        let mut wal = db.into_os_string();
+        wal.push("-wal");
+        let settings = WriterSettings {
+            queue_budget: Some(budget),
+            checkpoints: CheckpointSettings::default(),
+        };
+        Writer::start(conn, checkpointer, wal.into(), Arc::new(|_| {}), settings)
+            .expect("the writer starts")
+    }
+
+    /// The refusal rests on counts and on how long a job took at least (a sleep), never on how
+    /// fast the machine is.
+    #[tokio::test]
+    async fn a_write_that_would_wait_past_the_budget_is_refused_and_nothing_else_is() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let w = writer(dir.path(), Duration::from_millis(10));
+        // One transaction that takes at least 50 ms teaches the writer what a job costs.
+        w.write(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            Ok(())
+        })
+        .await
+        .expect("an idle writer takes a write");
+        // Now one holds the writer: whoever comes next would wait about 50 ms.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = tokio::sync::oneshot::channel::<()>();
+        let holder = w.clone();
+        let holding = tokio::spawn(async move {
+            holder
+                .write(move |_| {
+                    let _ = started_tx.send(());
+                    let _ = held.recv();
+                    Ok(())
+                })
+                .await
+        });
+        started.await.expect("the writer runs the holder");
+        let refused = w.write(|_| Ok(())).await;
+        assert!(
+            matches!(refused, Err(StoreError::Overloaded(_))),
+            "refused: {refused:?}"
+        );
+        release.send(()).expect("the holder waits");
+        holding.await.expect("joins").expect("the holder commits");
+        // The queue is empty again: writes are taken.
+        w.write(|_| Ok(())).await.expect("taken again");
     }
 }
