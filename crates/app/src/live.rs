@@ -6,9 +6,18 @@
 //! safety net: every 5 s while the store hears the other replicas, every 500 ms while it does not
 //! (and on the embedded store, which other processes such as `rapport` commands may write to too).
 //! Because the feed reads the shared outbox rather than this process's own writes, every replica
-//! sees every event. The event's outbox number is the stream's event id, so a client that
-//! reconnects with `Last-Event-ID` is sent what it missed from the outbox, then live events,
-//! without gaps or repeats.
+//! sees every event.
+//!
+//! One outbox event may show as two stream events (an invitation's arrival and its notification),
+//! so a stream event's id is [`live_id`]: twice the outbox number, plus one for the notification.
+//! Ids are strictly increasing on every stream, and a client that reconnects with `Last-Event-ID`
+//! is sent exactly what followed that id, from the outbox, then live events, without gaps or
+//! repeats, even when it dropped between the two halves of one outbox event.
+//!
+//! A replayed event says what happened as it happened: `invitation.received` carries the
+//! invitation as it arrived (`pending`, undecided), whatever became of it since; the member and
+//! mutual-connection details are today's. An invitation withdrawn since is not replayed at all
+//! (withdrawal takes it out of the recipient's sight), only its removal.
 
 use crate::{App, AppError, AppResult};
 use rapport_domain::MemberId;
@@ -32,9 +41,29 @@ const QUIET_POLL: Duration = Duration::from_secs(5);
 /// The most missed events replayed to a reconnecting stream.
 const REPLAY_LIMIT: u32 = 10_000;
 
+/// Which half of an outbox event a stream event is.
+#[derive(Debug, Clone, Copy)]
+enum Half {
+    /// `invitation.received`, `invitation.removed` or `invitation.accepted`.
+    Invitation = 0,
+    /// `notification.created`.
+    Notification = 1,
+}
+
+/// The stream id of one half of the outbox event numbered `seq`.
+fn live_id(seq: i64, half: Half) -> i64 {
+    seq.saturating_mul(2).saturating_add(half as i64)
+}
+
+/// The outbox event a stream id belongs to.
+fn outbox_seq(live_id: i64) -> i64 {
+    live_id.div_euclid(2)
+}
+
 /// One message of a member's stream.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveEvent {
+    /// Strictly increasing on a stream (see [`live_id`]).
     pub id: i64,
     /// `invitation.received`, `invitation.removed`, `invitation.accepted` or
     /// `notification.created`.
@@ -184,7 +213,8 @@ impl App {
         let mut after = 0;
         if let Some(last) = last_event_id {
             after = last;
-            let mut from = last;
+            // The outbox event `last` is half of may still have its second half to send.
+            let mut from = outbox_seq(last) - 1;
             let mut scanned = 0;
             loop {
                 let events = self.store().events_after(from, 1000).await?;
@@ -192,10 +222,11 @@ impl App {
                 from = tail.seq;
                 for e in &events {
                     if audience(e).contains(&member) {
-                        backlog.extend(self.live_events(e, member).await?);
+                        let missed = self.live_events(e, member).await?;
+                        backlog.extend(missed.into_iter().filter(|l| l.id > last));
                     }
                 }
-                after = from;
+                after = after.max(live_id(from, Half::Notification));
                 scanned += events.len() as u32;
                 if events.len() < 1000 || scanned >= REPLAY_LIMIT {
                     break;
@@ -213,8 +244,8 @@ impl App {
     /// What `member`'s streams show for one event.
     async fn live_events(&self, e: &EventRecord, member: MemberId) -> AppResult<Vec<LiveEvent>> {
         let mut out = Vec::new();
-        let live = |event: &'static str, data: serde_json::Value| LiveEvent {
-            id: e.seq,
+        let live = |half: Half, event: &'static str, data: serde_json::Value| LiveEvent {
+            id: live_id(e.seq, half),
             event,
             data,
         };
@@ -224,8 +255,15 @@ impl App {
                 // Gone since (withdrawn before the stream saw it): nothing to show.
                 if let Some(id) = &invitation_id {
                     match self.invitation(member, id).await {
-                        Ok(inv) => {
-                            out.push(live("invitation.received", json!({ "invitation": inv })))
+                        Ok(mut inv) => {
+                            // As it arrived, whatever became of it since.
+                            inv.state = "pending";
+                            inv.decided_at = None;
+                            out.push(live(
+                                Half::Invitation,
+                                "invitation.received",
+                                json!({ "invitation": inv }),
+                            ))
                         }
                         Err(AppError::Rule(_)) => {}
                         Err(other) => return Err(other),
@@ -237,6 +275,7 @@ impl App {
             {
                 let unread = self.store().unread_count(member).await?;
                 out.push(live(
+                    Half::Invitation,
                     "invitation.removed",
                     json!({ "invitation_id": invitation_id, "unread": unread }),
                 ));
@@ -245,6 +284,7 @@ impl App {
                 if let Some(other) = e.b {
                     let connection = self.connection_view(other, e.created_at).await?;
                     out.push(live(
+                        Half::Invitation,
                         "invitation.accepted",
                         json!({ "invitation_id": invitation_id, "connection": connection }),
                     ));
@@ -258,6 +298,7 @@ impl App {
                     let unread = self.store().unread_count(member).await?;
                     if let Some(view) = self.notification_views(vec![record]).await?.pop() {
                         out.push(live(
+                            Half::Notification,
                             "notification.created",
                             json!({ "notification": view, "unread": unread }),
                         ));

@@ -71,7 +71,7 @@ pub fn router(app: App) -> Router {
         .nest("/api/v1", api)
         .merge(ops::router())
         .merge(web::router())
-        .fallback(|| async { error::ApiError::RouteNotFound })
+        .fallback(not_found)
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.clone(), limits::admit))
         .layer(middleware::from_fn(record_metrics))
@@ -104,6 +104,17 @@ pub fn router(app: App) -> Router {
             ))
         }))
         .with_state(state)
+}
+
+/// An address no route answers: problem+json under `/api/`, where clients read JSON, and a page
+/// with the site's layout everywhere else, where a person followed a stale link.
+async fn not_found(uri: axum::http::Uri) -> Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api/") {
+        error::ApiError::RouteNotFound.into_response()
+    } else {
+        web::WebError::from(error::ApiError::RouteNotFound).into_response()
+    }
 }
 
 async fn record_metrics(req: Request, next: Next) -> Response {

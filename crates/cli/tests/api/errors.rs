@@ -162,14 +162,13 @@ async fn a_body_over_64_kib_is_413_body_too_large() {
 
 #[tokio::test]
 async fn an_unknown_route_is_404_not_found_in_problem_json() {
-    // Inside and outside /api/v1, signed in or not.
+    // Anywhere under /api/, signed in or not.
     let app = TestApp::spawn().await;
     let ada = app.signup_member("Ada").await;
     for path in [
         "/api/v1/nothing-here",
         "/api/v1/invitations/1/frobnicate",
         "/api/v2/me",
-        "/nothing-here",
     ] {
         expect_problem(
             app.request(Method::GET, path, &ada.token, None).await,
@@ -183,6 +182,28 @@ async fn an_unknown_route_is_404_not_found_in_problem_json() {
             "not_found",
         )
         .await;
+    }
+}
+
+/// A person following a stale link outside the API reads a page of the site, not JSON.
+#[tokio::test]
+async fn an_unknown_page_is_a_404_page_with_the_site_layout() {
+    let app = TestApp::spawn().await;
+    let ada = app.signup_member("Ada").await;
+    for token in [ada.token.as_str(), ANONYMOUS] {
+        let r = app.request(Method::GET, "/nothing-here", token, None).await;
+        assert_eq!(r.status(), 404);
+        let kind = r.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(kind.starts_with("text/html"), "{kind}");
+        let html = r.text().await.unwrap();
+        for part in [
+            "<html lang=\"en\"",
+            "<title>Not found",
+            "<main",
+            "<h1>Not found</h1>",
+        ] {
+            assert!(html.contains(part), "{part} in {html}");
+        }
     }
 }
 

@@ -137,6 +137,11 @@ async fn a_full_disk_refuses_writes_and_keeps_reads() {
             && l.contains("resume by themselves")),
         "no ERROR line tells the operator what to do:\n{said}"
     );
+    // A log written to a file carries no colour escapes.
+    assert!(
+        !said.contains('\u{1b}'),
+        "ANSI escapes in a log file:\n{said}"
+    );
 
     // Room again (a larger limit, as an operator would set after freeing space): every
     // acknowledged write is there, and writes go on.

@@ -74,8 +74,10 @@ pub async fn mark_read(
 }
 
 /// Live updates as Server-Sent Events: `invitation.received`, `invitation.removed`,
-/// `invitation.accepted` and `notification.created`. Each event's id is its place in the outbox:
-/// reconnect with `Last-Event-ID` to be sent what was missed.
+/// `invitation.accepted` and `notification.created`. Event ids are integers, strictly increasing
+/// on every stream: reconnect with `Last-Event-ID` to be sent exactly what followed that event.
+/// A replayed event says what happened as it happened: `invitation.received` carries the
+/// invitation as it arrived (`pending`), whatever became of it since.
 #[utoipa::path(get, path = "/api/v1/events", tag = "notifications", security(("bearer" = [])),
     responses(
         (status = 200, description = "Server-Sent Events, one per change, and a comment line as a heartbeat", content_type = "text/event-stream", body = String),

@@ -1,6 +1,7 @@
 //! Live updates over Server-Sent Events: a stream shows an invitation's arrival, its withdrawal as a
 //! removal that does not say why, and an acceptance; a reconnection with `Last-Event-ID` replays
-//! what was missed, in order; and a member may hold only so many streams.
+//! what was missed, in order, even between the two events one change sends together; and a member
+//! may hold only so many streams.
 
 use super::*;
 
@@ -117,7 +118,9 @@ async fn live_streams_show_arrivals_and_silent_removals() {
     let e = again.next(PATIENCE).await.expect("replayed arrival");
     assert_eq!(e.event, "invitation.received");
     assert_eq!(e.data["invitation"]["id"], id.as_str());
-    assert_eq!(e.data["invitation"]["state"], "accepted");
+    // As it arrived: accepted since, but the event is its arrival.
+    assert_eq!(e.data["invitation"]["state"], "pending");
+    assert_eq!(e.data["invitation"]["decided_at"], Value::Null);
 
     // A cap on streams per member.
     let mut open = Vec::new();
@@ -129,4 +132,51 @@ async fn live_streams_show_arrivals_and_silent_removals() {
     drop(open);
     let r = app.get("/api/v1/events", "nope").await;
     assert_problem(r, 401, "unauthenticated").await;
+}
+
+/// An invitation's arrival and its notification are sent together; a client that drops right after
+/// the first and resumes from its id gets the second, and every id is larger than the one before.
+#[tokio::test]
+async fn a_resume_between_two_events_sent_together_loses_neither() {
+    let app = TestApp::spawn().await;
+    let ada = app.member("Ada").await;
+    let bob = app.member("Bob").await;
+    let mut stream = Stream::open(&app, &bob, None).await;
+    let id = app.invite_ok(&ada, &bob).await;
+    let received = stream.next(PATIENCE).await.expect("invitation.received");
+    assert_eq!(received.event, "invitation.received");
+    let created = stream.next(PATIENCE).await.expect("notification.created");
+    assert_eq!(created.event, "notification.created");
+    let number = |e: &Sse| e.id.parse::<i64>().expect("an integer id");
+    assert!(
+        number(&created) > number(&received),
+        "{received:?} {created:?}"
+    );
+    drop(stream);
+
+    // Dropped after the arrival: the notification comes next, and nothing else.
+    let mut resumed = Stream::open(&app, &bob, Some(&received.id)).await;
+    let e = resumed.next(PATIENCE).await.expect("the second half");
+    assert_eq!(e.event, "notification.created");
+    assert_eq!(e.id, created.id);
+    assert!(resumed.next(Duration::from_millis(300)).await.is_none());
+
+    // From before both: both, in order; from after both: nothing.
+    let mut from_start = Stream::open(&app, &bob, Some("0")).await;
+    let first = from_start.next(PATIENCE).await.expect("the arrival");
+    assert_eq!(
+        (first.event.as_str(), first.id.as_str()),
+        ("invitation.received", received.id.as_str())
+    );
+    assert_eq!(first.data["invitation"]["id"], id.as_str());
+    let second = from_start.next(PATIENCE).await.expect("the notification");
+    assert_eq!(second.id, created.id);
+    let mut caught_up = Stream::open(&app, &bob, Some(&created.id)).await;
+    assert!(caught_up.next(Duration::from_millis(300)).await.is_none());
+
+    // Live events after a resume keep counting up.
+    let cy = app.member("Cy").await;
+    app.invite_ok(&cy, &bob).await;
+    let next = resumed.next(PATIENCE).await.expect("a live arrival");
+    assert!(number(&next) > number(&created), "{next:?}");
 }
