@@ -22,6 +22,7 @@ mod network;
 pub mod notifications;
 mod open;
 pub mod outbound;
+pub mod signing;
 mod stats;
 pub mod views;
 pub mod webhooks;
@@ -133,6 +134,8 @@ struct Inner {
     mail: mail::Transport,
     /// For webhook deliveries.
     http: reqwest::Client,
+    /// Signs CSRF tokens and unsubscribe links under the server's secret.
+    signer: signing::Signer,
     /// Does this replica hold the lease on background work (always, on the embedded store)?
     leads: std::sync::atomic::AtomicBool,
     /// Who this replica is, in the leases table.
@@ -156,6 +159,11 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 impl App {
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// What the server signs CSRF tokens and unsubscribe links with.
+    pub fn signer(&self) -> &signing::Signer {
+        &self.inner.signer
     }
 
     pub fn now(&self) -> Timestamp {

@@ -2,8 +2,8 @@
 //! made of, wired together at start.
 
 use crate::{
-    auth, blocking, hashing, live, login_limit, mail, node, App, AppError, AppResult, Config,
-    Database, Inner,
+    auth, blocking, hashing, live, login_limit, mail, node, signing, App, AppError, AppResult,
+    Config, Database, Inner,
 };
 use rapport_domain::Clock;
 use rapport_graph::Graph;
@@ -77,6 +77,13 @@ impl App {
             bytes = graph.memory_bytes() as u64,
             "graph index loaded"
         );
+        let fresh: Vec<u8> = {
+            use rand::RngCore;
+            let mut key = vec![0; signing::SECRET_BYTES];
+            rand::rngs::OsRng.fill_bytes(&mut key);
+            key
+        };
+        let secret = store.server_secret("signing", fresh, clock.now()).await?;
         let dummy_hash = blocking(|| auth::hash_password("a password nobody has"))
             .await?
             .map_err(AppError::Internal)?;
@@ -98,6 +105,7 @@ impl App {
                 hub,
                 mail,
                 http,
+                signer: signing::Signer::new(secret),
                 leads: std::sync::atomic::AtomicBool::new(!shared),
                 replica: replica_name(),
             }),

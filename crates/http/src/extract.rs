@@ -105,34 +105,53 @@ pub const SESSION_COOKIE: &str = "rapport_session";
 /// Its name behind https, where the `__Host-` prefix makes browsers insist on `Secure`.
 pub const SECURE_SESSION_COOKIE: &str = "__Host-rapport_session";
 
-/// The session token of a request's cookie, if it carries one.
-pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+/// The session token of a request's cookie, if it carries one. Behind https (`secure`) only the
+/// `__Host-` cookie counts: a cookie of the plain name can be planted by a sibling subdomain or
+/// over plain http, and would sign the visitor into someone else's session.
+pub fn session_cookie(headers: &HeaderMap, secure: bool) -> Option<&str> {
+    cookie(
+        headers,
+        if secure {
+            SECURE_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
+        },
+    )
+}
+
+/// The value of the request's cookie named exactly `name`, if it has one that is not empty.
+pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE || *name == SECURE_SESSION_COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.trim())
-        .filter(|t| !t.is_empty())
+        .filter(|v| !v.is_empty())
 }
 
-/// The CSRF token of a session: derived from the session token (which pages never show and
-/// scripts cannot read, the cookie being HttpOnly), so nothing needs storing.
-pub fn csrf_token(session: &str) -> String {
-    use base64::Engine;
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(format!("rapport-csrf:{session}").as_bytes());
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..18])
+/// The CSRF token of a session: a signature of the session token under the server's secret
+/// (pages show it, scripts of other sites cannot read it, and nothing needs storing).
+pub fn csrf_token(app: &rapport_app::App, session: &str) -> String {
+    app.signer().sign(CSRF, session)
 }
+
+/// Whether `sent` is the CSRF token of `session` (compared in constant time).
+pub fn csrf_valid(app: &rapport_app::App, session: &str, sent: &str) -> bool {
+    app.signer().verify(CSRF, session, sent)
+}
+
+/// What a CSRF token is signed for.
+const CSRF: &str = "csrf";
 
 /// Whether the request's `X-CSRF-Token` header is this session's.
-fn csrf_matches(headers: &HeaderMap, session: &str) -> bool {
+fn csrf_matches(app: &rapport_app::App, headers: &HeaderMap, session: &str) -> bool {
     headers
         .get("x-csrf-token")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == csrf_token(session))
+        .is_some_and(|v| csrf_valid(app, session, v))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Auth
@@ -149,11 +168,11 @@ where
         let token = match bearer(&parts.headers) {
             Some(t) => t,
             None => {
-                let t =
-                    session_cookie(&parts.headers).ok_or(rapport_app::AppError::Unauthenticated)?;
+                let t = session_cookie(&parts.headers, state.secure())
+                    .ok_or(rapport_app::AppError::Unauthenticated)?;
                 // A browser sends the cookie with any site's request: a change needs the token
                 // only pages of this site know.
-                if !parts.method.is_safe() && !csrf_matches(&parts.headers, t) {
+                if !parts.method.is_safe() && !csrf_matches(&state.app, &parts.headers, t) {
                     return Err(ApiError::Csrf);
                 }
                 t

@@ -14,6 +14,7 @@ mod ops;
 pub mod web;
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
@@ -32,6 +33,14 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     idempotency: Arc<idempotency::KeyLocks>,
     limits: Arc<limits::Limits>,
+}
+
+impl AppState {
+    /// Whether members reach the server over https (`RAPPORT_BASE_URL`): then the session cookie
+    /// is the `__Host-` one and browsers are told to stay on https.
+    pub fn secure(&self) -> bool {
+        self.app.config().base_url.starts_with("https://")
+    }
 }
 
 /// The process-wide Prometheus recorder, installed on first use.
@@ -70,7 +79,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(ops::router())
-        .merge(web::router())
+        .merge(web::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.clone(), limits::admit))
@@ -124,10 +133,20 @@ async fn record_metrics(req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map_or("unmatched", |p| p.as_str())
         .to_owned();
-    let method = req.method().as_str().to_owned();
+    // A fixed set of label values: a client inventing methods cannot grow the metrics.
+    let method = match *req.method() {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    };
     let resp = next.run(req).await;
     let status = resp.status().as_u16().to_string();
-    metrics::counter!("rapport_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+    metrics::counter!("rapport_http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
         .increment(1);
     metrics::histogram!("rapport_http_request_duration_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());

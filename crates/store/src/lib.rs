@@ -188,6 +188,16 @@ pub trait AccountStore: Send + Sync {
     ) -> StoreResult<()>;
     /// Deletes up to `limit` kept answers made at or before `cutoff`; returns how many went.
     async fn prune_idempotent(&self, cutoff: Timestamp, limit: u32) -> StoreResult<u64>;
+
+    // Server secrets
+    /// The secret kept under `name`, keeping `fresh` as it first when there is none yet. Every
+    /// process sharing the store gets the same value, whichever asked first.
+    async fn server_secret(
+        &self,
+        name: &str,
+        fresh: Vec<u8>,
+        at: Timestamp,
+    ) -> StoreResult<Vec<u8>>;
 }
 
 /// Invitations: sending, answering and withdrawing them, the lists members see, and the sweeps

@@ -143,6 +143,12 @@ pub(super) const TABLES: &[Table] = &[
             int("created_at"),
         ],
     },
+    // The server's signing secret goes along, so CSRF tokens and unsubscribe links made before the
+    // move still hold after it.
+    Table {
+        name: "secrets",
+        columns: &[text("name"), blob("value"), int("created_at")],
+    },
     Table {
         name: "pair_rules",
         columns: &[

@@ -406,3 +406,26 @@ async fn sign_up_cannot_be_used_to_list_members() {
     expect_problem(r, 429, "rate_limited").await;
     expect_json(signup("198.51.100.7", "c@example.com").await.unwrap(), 201).await;
 }
+
+/// A client inventing HTTP methods cannot make the metrics grow without bound: every method outside
+/// the standard ones is one label value, `other`.
+#[tokio::test]
+async fn invented_methods_are_one_metrics_label() {
+    let app = TestApp::spawn().await;
+    for invented in ["FROBNICATE", "XYZZY1", "XYZZY2"] {
+        let method = Method::from_bytes(invented.as_bytes()).unwrap();
+        let r = app.request(method, "/api/v1/me", ANONYMOUS, None).await;
+        assert!(r.status().is_client_error(), "{invented}: {}", r.status());
+    }
+    let metrics = app
+        .request(Method::GET, "/metrics", ANONYMOUS, None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !metrics.contains("FROBNICATE") && !metrics.contains("XYZZY"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("method=\"other\""), "{metrics}");
+}

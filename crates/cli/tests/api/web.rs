@@ -5,11 +5,22 @@ use crate::helpers::*;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{redirect, Client, Method, Response};
 
-/// A browser of one member: keeps their session cookie, follows no redirect by itself.
+/// A browser of one member: keeps their session cookie (and the pre-session cookie the sign-in
+/// forms set), follows no redirect by itself.
 struct Browser {
     base: String,
     client: Client,
     cookie: Option<String>,
+    presession: Option<String>,
+}
+
+/// The CSRF token in a page's first form.
+fn form_csrf(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 19;
+    html[at..at + html[at..].find('"').unwrap()].to_owned()
 }
 
 impl Browser {
@@ -21,12 +32,36 @@ impl Browser {
                 .build()
                 .unwrap(),
             cookie: None,
+            presession: None,
+        }
+    }
+
+    /// The `Cookie` header this browser sends, if any.
+    fn cookies(&self) -> Option<String> {
+        let all: Vec<&str> = [&self.presession, &self.cookie]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        (!all.is_empty()).then(|| all.join("; "))
+    }
+
+    /// Keeps what the answer's `Set-Cookie` headers set (an empty value deletes).
+    fn keep_cookies(&mut self, r: &Response) {
+        for set in r.headers().get_all(SET_COOKIE) {
+            let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+            let value = (!pair.ends_with('=')).then_some(pair.clone());
+            if pair.contains("rapport_presession=") {
+                self.presession = value;
+            } else {
+                self.cookie = value;
+            }
         }
     }
 
     async fn get(&self, path: &str) -> Response {
         let mut req = self.client.get(format!("{}{path}", self.base));
-        if let Some(c) = &self.cookie {
+        if let Some(c) = self.cookies() {
             req = req.header(COOKIE, c);
         }
         req.send().await.unwrap()
@@ -38,27 +73,35 @@ impl Browser {
         r.text().await.unwrap()
     }
 
+    /// Posts a form. Sign-in and sign-up forms are opened first, as a browser does, for their
+    /// pre-session cookie and CSRF token (unless the test sends its own `csrf`).
     async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Response {
+        let mut form: Vec<(String, String)> = form
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        if (path == "/login" || path == "/signup") && !form.iter().any(|(k, _)| k == "csrf") {
+            let r = self.get(path).await;
+            self.keep_cookies(&r);
+            form.push(("csrf".into(), form_csrf(&r.text().await.unwrap())));
+        }
+        self.post_as_is(path, &form).await
+    }
+
+    /// Posts a form exactly as given.
+    async fn post_as_is(&mut self, path: &str, form: &[(String, String)]) -> Response {
         let mut req = self.client.post(format!("{}{path}", self.base)).form(form);
-        if let Some(c) = &self.cookie {
+        if let Some(c) = self.cookies() {
             req = req.header(COOKIE, c);
         }
         let r = req.send().await.unwrap();
-        if let Some(set) = r.headers().get(SET_COOKIE) {
-            let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
-            self.cookie = (!pair.ends_with('=')).then_some(pair);
-        }
+        self.keep_cookies(&r);
         r
     }
 
     /// The CSRF token a page's forms carry.
     async fn csrf(&self) -> String {
-        let html = self.page("/").await;
-        let at = html
-            .find("name=\"csrf\" value=\"")
-            .expect("a form with a CSRF token")
-            + 19;
-        html[at..at + html[at..].find('"').unwrap()].to_owned()
+        form_csrf(&self.page("/").await)
     }
 
     async fn signup(app: &TestApp, name: &str, email: &str) -> Browser {
@@ -662,4 +705,106 @@ async fn the_admin_page_is_for_administrators_and_acts_on_reports_members_and_we
         !boss.page("/admin").await.contains("whsec_"),
         "the secret is shown once"
     );
+}
+
+/// Login CSRF: another site cannot post a visitor into the attacker's account, because the sign-in
+/// and sign-up forms carry a token signed for the visitor's own pre-session cookie. A form without
+/// its CSRF field is 403 `csrf`, never a 422 about a missing field.
+#[tokio::test]
+async fn another_site_cannot_sign_a_visitor_into_its_account() {
+    let app = TestApp::spawn().await;
+    Browser::signup(&app, "Mallory", "mallory@example.com").await;
+    let login = |csrf: Option<&str>| {
+        let mut form = vec![
+            ("email".to_owned(), "mallory@example.com".to_owned()),
+            ("password".to_owned(), PASSWORD.to_owned()),
+        ];
+        if let Some(c) = csrf {
+            form.push(("csrf".into(), c.to_owned()));
+        }
+        form
+    };
+    let forbidden = |r: Response| async move {
+        let status = r.status();
+        let cookie = r.headers().get(SET_COOKIE).cloned();
+        let html = r.text().await.unwrap();
+        assert_eq!(status, 403, "{html}");
+        assert!(cookie.is_none(), "no session started");
+        assert!(html.contains("This form has expired"), "{html}");
+    };
+
+    // A cross-site form post: no pre-session cookie (SameSite=Lax keeps it home), with or without
+    // a token the attacker got from their own visit.
+    let mut attacker = Browser::new(&app);
+    let r = attacker.get("/login").await;
+    attacker.keep_cookies(&r);
+    let attackers_token = form_csrf(&r.text().await.unwrap());
+    let mut victim = Browser::new(&app);
+    forbidden(victim.post_as_is("/login", &login(None)).await).await;
+    forbidden(
+        victim
+            .post_as_is("/login", &login(Some(&attackers_token)))
+            .await,
+    )
+    .await;
+    // The victim has a pre-session of their own: the attacker's token is not its signature.
+    let r = victim.get("/login").await;
+    victim.keep_cookies(&r);
+    assert!(victim.presession.is_some(), "the form sets a pre-session");
+    forbidden(
+        victim
+            .post_as_is("/login", &login(Some(&attackers_token)))
+            .await,
+    )
+    .await;
+    forbidden(victim.post_as_is("/login", &login(None)).await).await;
+    let signup = [
+        ("name".to_owned(), "Eve".to_owned()),
+        ("email".to_owned(), "eve@example.com".to_owned()),
+        ("password".to_owned(), PASSWORD.to_owned()),
+    ];
+    forbidden(victim.post_as_is("/signup", &signup).await).await;
+    // The attacker's own form, from their own browser, works.
+    let r = attacker
+        .post_as_is("/login", &login(Some(&attackers_token)))
+        .await;
+    assert_eq!(r.status(), 303);
+
+    // A signed-in form posted without its CSRF field: 403 csrf as well.
+    let r = attacker.post_as_is("/logout", &[]).await;
+    assert_eq!(r.status(), 403, "{}", r.text().await.unwrap());
+}
+
+/// Behind https a cookie of the plain name (which a sibling subdomain or a plain-http page could
+/// have planted) opens nothing: only the `__Host-` cookie does. Every page tells the browser to
+/// stay on https.
+#[tokio::test]
+async fn behind_https_only_the_host_cookie_counts_and_hsts_is_sent() {
+    let app = TestApp::spawn_with(|c| c.base_url = "https://rapport.example".into()).await;
+    let mut ada = Browser::new(&app);
+    let r = ada
+        .post(
+            "/signup",
+            &[
+                ("name", "Ada"),
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let session = ada.cookie.clone().expect("a session");
+    assert!(session.starts_with("__Host-rapport_session="), "{session}");
+    let token = session.split_once('=').unwrap().1.to_owned();
+    let home = ada.get("/").await;
+    assert_eq!(home.status(), 200);
+    assert_eq!(
+        header(&home, "strict-transport-security"),
+        "max-age=31536000; includeSubDomains"
+    );
+    // The same token under the plain name: signed out, on the pages and in the API.
+    ada.cookie = Some(format!("rapport_session={token}"));
+    assert_eq!(ada.get("/").await.status(), 303);
+    let r = ada.get("/api/v1/me").await;
+    assert_eq!(r.status(), 401);
 }

@@ -141,7 +141,7 @@ pub async fn logout(
 ) -> ApiResult<StatusCode> {
     // The token the request signed in with: the bearer, or the web session's cookie (the Auth
     // extractor has checked that session's CSRF token), so a page's session ends here too.
-    if let Some(token) = bearer(&headers).or_else(|| session_cookie(&headers)) {
+    if let Some(token) = bearer(&headers).or_else(|| session_cookie(&headers, s.secure())) {
         s.app.logout(token).await?;
     }
     Ok(StatusCode::NO_CONTENT)

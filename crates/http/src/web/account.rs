@@ -93,6 +93,7 @@ async fn settings(
 
 #[derive(Deserialize)]
 pub struct ProfileForm {
+    #[serde(default)]
     csrf: String,
     name: String,
     headline: String,
@@ -122,6 +123,7 @@ async fn save_profile(
 
 #[derive(Deserialize)]
 pub struct PrivacyForm {
+    #[serde(default)]
     csrf: String,
     invitations_from: String,
 }
@@ -176,6 +178,7 @@ async fn unblock(
 
 #[derive(Deserialize)]
 pub struct PasswordForm {
+    #[serde(default)]
     csrf: String,
     current_password: String,
     new_password: String,
@@ -213,6 +216,7 @@ async fn deactivate(
 
 #[derive(Deserialize)]
 pub struct CloseForm {
+    #[serde(default)]
     csrf: String,
     password: String,
 }

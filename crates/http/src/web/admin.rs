@@ -85,6 +85,7 @@ async fn admin(
 
 #[derive(Deserialize)]
 pub struct ResolveForm {
+    #[serde(default)]
     csrf: String,
     action: String,
 }
@@ -104,6 +105,7 @@ async fn resolve(
 
 #[derive(Deserialize)]
 pub struct MemberForm {
+    #[serde(default)]
     csrf: String,
     member_id: String,
     tier: String,
@@ -139,6 +141,7 @@ async fn update_member(
 
 #[derive(Deserialize)]
 pub struct RestrictForm {
+    #[serde(default)]
     csrf: String,
     member_id: String,
     /// A date (`2026-12-31`); empty lifts the restriction.

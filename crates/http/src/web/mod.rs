@@ -3,12 +3,18 @@
 //! live over the event stream. Every page goes through the same use cases as the API.
 //!
 //! Sessions are the `rapport_session` cookie (HttpOnly, SameSite=Lax; `__Host-` and `Secure` when
-//! the base URL is https). Every form carries the session's CSRF token; nothing changes on GET.
+//! the base URL is https; then only the `__Host-` cookie is read, and HSTS is sent). Every form
+//! carries a CSRF token, an HMAC of the session under the server's secret (see
+//! `rapport_app::signing`); a form without it (the field defaults to empty) or with another
+//! answers 403 `csrf`. Sign-in and sign-up forms, which have no session yet, carry a pre-session
+//! token instead: a random cookie set with the form, and its signature in the form, so that
+//! nobody can post a visitor into the attacker's account. Nothing changes on GET.
 //! Every answer carries a strict Content-Security-Policy with no inline script or style.
 
 mod account;
 mod admin;
 mod pages;
+mod signin;
 
 use crate::error::ApiError;
 use crate::extract::{csrf_token, session_cookie};
@@ -24,13 +30,17 @@ use axum::Router;
 use rapport_app::AppError;
 use rapport_domain::{MemberId, Timestamp};
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: AppState) -> Router<AppState> {
     pages::routes()
+        .merge(signin::routes())
         .merge(account::routes())
         .merge(admin::routes())
         .route("/static/app.css", get(css))
         .route("/static/live.js", get(script))
-        .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            security_headers,
+        ))
 }
 
 const CSS: &str = include_str!("../../static/app.css");
@@ -55,10 +65,21 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
-/// The headers every page carries.
-async fn security_headers(req: Request, next: Next) -> Response {
+/// The headers every page carries; behind https, HSTS too (a year, subdomains included), so a
+/// browser never again asks for a page over plain http, where its cookie could be read or planted.
+async fn security_headers(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
+    if state.secure() {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
     let set = |h: &mut axum::http::HeaderMap, name: &'static str, value: &'static str| {
         h.insert(name, HeaderValue::from_static(value));
     };
@@ -114,13 +135,13 @@ where
                 "/".into()
             })
         };
-        let Some(token) = session_cookie(&parts.headers).map(str::to_owned) else {
+        let Some(token) = session_cookie(&parts.headers, state.secure()).map(str::to_owned) else {
             return Err(back());
         };
         match state.app.authenticate(&token).await {
             Ok(member) => Ok(Session {
                 member,
-                csrf: csrf_token(&token),
+                csrf: csrf_token(&state.app, &token),
                 token,
             }),
             Err(_) => Err(back()),
@@ -131,20 +152,16 @@ where
 /// The session cookie's name: `__Host-` prefixed behind https, where the browser then insists on
 /// `Secure`, `Path=/` and no `Domain`.
 fn cookie_name(state: &AppState) -> &'static str {
-    if secure(state) {
+    if state.secure() {
         crate::extract::SECURE_SESSION_COOKIE
     } else {
         crate::extract::SESSION_COOKIE
     }
 }
 
-fn secure(state: &AppState) -> bool {
-    state.app.config().base_url.starts_with("https://")
-}
-
 /// A redirect to `to` that starts a session with `token`, or (with `None`) ends the session.
 fn redirect_with_session(state: &AppState, token: Option<&str>, to: &str) -> Response {
-    let secure = if secure(state) { "; Secure" } else { "" };
+    let secure = if state.secure() { "; Secure" } else { "" };
     let (value, age) = match token {
         Some(t) => (t, 2_592_000),
         None => ("", 0),
@@ -227,6 +244,15 @@ impl IntoResponse for WebError {
 }
 
 pub type WebResult<T> = Result<T, WebError>;
+
+/// `Ok` when a form's CSRF token was right, else the 403 `csrf` page.
+fn check_csrf_field(right: bool) -> WebResult<()> {
+    if right {
+        Ok(())
+    } else {
+        Err(WebError(ApiError::Csrf))
+    }
+}
 
 /// A detail of the API as a sentence: capital first letter, final full stop.
 fn sentence(detail: &str) -> String {

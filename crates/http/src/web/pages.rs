@@ -2,12 +2,7 @@
 //! check the CSRF token, act, and answer with a redirect (post, redirect, get), so a reload never
 //! repeats an action.
 
-use super::{
-    ago, degree_label, encode_component, redirect_with_session, render, Session, WebError,
-    WebResult,
-};
-use crate::error::ApiError;
-use crate::extract::ClientAddr;
+use super::{ago, degree_label, encode_component, render, Session, WebResult};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -16,16 +11,13 @@ use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use rapport_app::views::{Invitation, Me, Member, MemberSummary};
-use rapport_app::{App, PageRequest, SendInput, SignupInput};
+use rapport_app::{App, PageRequest, SendInput};
 use rapport_domain::IgnoreReason;
 use serde::Deserialize;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
-        .route("/login", get(login_page).post(login))
-        .route("/signup", get(signup_page).post(signup))
-        .route("/logout", post(logout))
         .route("/invitations", get(received))
         .route("/invitations/{id}/accept", post(accept))
         .route("/invitations/{id}/ignore", post(ignore))
@@ -92,12 +84,11 @@ pub(super) async fn chrome(app: &App, s: &Session, tab: &'static str) -> WebResu
     })
 }
 
+/// Whether a form's CSRF field is its session's token (compared in constant time): else 403
+/// `csrf`.
 pub(super) fn check_csrf(s: &Session, sent: &str) -> WebResult<()> {
-    if sent == s.csrf {
-        Ok(())
-    } else {
-        Err(WebError(ApiError::Csrf))
-    }
+    use subtle::ConstantTimeEq;
+    super::check_csrf_field(bool::from(sent.as_bytes().ct_eq(s.csrf.as_bytes())))
 }
 
 fn page(n: u32) -> PageRequest {
@@ -140,6 +131,7 @@ pub struct Done {
 
 #[derive(Deserialize)]
 pub struct CsrfForm {
+    #[serde(default)]
     pub(super) csrf: String,
 }
 
@@ -221,136 +213,6 @@ fn person(m: &Member) -> Person {
         mutual: m.relationship.mutual_connections,
         state: m.relationship.state,
     }
-}
-
-// ----- signing in -----------------------------------------------------------------------------
-
-#[derive(Template)]
-#[template(path = "web/login.html")]
-struct LoginPage {
-    chrome: Option<Chrome>,
-    notice: Option<&'static str>,
-    next: String,
-    email: String,
-    error: Option<String>,
-}
-
-#[derive(Deserialize)]
-pub struct Next {
-    next: Option<String>,
-    done: Option<String>,
-}
-
-/// Only a path of this site: never another host (`//evil`, `/\evil`, `https://…`).
-fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.into(),
-        _ => "/".into(),
-    }
-}
-
-async fn login_page(Query(q): Query<Next>) -> Response {
-    let page = LoginPage {
-        chrome: None,
-        notice: notice(q.done.as_deref()),
-        next: safe_next(q.next.as_deref()),
-        email: String::new(),
-        error: None,
-    };
-    render(StatusCode::OK, &page)
-}
-
-#[derive(Deserialize)]
-pub struct LoginForm {
-    email: String,
-    password: String,
-    next: Option<String>,
-}
-
-async fn login(
-    State(s): State<AppState>,
-    ClientAddr(client): ClientAddr,
-    Form(f): Form<LoginForm>,
-) -> Response {
-    let next = safe_next(f.next.as_deref());
-    match s.app.login(&f.email, &f.password, client).await {
-        Ok((_, token)) => redirect_with_session(&s, Some(&token), &next),
-        Err(e) => {
-            let (status, _, detail, _) = ApiError::from(e).parts();
-            let page = LoginPage {
-                chrome: None,
-                notice: None,
-                next,
-                email: f.email,
-                error: Some(super::sentence(&detail)),
-            };
-            render(status, &page)
-        }
-    }
-}
-
-#[derive(Template)]
-#[template(path = "web/signup.html")]
-struct SignupPage {
-    chrome: Option<Chrome>,
-    form: SignupForm,
-    error: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-pub struct SignupForm {
-    email: String,
-    password: String,
-    name: String,
-    headline: String,
-    company: String,
-}
-
-async fn signup_page() -> Response {
-    let page = SignupPage {
-        chrome: None,
-        form: SignupForm::default(),
-        error: None,
-    };
-    render(StatusCode::OK, &page)
-}
-
-async fn signup(
-    State(s): State<AppState>,
-    ClientAddr(client): ClientAddr,
-    Form(mut f): Form<SignupForm>,
-) -> Response {
-    let input = SignupInput {
-        email: f.email.clone(),
-        password: f.password.clone(),
-        name: f.name.clone(),
-        headline: Some(f.headline.clone()).filter(|h| !h.trim().is_empty()),
-        company: Some(f.company.clone()).filter(|c| !c.trim().is_empty()),
-        location: None,
-    };
-    match s.app.signup(input, client).await {
-        Ok((_, token)) => redirect_with_session(&s, Some(&token), "/"),
-        Err(e) => {
-            let (status, _, detail, _) = ApiError::from(e).parts();
-            f.password.clear();
-            let page = SignupPage {
-                chrome: None,
-                form: f,
-                error: Some(super::sentence(&detail)),
-            };
-            render(status, &page)
-        }
-    }
-}
-
-async fn logout(
-    State(s): State<AppState>,
-    session: Session,
-    Form(f): Form<CsrfForm>,
-) -> WebResult<Response> {
-    check_csrf(&session, &f.csrf)?;
-    s.app.logout(&session.token).await?;
-    Ok(redirect_with_session(&s, None, "/login"))
 }
 
 // ----- home -------------------------------------------------------------------------------------
@@ -436,6 +298,7 @@ async fn accept(
 
 #[derive(Deserialize)]
 pub struct IgnoreForm {
+    #[serde(default)]
     csrf: String,
     reason: Option<String>,
 }
@@ -587,6 +450,7 @@ fn humane_duration(d: &str) -> String {
 
 #[derive(Deserialize)]
 pub struct WithdrawOlderForm {
+    #[serde(default)]
     csrf: String,
     older_than: String,
 }
@@ -685,6 +549,7 @@ async fn mutual(
 
 #[derive(Deserialize)]
 pub struct ConnectForm {
+    #[serde(default)]
     csrf: String,
     note: Option<String>,
     email: Option<String>,

@@ -38,6 +38,26 @@ pub(super) async fn open_member_locked(tx: &mut Tx, id: MemberId) -> TxResult<Me
 
 #[async_trait]
 impl AccountStore for PgStore {
+    async fn server_secret(
+        &self,
+        name: &str,
+        fresh: Vec<u8>,
+        at: Timestamp,
+    ) -> StoreResult<Vec<u8>> {
+        in_tx!(self, |tx| {
+            tx.execute(
+                "INSERT INTO secrets (name, value, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO NOTHING",
+                &[&name, &fresh, &at.0],
+            )
+            .await?;
+            Ok(tx
+                .query_one("SELECT value FROM secrets WHERE name = $1", &[&name])
+                .await?
+                .get(0))
+        })
+    }
+
     async fn create_member(&self, m: NewMember) -> StoreResult<Arc<MemberRecord>> {
         in_tx!(self, |tx| {
             let inserted = tx

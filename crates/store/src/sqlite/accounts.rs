@@ -24,6 +24,28 @@ pub(super) fn saved_member(tx: &mut WriteTx<'_>, id: MemberId) -> StoreResult<Ar
 
 #[async_trait]
 impl AccountStore for SqliteStore {
+    async fn server_secret(
+        &self,
+        name: &str,
+        fresh: Vec<u8>,
+        at: Timestamp,
+    ) -> StoreResult<Vec<u8>> {
+        let name = name.to_owned();
+        self.write(move |tx| {
+            tx.conn
+                .prepare_cached(
+                    "INSERT INTO secrets (name, value, created_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (name) DO NOTHING",
+                )?
+                .execute(params![name, fresh, at.0])?;
+            Ok(tx
+                .conn
+                .prepare_cached("SELECT value FROM secrets WHERE name = ?1")?
+                .query_row([&name], |r| r.get(0))?)
+        })
+        .await
+    }
+
     async fn create_member(&self, m: NewMember) -> StoreResult<Arc<MemberRecord>> {
         self.write(move |tx| {
             let inserted = tx

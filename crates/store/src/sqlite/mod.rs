@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0005_events.sql"),
     include_str!("../../migrations/sqlite/0006_search.sql"),
     include_str!("../../migrations/sqlite/0007_token_lifetimes.sql"),
+    include_str!("../../migrations/sqlite/0008_secrets.sql"),
 ];
 
 /// The size the write-ahead log file is trimmed to when it starts again from its beginning (it
