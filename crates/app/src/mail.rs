@@ -12,7 +12,7 @@ use askama::Template;
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use rapport_domain::{EmailCadence, InvitationState, MemberId, NotificationKind};
+use rapport_domain::{EmailCadence, InvitationState, MailList, MemberId, NotificationKind};
 use rapport_store::MailItem;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -58,7 +58,8 @@ impl Transport {
     }
 }
 
-/// `List-Unsubscribe` (RFC 2369): where to stop this kind of mail.
+/// `List-Unsubscribe` (RFC 2369): the signed link that stops this kind of mail (or this digest)
+/// for this member, in one click (see `App::unsubscribe`).
 #[derive(Clone)]
 struct ListUnsubscribe(String);
 
@@ -73,6 +74,24 @@ impl Header for ListUnsubscribe {
 
     fn display(&self) -> HeaderValue {
         HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// `List-Unsubscribe-Post` (RFC 8058): the `List-Unsubscribe` link takes a one-click POST.
+#[derive(Clone)]
+struct ListUnsubscribePost;
+
+impl Header for ListUnsubscribePost {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
+    }
+
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListUnsubscribePost)
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".to_owned())
     }
 }
 
@@ -221,7 +240,7 @@ impl App {
                     format!("{who} accepted your invitation: you are now connected"),
                     actor.as_ref().map_or_else(
                         || format!("{base}/network"),
-                        |m| format!("{base}/members/{}", m.id),
+                        |m| format!("{base}/in/{}", m.id),
                     ),
                 ),
                 NotificationKind::InvitationWithdrawn => (
@@ -243,7 +262,7 @@ impl App {
         if lines.is_empty() {
             return Ok(None);
         }
-        let (subject, intro, unsubscribe) = match mail.cadence {
+        let (subject, intro) = match mail.cadence {
             EmailCadence::Daily | EmailCadence::Weekly => {
                 let period = if mail.cadence == EmailCadence::Daily {
                     "day"
@@ -257,18 +276,15 @@ impl App {
                         if lines.len() == 1 { "" } else { "s" }
                     ),
                     format!("Here is what happened in your network this {period}:"),
-                    format!("{base}/settings?unsubscribe=digest"),
                 )
             }
             EmailCadence::Off | EmailCadence::Immediate => (
                 lines[0].text.clone(),
                 "There is news in your network:".to_owned(),
-                format!(
-                    "{base}/settings?unsubscribe={}",
-                    mail.items[0].kind.as_str()
-                ),
             ),
         };
+        let unsubscribe =
+            self.unsubscribe_url(mail.member, MailList::of(mail.items[0].kind, mail.cadence));
         let settings_url = format!("{base}/settings");
         let text = TextMail {
             name: &member.name,
@@ -310,6 +326,7 @@ impl App {
             .subject(subject)
             .message_id(Some(format!("<mail-{}@{host}>", mail.items[0].id)))
             .header(ListUnsubscribe(format!("<{unsubscribe}>")))
+            .header(ListUnsubscribePost)
             .multipart(MultiPart::alternative_plain_html(text, html))
             .map_err(|e| AppError::Internal(e.to_string()))?;
         Ok(Some(message))

@@ -3,7 +3,7 @@
 use crate::views::{ChannelSettings, Notification, NotificationPage};
 use crate::{cursor, summary, App, AppResult, PageRequest};
 use rapport_domain::{
-    Channels, EmailCadence, MemberId, NotificationKind, NotificationPrefs, RuleError,
+    Channels, EmailCadence, MailList, MemberId, NotificationKind, NotificationPrefs, RuleError,
 };
 use rapport_store::NotificationRecord;
 use std::collections::{BTreeMap, HashMap};
@@ -142,5 +142,59 @@ impl App {
         };
         self.store().mark_read(viewer, ids, self.now()).await?;
         Ok(())
+    }
+}
+
+/// What an unsubscribe link's signature is made for.
+const UNSUBSCRIBE: &str = "unsubscribe";
+
+/// What a one-click unsubscribe link is signed over: that member and that list, nothing else.
+fn unsubscribe_message(member: MemberId, list: MailList) -> String {
+    format!("{}:{}", member.0, list.as_str())
+}
+
+impl App {
+    /// The one-click unsubscribe link (RFC 8058) of `member`'s mail of `list`.
+    pub(crate) fn unsubscribe_url(&self, member: MemberId, list: MailList) -> String {
+        let signature = self
+            .signer()
+            .sign(UNSUBSCRIBE, &unsubscribe_message(member, list));
+        format!(
+            "{}/unsubscribe?m={}&l={}&s={signature}",
+            self.inner.config.base_url,
+            member.0,
+            list.as_str()
+        )
+    }
+
+    /// One-click unsubscribe, without signing in: turns off the mail of `list` for `member` when
+    /// `signature` was made for exactly that member and list. Anything else is `NotFound`, which
+    /// says nothing about who exists. Repeating it changes nothing more.
+    pub async fn unsubscribe(
+        &self,
+        member: &str,
+        list: &str,
+        signature: &str,
+    ) -> AppResult<MailList> {
+        let (Ok(id), Some(list)) = (member.parse::<i64>(), MailList::parse(list)) else {
+            return Err(RuleError::NotFound.into());
+        };
+        let member = MemberId(id);
+        if !self
+            .signer()
+            .verify(UNSUBSCRIBE, &unsubscribe_message(member, list), signature)
+        {
+            return Err(RuleError::NotFound.into());
+        }
+        let current = self
+            .store()
+            .member(member)
+            .await?
+            .ok_or(RuleError::NotFound)?;
+        let prefs = current.notification_prefs.unsubscribed(list);
+        if prefs != current.notification_prefs {
+            self.store().set_notification_prefs(member, prefs).await?;
+        }
+        Ok(list)
     }
 }

@@ -22,7 +22,9 @@ pub use error::RuleError;
 pub use ids::{InvitationId, MemberId};
 pub use invitation::{Action, IgnoreReason, InvitationState, Party, SeenState};
 pub use member::{AccountStatus, Role, Tier};
-pub use notify::{Channels, EmailCadence, NotificationKind, NotificationPrefs, WithdrawalNotice};
+pub use notify::{
+    Channels, EmailCadence, MailList, NotificationKind, NotificationPrefs, WithdrawalNotice,
+};
 pub use plan::{ActPolicy, Effect, Plan, SendInvitation, SendPolicy};
 pub use send::{decide_send, InvitationsFrom, SendContext, SendDecision, SendLimits};
 pub use standing::{RestrictionReason, Standing};

@@ -168,6 +168,100 @@ impl NotificationPrefs {
     }
 }
 
+/// What a mail's one-click unsubscribe (RFC 8058) turns off: the mail of one kind, or a whole
+/// digest (every kind mailed at that cadence). In-app notifications stay as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailList {
+    Kind(NotificationKind),
+    Digest(EmailCadence),
+}
+
+impl MailList {
+    /// The list a mail of `kind` sent at `cadence` belongs to.
+    pub fn of(kind: NotificationKind, cadence: EmailCadence) -> MailList {
+        match cadence {
+            EmailCadence::Daily | EmailCadence::Weekly => MailList::Digest(cadence),
+            EmailCadence::Off | EmailCadence::Immediate => MailList::Kind(kind),
+        }
+    }
+
+    /// As it appears in an unsubscribe link: the kind, or `digest_daily` / `digest_weekly`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailList::Kind(k) => k.as_str(),
+            MailList::Digest(EmailCadence::Weekly) => "digest_weekly",
+            MailList::Digest(_) => "digest_daily",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MailList> {
+        match s {
+            "digest_daily" => Some(MailList::Digest(EmailCadence::Daily)),
+            "digest_weekly" => Some(MailList::Digest(EmailCadence::Weekly)),
+            other => NotificationKind::parse(other).map(MailList::Kind),
+        }
+    }
+}
+
+impl NotificationPrefs {
+    /// These preferences with the mail of `list` turned off.
+    pub fn unsubscribed(mut self, list: MailList) -> NotificationPrefs {
+        for kind in NotificationKind::ALL {
+            let channels = self.get(kind);
+            let stops = match list {
+                MailList::Kind(k) => k == kind,
+                MailList::Digest(cadence) => channels.email == cadence,
+            };
+            if stops {
+                self.set(
+                    kind,
+                    Channels {
+                        email: EmailCadence::Off,
+                        ..channels
+                    },
+                );
+            }
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod unsubscribe_tests {
+    use super::*;
+
+    #[test]
+    fn unsubscribing_turns_off_that_mail_only() {
+        let mut prefs = NotificationPrefs::default();
+        let weekly = Channels {
+            in_app: true,
+            email: EmailCadence::Weekly,
+        };
+        prefs.set(NotificationKind::InvitationAccepted, weekly);
+        prefs.set(NotificationKind::RestrictionLifted, weekly);
+        let off = |k: NotificationKind, p: &NotificationPrefs| p.get(k).email == EmailCadence::Off;
+
+        let one = prefs.unsubscribed(MailList::Kind(NotificationKind::InvitationReceived));
+        assert!(off(NotificationKind::InvitationReceived, &one));
+        assert!(one.get(NotificationKind::InvitationReceived).in_app);
+        assert!(!off(NotificationKind::InvitationReminder, &one));
+
+        let digest = prefs.unsubscribed(MailList::Digest(EmailCadence::Weekly));
+        assert!(off(NotificationKind::InvitationAccepted, &digest));
+        assert!(off(NotificationKind::RestrictionLifted, &digest));
+        assert!(!off(NotificationKind::InvitationReceived, &digest));
+
+        for list in [
+            MailList::Kind(NotificationKind::InvitationReminder),
+            MailList::Digest(EmailCadence::Daily),
+            MailList::Digest(EmailCadence::Weekly),
+        ] {
+            assert_eq!(MailList::parse(list.as_str()), Some(list));
+        }
+        assert_eq!(MailList::parse("everything"), None);
+    }
+}
+
 /// What the recipient learns when an invitation to them is withdrawn: the operator's choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WithdrawalNotice {

@@ -15,6 +15,7 @@ mod account;
 mod admin;
 mod pages;
 mod signin;
+mod unsubscribe;
 
 use crate::error::ApiError;
 use crate::extract::{csrf_token, session_cookie};
@@ -33,6 +34,7 @@ use rapport_domain::{MemberId, Timestamp};
 pub fn router(state: AppState) -> Router<AppState> {
     pages::routes()
         .merge(signin::routes())
+        .merge(unsubscribe::routes())
         .merge(account::routes())
         .merge(admin::routes())
         .route("/static/app.css", get(css))

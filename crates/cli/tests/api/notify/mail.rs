@@ -71,7 +71,7 @@ async fn preferences_decide_each_channel() {
         to_bob[0]
     );
     assert!(to_bob[0].contains("List-Unsubscribe: <"), "{}", to_bob[0]);
-    assert!(to_bob[0].contains("unsubscribe=invitation_received"));
+    assert!(to_bob[0].contains("l=invitation_received"), "{}", to_bob[0]);
     assert!(to_bob[0].contains("text/html"));
     assert!(
         !to_bob[0].contains(&ada.email),
@@ -287,4 +287,101 @@ async fn mail_goes_through_real_smtp_when_configured() {
     assert!(mails[0].contains(&bob.email));
     assert!(mails[0].contains("Ada invited you to connect"));
     assert!(outbox(&app).is_empty(), "SMTP replaces the file outbox");
+}
+
+/// The `List-Unsubscribe` link of a mail, headers unfolded.
+fn unsubscribe_link(mail: &str) -> String {
+    let unfolded = mail
+        .replace("\r\n ", "")
+        .replace("\r\n\t", "")
+        .replace("\n ", "");
+    let at = unfolded
+        .find("List-Unsubscribe: <")
+        .expect("a List-Unsubscribe header")
+        + 19;
+    unfolded[at..at + unfolded[at..].find('>').unwrap()].to_owned()
+}
+
+/// RFC 8058: a mail provider's one-click POST to the mail's link turns that kind of mail off
+/// without signing in; the link's signature holds for that member and kind only.
+#[tokio::test]
+async fn one_click_unsubscribe_stops_that_mail_for_that_member_only() {
+    let app = TestApp::spawn().await;
+    let ada = app.member("Ada").await;
+    let bob = app.member("Bob").await;
+    let cy = app.member("Cy").await;
+    app.invite_ok(&ada, &bob).await;
+    app.invite_ok(&ada, &cy).await;
+    assert_eq!(app.app.deliver_mail().await.unwrap(), 2);
+    let mails = outbox(&app);
+    let to_bob = &mails_to(&mails, &bob)[0];
+    assert!(
+        to_bob.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+        "{to_bob}"
+    );
+    let link = unsubscribe_link(to_bob);
+    let path = &link[link.find("/unsubscribe?").expect("the unsubscribe path")..];
+    let url = |p: &str| format!("{}{p}", app.base);
+    let client = reqwest::Client::new();
+    let received = |who: &Member| {
+        let token = who.token.clone();
+        let app = &app;
+        async move {
+            let me: Value = app.me(&token).await.json().await.unwrap();
+            me["settings"]["notifications"]["invitation_received"].clone()
+        }
+    };
+
+    // Tampered links: another member, another kind, no signature. All 404, nothing changes.
+    let cys_id = format!("m={}&", cy.id);
+    let bobs_id = format!("m={}&", bob.id);
+    for forged in [
+        path.replace(&bobs_id, &cys_id),
+        path.replace("l=invitation_received", "l=invitation_reminder"),
+        path[..path.find("&s=").unwrap()].to_owned(),
+    ] {
+        let r = client.post(url(&forged)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{forged}");
+    }
+    // Opening the link (a GET, as link scanners do) only asks.
+    let r = client.get(url(path)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Stop these emails"));
+    assert_eq!(
+        received(&bob).await,
+        json!({"in_app": true, "email": "immediate"})
+    );
+
+    // The provider's one-click POST.
+    let r = client
+        .post(url(path))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("You are unsubscribed"));
+    assert_eq!(
+        received(&bob).await,
+        json!({"in_app": true, "email": "off"})
+    );
+    assert_eq!(
+        received(&cy).await,
+        json!({"in_app": true, "email": "immediate"})
+    );
+    let me: Value = app.me(&bob.token).await.json().await.unwrap();
+    assert_eq!(
+        me["settings"]["notifications"]["invitation_reminder"],
+        json!({"in_app": true, "email": "immediate"}),
+        "other kinds stay"
+    );
+    // Again: nothing more changes, still 200.
+    let r = client.post(url(path)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Bob gets no more mail of that kind; in-app notifications go on.
+    let dee = app.member("Dee").await;
+    app.invite_ok(&dee, &bob).await;
+    assert_eq!(app.app.deliver_mail().await.unwrap(), 0);
 }
