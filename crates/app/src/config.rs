@@ -48,6 +48,7 @@ pub struct RawConfig {
     pub token_lifetime: String,
     pub token_idle_lifetime: String,
     pub idempotency_keys_per_member: u32,
+    pub metrics_token: Option<String>,
     pub write_queue_budget: String,
     pub sqlite_checkpoint_interval: String,
     pub sqlite_wal_restart_size: RawSize,
@@ -105,6 +106,7 @@ impl Default for RawConfig {
             token_lifetime: "30d".into(),
             token_idle_lifetime: "7d".into(),
             idempotency_keys_per_member: 10_000,
+            metrics_token: None,
             write_queue_budget: "250ms".into(),
             sqlite_checkpoint_interval: "100ms".into(),
             sqlite_wal_restart_size: RawSize::Written("64MiB".into()),
@@ -178,6 +180,8 @@ pub struct Config {
     pub token_lifetime: TokenLifetime,
     /// How many `Idempotency-Key` answers a member may have kept at once; past it, the oldest go.
     pub idempotency_keys_per_member: u32,
+    /// When set, `/metrics` answers only requests that carry it as a bearer token.
+    pub metrics_token: Option<String>,
     /// The embedded store's write backlog budget: a write that would wait longer than this behind
     /// others is refused with `503 overloaded` (`off`: never refused).
     pub write_queue_budget: Option<Duration>,
@@ -236,7 +240,10 @@ impl RawConfig {
             Some(other) => {
                 return Err(setting_err(
                     "database_url",
-                    format!("{other:?} must start with sqlite:// or postgres://"),
+                    format!(
+                        "{:?} must start with sqlite:// or postgres://",
+                        crate::redact::redact_url(other)
+                    ),
                 ))
             }
         };
@@ -245,7 +252,7 @@ impl RawConfig {
             Some(url) if !matches!(database, Database::Postgres(_)) => {
                 return Err(setting_err(
                     "database_read_url",
-                    format!("{url:?} is a read replica of PostgreSQL; set RAPPORT_DATABASE_URL to the primary's postgres:// URL too"),
+                    format!("{:?} is a read replica of PostgreSQL; set RAPPORT_DATABASE_URL to the primary's postgres:// URL too", crate::redact::redact_url(url)),
                 ))
             }
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
@@ -254,7 +261,10 @@ impl RawConfig {
             Some(other) => {
                 return Err(setting_err(
                     "database_read_url",
-                    format!("{other:?} must start with postgres://"),
+                    format!(
+                        "{:?} must start with postgres://",
+                        crate::redact::redact_url(other)
+                    ),
                 ))
             }
         };
@@ -439,6 +449,16 @@ impl RawConfig {
                 "idempotency_keys_per_member",
                 self.idempotency_keys_per_member,
             )?,
+            metrics_token: match self.metrics_token.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(t) if t.len() < 16 || t.chars().any(|c| c.is_whitespace()) => {
+                    return Err(setting_err(
+                        "metrics_token",
+                        "must be at least 16 characters, without spaces",
+                    ))
+                }
+                Some(t) => Some(t.to_owned()),
+            },
             write_queue_budget: match self.write_queue_budget.trim() {
                 "off" => None,
                 v => {

@@ -22,6 +22,7 @@ mod network;
 pub mod notifications;
 mod open;
 pub mod outbound;
+pub mod redact;
 pub mod signing;
 mod stats;
 pub mod views;

@@ -205,7 +205,7 @@ impl App {
             .store()
             .create_webhook(parsed.to_string(), wanted, secret, self.now())
             .await?;
-        tracing::info!(webhook = w.id, url = %w.url, "webhook registered");
+        tracing::info!(webhook = w.id, url = %crate::redact::redact_url(&w.url), "webhook registered");
         Ok(webhook_view(w, true))
     }
 
@@ -407,7 +407,7 @@ impl App {
                         ((self.now().0 - d.created_at.0).max(0) / 1000) as u64
                     ))
                 );
-                tracing::warn!(webhook = hook.id, url = %hook.url, reason = %disable_reason, "webhook endpoint disabled");
+                tracing::warn!(webhook = hook.id, url = %crate::redact::redact_url(&hook.url), reason = %disable_reason, "webhook endpoint disabled");
                 metrics::counter!("rapport_webhook_endpoints_disabled_total").increment(1);
                 Attempt::GiveUp {
                     status,

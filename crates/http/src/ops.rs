@@ -5,7 +5,7 @@ use crate::error::Problem;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
@@ -40,11 +40,22 @@ pub async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+/// Prometheus metrics; with `RAPPORT_METRICS_TOKEN` set, only for a scraper that sends it as a
+/// bearer token (compared in constant time).
+async fn metrics(State(s): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(wanted) = &s.app.config().metrics_token {
+        use subtle::ConstantTimeEq;
+        let sent = crate::extract::bearer(&headers).unwrap_or_default();
+        if !bool::from(sent.as_bytes().ct_eq(wanted.as_bytes())) {
+            return crate::error::ApiError::App(rapport_app::AppError::Unauthenticated)
+                .into_response();
+        }
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         s.metrics.render(),
     )
+        .into_response()
 }
 
 async fn openapi() -> impl IntoResponse {

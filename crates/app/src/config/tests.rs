@@ -144,3 +144,26 @@ fn environment_wins_over_the_file() {
         Ok(())
     });
 }
+
+#[test]
+fn a_wrong_database_url_is_named_without_its_password() {
+    for raw in [
+        RawConfig {
+            database_url: Some("mysql://app:s3cret@db/rapport".into()),
+            ..RawConfig::default()
+        },
+        RawConfig {
+            database_read_url: Some("postgres://app:s3cret@replica/rapport".into()),
+            ..RawConfig::default()
+        },
+        RawConfig {
+            database_url: Some("postgres://app@db/rapport".into()),
+            database_read_url: Some("mysql://app:s3cret@replica/rapport?password=s3cret".into()),
+            ..RawConfig::default()
+        },
+    ] {
+        let message = raw.check().expect_err("refused").to_string();
+        assert!(!message.contains("s3cret"), "{message}");
+        assert!(message.contains("app:***@"), "{message}");
+    }
+}

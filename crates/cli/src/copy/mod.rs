@@ -206,7 +206,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 /// The path of a `sqlite://PATH` URL, which must name an existing file.
 fn sqlite_path(url: &str) -> anyhow::Result<PathBuf> {
     let Some(rest) = url.strip_prefix("sqlite://") else {
-        bail!("--from {url:?}: the source must be an embedded store, written sqlite://PATH");
+        bail!(
+            "--from {:?}: the source must be an embedded store, written sqlite://PATH",
+            rapport_app::redact::redact_url(url)
+        );
     };
     if rest.is_empty() {
         bail!("--from {url:?}: the path is missing (sqlite://PATH)");

@@ -21,7 +21,7 @@ pub(super) struct Target {
 impl Target {
     pub(super) fn parse(url: &str) -> anyhow::Result<Target> {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            bail!("--to {url:?}: the target must be a PostgreSQL database, written postgres://USER@HOST:PORT/DATABASE");
+            bail!("--to {:?}: the target must be a PostgreSQL database, written postgres://USER@HOST:PORT/DATABASE", rapport_app::redact::redact_url(url));
         }
         // `pgbouncer=…` is rapport's own option, not the driver's.
         let driver_url = match url.split_once('?') {

@@ -429,3 +429,24 @@ async fn invented_methods_are_one_metrics_label() {
     );
     assert!(metrics.contains("method=\"other\""), "{metrics}");
 }
+
+/// With `RAPPORT_METRICS_TOKEN` set, the metrics (which name routes, counts and timings) are for the
+/// scraper that has it, not for anyone who finds the port.
+#[tokio::test]
+async fn metrics_behind_a_token_answer_only_the_scraper() {
+    let token = "scrape-0123456789abcdef";
+    let app = TestApp::spawn_with(|c| c.metrics_token = Some(token.into())).await;
+    for sent in [ANONYMOUS, "scrape-0123456789abcdeX", "a-member-token"] {
+        let r = app.request(Method::GET, "/metrics", sent, None).await;
+        expect_problem(r, 401, "unauthenticated").await;
+    }
+    let r = app.request(Method::GET, "/metrics", token, None).await;
+    assert_eq!(r.status(), 200);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("rapport_http_requests_total"));
+    // Health stays open for load balancers.
+    assert_eq!(app.readyz().await.unwrap().status(), 200);
+}
