@@ -109,9 +109,10 @@ fn is_null(schema: &RefOr<Schema>) -> bool {
 
 /// The document as served. utoipa 5 writes the fields of a response's `links` in snake case
 /// (`operation_id`, `request_body`), which OpenAPI tools do not read: they are renamed to the
-/// specification's `operationId`, `operationRef` and `requestBody` here.
+/// specification's `operationId`, `operationRef` and `requestBody` here. Then [`as_linters_read`].
 pub fn document() -> serde_json::Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    as_linters_read(&mut doc);
     let operations = doc
         .get_mut("paths")
         .and_then(|p| p.as_object_mut())
@@ -148,9 +149,81 @@ pub fn document() -> serde_json::Value {
     doc
 }
 
+/// What `@redocly/cli lint` (recommended) and `spectral:oas` ask of a document, which the
+/// annotations cannot say (both run in scripts/test, which fails on any finding):
+///
+/// - a `servers` entry: `/`, the server that serves the document;
+/// - `info.contact`;
+/// - `security: []` on the operations that need no token (sign-up, sign-in, health), rather than
+///   nothing, which reads as "forgot";
+/// - a `description` on every operation: the summary, where the handler's doc comment has one
+///   paragraph only;
+/// - a page of items (`Page_Delivery`) refers to its item's schema instead of copying it inline.
+fn as_linters_read(doc: &mut serde_json::Value) {
+    use serde_json::{json, Value};
+    doc["servers"] = json!([{"url": "/", "description": "the server that serves this document"}]);
+    doc["info"]["contact"] = json!({"name": "The operator of this Rapport server"});
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for op in paths
+            .values_mut()
+            .filter_map(Value::as_object_mut)
+            .flat_map(|item| item.values_mut())
+            .filter_map(Value::as_object_mut)
+        {
+            op.entry("security").or_insert_with(|| json!([]));
+            if op.get("description").is_none() {
+                let summary = op.get("summary").cloned().unwrap_or_else(|| json!(""));
+                op.insert("description".into(), summary);
+            }
+        }
+    }
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    let names: Vec<String> = schemas.keys().cloned().collect();
+    for name in &names {
+        let Some(item) = name.strip_prefix("Page_") else {
+            continue;
+        };
+        if !schemas.contains_key(item) {
+            continue;
+        }
+        if let Some(items) = schemas
+            .get_mut(name)
+            .and_then(|page| page.pointer_mut("/properties/items/items"))
+        {
+            *items = json!({"$ref": format!("#/components/schemas/{item}")});
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::document;
+
+    #[test]
+    fn every_operation_says_its_security_and_what_it_does() {
+        let doc = document();
+        for (label, op) in operations(&doc) {
+            assert!(op["security"].is_array(), "{label}");
+            assert!(
+                op["description"].as_str().is_some_and(|d| !d.is_empty()),
+                "{label}"
+            );
+        }
+        assert_eq!(
+            doc["paths"]["/api/v1/auth/login"]["post"]["security"],
+            serde_json::json!([])
+        );
+        assert_eq!(
+            doc["components"]["schemas"]["Page_Delivery"]["properties"]["items"]["items"]["$ref"],
+            "#/components/schemas/Delivery"
+        );
+        assert_eq!(doc["servers"][0]["url"], "/");
+    }
 
     /// Every operation of the document, as (label, operation).
     fn operations(doc: &serde_json::Value) -> Vec<(String, &serde_json::Value)> {
