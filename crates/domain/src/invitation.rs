@@ -90,6 +90,15 @@ pub enum SeenState {
 }
 
 impl SeenState {
+    /// Every value, in the order the API documents them.
+    pub const ALL: [SeenState; 5] = [
+        Self::Pending,
+        Self::Accepted,
+        Self::Ignored,
+        Self::Withdrawn,
+        Self::Closed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",

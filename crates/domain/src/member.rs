@@ -10,6 +10,9 @@ pub enum Tier {
 }
 
 impl Tier {
+    /// Every value, in the order the API documents them.
+    pub const ALL: [Tier; 2] = [Self::Free, Self::Premium];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Free => "free",
@@ -36,6 +39,9 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every value, in the order the API documents them.
+    pub const ALL: [Role; 2] = [Self::Member, Self::Admin];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Member => "member",
@@ -65,6 +71,14 @@ pub enum AccountStatus {
 }
 
 impl AccountStatus {
+    /// Every value, in the order the API documents them.
+    pub const ALL: [AccountStatus; 4] = [
+        Self::Active,
+        Self::Deactivated,
+        Self::Suspended,
+        Self::Closed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Active => "active",

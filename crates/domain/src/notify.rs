@@ -67,6 +67,9 @@ pub enum EmailCadence {
 }
 
 impl EmailCadence {
+    /// Every value, in the order the API documents them.
+    pub const ALL: [EmailCadence; 4] = [Self::Off, Self::Immediate, Self::Daily, Self::Weekly];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Off => "off",
@@ -77,9 +80,7 @@ impl EmailCadence {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Off, Self::Immediate, Self::Daily, Self::Weekly]
-            .into_iter()
-            .find(|c| c.as_str() == s)
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
     }
 
     /// How long after the first item a digest of this cadence goes out (zero: at once).
@@ -101,9 +102,7 @@ impl EmailCadence {
     }
 
     fn from_code(c: char) -> Option<Self> {
-        [Self::Off, Self::Immediate, Self::Daily, Self::Weekly]
-            .into_iter()
-            .find(|x| x.code() == c)
+        Self::ALL.into_iter().find(|x| x.code() == c)
     }
 }
 

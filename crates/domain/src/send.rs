@@ -18,6 +18,14 @@ pub enum InvitationsFrom {
 }
 
 impl InvitationsFrom {
+    /// Every value, in the order the API documents them.
+    pub const ALL: [InvitationsFrom; 4] = [
+        Self::Everyone,
+        Self::SecondDegree,
+        Self::EmailRequired,
+        Self::Nobody,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Everyone => "everyone",

@@ -1,5 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations so it cannot drift from them.
 
+mod values;
+
 use crate::api::{accounts, admin, invitations, network, notifications};
 use crate::error::Problem;
 use utoipa::openapi::schema::{Schema, SchemaType, Type};
@@ -109,10 +111,12 @@ fn is_null(schema: &RefOr<Schema>) -> bool {
 
 /// The document as served. utoipa 5 writes the fields of a response's `links` in snake case
 /// (`operation_id`, `request_body`), which OpenAPI tools do not read: they are renamed to the
-/// specification's `operationId`, `operationRef` and `requestBody` here. Then [`as_linters_read`].
+/// specification's `operationId`, `operationRef` and `requestBody` here. Then [`as_linters_read`]
+/// and [`values::describe_values`].
 pub fn document() -> serde_json::Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     as_linters_read(&mut doc);
+    values::describe_values(&mut doc);
     let operations = doc
         .get_mut("paths")
         .and_then(|p| p.as_object_mut())
