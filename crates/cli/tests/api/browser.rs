@@ -2,7 +2,9 @@
 //! (`scripts/test` installs both when missing), at a desktop and a phone size. Two members, each
 //! in a browser session of their own: the recipient's open Received page follows the sender's
 //! actions live. Screenshots of each page at both sizes go to `target/browser-screenshots/` (or
-//! `RAPPORT_SCREENSHOTS`), for a person to look at.
+//! `RAPPORT_SCREENSHOTS`), for a person to look at, and axe-core (pinned, installed by
+//! scripts/test; `RAPPORT_AXE_JS`) checks each of those pages: any fault of impact moderate or
+//! higher fails the test, with every page's faults listed.
 
 use crate::helpers::*;
 use base64::Engine;
@@ -140,6 +142,17 @@ impl Client {
         .unwrap_or_else(|e| panic!("script: {e}"))
     }
 
+    /// Runs an asynchronous script: it ends by calling its last argument with the result.
+    async fn execute_async(&self, script: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/async",
+            Some(json!({ "script": script, "args": [] })),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("script: {e}"))
+    }
+
     async fn screenshot(&self) -> Vec<u8> {
         let v = self
             .call(reqwest::Method::GET, "/screenshot", None)
@@ -246,9 +259,61 @@ fn shots_dir() -> PathBuf {
     dir
 }
 
+/// Saves a screenshot of the page, and checks it with axe-core: what it finds of impact moderate
+/// or higher is kept in [`FINDINGS`], which the test requires empty at its end (so one run lists
+/// every page's faults).
 async fn shot(c: &Client, size: &str, page: &str) {
     let png = c.screenshot().await;
     std::fs::write(shots_dir().join(format!("{size}-{page}.png")), png).unwrap();
+    for finding in axe(c).await {
+        FINDINGS
+            .lock()
+            .unwrap()
+            .push(format!("{size} {page}: {finding}"));
+    }
+}
+
+/// Accessibility faults found so far (see [`shot`]).
+static FINDINGS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// axe-core's script: `RAPPORT_AXE_JS`, which scripts/test sets after installing the pinned
+/// version.
+fn axe_source() -> &'static str {
+    static SOURCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SOURCE.get_or_init(|| {
+        let path = std::env::var("RAPPORT_AXE_JS").unwrap_or_else(|_| {
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../target/axe-core/node_modules/axe-core/axe.min.js"
+            )
+            .to_owned()
+        });
+        std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!("axe-core is missing at {path} ({e}): scripts/test installs it, or set RAPPORT_AXE_JS")
+        })
+    })
+}
+
+/// The page's accessibility faults of impact moderate or higher, one line each.
+async fn axe(c: &Client) -> Vec<String> {
+    c.execute(&format!("{}\n;return true;", axe_source())).await;
+    let found = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, {resultTypes: ['violations']})
+               .then(r => done(r.violations
+                 .filter(v => ['moderate', 'serious', 'critical'].includes(v.impact))
+                 .map(v => v.impact + ' ' + v.id + ': ' + v.help + ' at '
+                   + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))))
+               .catch(e => done(['axe failed: ' + e]));",
+        )
+        .await;
+    found
+        .as_array()
+        .expect("axe's findings")
+        .iter()
+        .map(|f| f.as_str().unwrap_or_default().to_owned())
+        .collect()
 }
 
 /// Whether the page is wider than the window (a horizontal scroll bar).
@@ -424,6 +489,7 @@ async fn members_invite_see_it_live_withdraw_and_block_in_a_real_browser_on_desk
             ("/settings", "settings"),
             ("/stats", "stats"),
             ("/admin", "admin"),
+            ("/nothing-here", "not-found"),
         ] {
             ada.goto(&format!("{base}{path}")).await;
             shot(&ada, size, name).await;
@@ -451,4 +517,10 @@ async fn members_invite_see_it_live_withdraw_and_block_in_a_real_browser_on_desk
         bob.close().await;
     }
     eprintln!("screenshots in {}", shots_dir().display());
+    let findings = FINDINGS.lock().unwrap().clone();
+    assert!(
+        findings.is_empty(),
+        "axe-core found accessibility faults:\n{}",
+        findings.join("\n")
+    );
 }
