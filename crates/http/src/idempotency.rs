@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 const CARRIES_A_TOKEN: &[&str] = &["/auth/", "/me/password"];
 
 /// Does the answer to a request for `path` (under `/api/v1`) carry a token?
-fn carries_a_token(path: &str) -> bool {
+pub(crate) fn carries_a_token(path: &str) -> bool {
     CARRIES_A_TOKEN
         .iter()
         .any(|route| match route.strip_suffix('/') {
@@ -73,6 +73,15 @@ pub async fn layer(State(s): State<AppState>, req: Request, next: Next) -> Respo
     }
 }
 
+/// 1 to 255 visible ASCII characters, spaces only inside (the OpenAPI document's pattern).
+fn valid_key(k: &str) -> bool {
+    !k.is_empty()
+        && k.len() <= MAX_KEY_LEN
+        && k.bytes().all(|b| (0x20..=0x7e).contains(&b))
+        && !k.starts_with(' ')
+        && !k.ends_with(' ')
+}
+
 async fn handle(
     s: AppState,
     raw_key: HeaderValue,
@@ -82,7 +91,7 @@ async fn handle(
     let key = raw_key
         .to_str()
         .ok()
-        .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN)
+        .filter(|k| valid_key(k))
         .ok_or_else(|| {
             ApiError::Malformed("Idempotency-Key must be 1 to 255 visible ASCII characters".into())
                 .into_response()
@@ -169,6 +178,16 @@ fn replay(status: u16, body: Vec<u8>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_is_what_the_document_says() {
+        for ok in ["0", "a b", "order-17", &"k".repeat(255)] {
+            assert!(super::valid_key(ok), "{ok:?}");
+        }
+        for bad in ["", " a", "a ", "a\tb", "é", &"k".repeat(256)] {
+            assert!(!super::valid_key(bad), "{bad:?}");
+        }
+    }
     use serde_json::Value;
     use utoipa::OpenApi;
 

@@ -1,5 +1,6 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations so it cannot drift from them.
 
+mod headers;
 mod values;
 
 use crate::api::{accounts, admin, invitations, network, notifications};
@@ -112,11 +113,12 @@ fn is_null(schema: &RefOr<Schema>) -> bool {
 /// The document as served. utoipa 5 writes the fields of a response's `links` in snake case
 /// (`operation_id`, `request_body`), which OpenAPI tools do not read: they are renamed to the
 /// specification's `operationId`, `operationRef` and `requestBody` here. Then [`as_linters_read`]
-/// and [`values::describe_values`].
+/// [`values::describe_values`] and [`headers::describe_headers`].
 pub fn document() -> serde_json::Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     as_linters_read(&mut doc);
     values::describe_values(&mut doc);
+    headers::describe_headers(&mut doc);
     let operations = doc
         .get_mut("paths")
         .and_then(|p| p.as_object_mut())
@@ -248,7 +250,15 @@ mod tests {
             for p in op["parameters"].as_array().into_iter().flatten() {
                 let name = p["name"].as_str().unwrap();
                 let in_path = path.contains(&format!("{{{name}}}"));
-                let expected = if in_path { "path" } else { "query" };
+                // Headers are capitalised (`Idempotency-Key`); query parameters never are.
+                let in_header = name.starts_with(|c: char| c.is_ascii_uppercase());
+                let expected = if in_path {
+                    "path"
+                } else if in_header {
+                    "header"
+                } else {
+                    "query"
+                };
                 assert_eq!(p["in"], expected, "{label}: parameter {name}");
                 if !in_path {
                     assert_eq!(p["required"], false, "{label}: parameter {name}");
