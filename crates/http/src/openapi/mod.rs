@@ -2,6 +2,7 @@
 
 mod headers;
 mod values;
+mod webhooks;
 
 use crate::api::{accounts, admin, invitations, network, notifications};
 use crate::error::Problem;
@@ -113,12 +114,13 @@ fn is_null(schema: &RefOr<Schema>) -> bool {
 /// The document as served. utoipa 5 writes the fields of a response's `links` in snake case
 /// (`operation_id`, `request_body`), which OpenAPI tools do not read: they are renamed to the
 /// specification's `operationId`, `operationRef` and `requestBody` here. Then [`as_linters_read`]
-/// [`values::describe_values`] and [`headers::describe_headers`].
+/// [`values::describe_values`], [`headers::describe_headers`] and [`webhooks::describe_webhooks`].
 pub fn document() -> serde_json::Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     as_linters_read(&mut doc);
     values::describe_values(&mut doc);
     headers::describe_headers(&mut doc);
+    webhooks::describe_webhooks(&mut doc);
     let operations = doc
         .get_mut("paths")
         .and_then(|p| p.as_object_mut())
