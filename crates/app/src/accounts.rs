@@ -164,10 +164,10 @@ impl App {
             _ => None,
         };
         let Some(member) = member.filter(|m| m.status.may_sign_in()) else {
-            self.inner.logins.failed(email, client, now);
+            self.login_failed(email, client, now).await?;
             return Err(RuleError::InvalidCredentials.into());
         };
-        self.inner.logins.succeeded(email, client);
+        self.login_succeeded(email, client).await?;
         // Signing in brings a deactivated account back, connections and all.
         let member = if member.status == AccountStatus::Deactivated {
             tracing::info!(member = %member.id, "account reactivated");
@@ -452,10 +452,11 @@ impl App {
         client: IpAddr,
         now: Timestamp,
     ) -> AppResult<()> {
-        if let Some(retry_at) = self.inner.logins.blocked_until(email, client, now) {
+        let failures = self.login_failures(email, client, now).await?;
+        let (blocked, delay) = self.inner.logins.judge(&failures);
+        if let Some(retry_at) = blocked {
             return Err(rate_limited(retry_at, now));
         }
-        let delay = self.inner.logins.delay(email, now);
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
@@ -491,7 +492,7 @@ impl App {
             .run(self.now(), move || auth::verify_password(&password, &hash))
             .await?
         {
-            self.inner.logins.failed(&m.email, client, now);
+            self.login_failed(&m.email, client, now).await?;
             return Err(RuleError::InvalidCredentials.into());
         }
         Ok(())

@@ -77,6 +77,15 @@ impl<K: Hash + Eq + Clone> Counts<K> {
     }
 }
 
+/// The failures an attempt is judged on, each with the end of its window: of this email from this
+/// address, of this address, of this email.
+#[derive(Debug, Clone, Copy)]
+pub struct Failures {
+    pub pair: (u32, Timestamp),
+    pub address: (u32, Timestamp),
+    pub email: (u32, Timestamp),
+}
+
 pub struct LoginLimiter {
     per_address_limit: u32,
     tables: Mutex<Tables>,
@@ -109,26 +118,47 @@ impl LoginLimiter {
         self.tables.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// When `client` may try `email` again, if it may not now.
-    pub fn blocked_until(&self, email: &str, client: IpAddr, now: Timestamp) -> Option<Timestamp> {
-        let t = self.tables();
-        let (pair, pair_until) = t.pair.count(&(normalised(email), client), now);
-        let (address, address_until) = t.address.count(&client, now);
-        let mut until = None;
-        if pair >= PAIR_FAILURES {
-            until = Some(pair_until);
-        }
-        if address >= self.per_address_limit {
-            until = until.max(Some(address_until));
-        }
-        until
+    /// The keys failures of `email` from `client` are counted under, as
+    /// [`Failures`] orders them: the pair, the address, the email. Over PostgreSQL the replicas
+    /// share the counts under these keys (`login_failures`).
+    pub fn keys(email: &str, client: IpAddr) -> [String; 3] {
+        let email = normalised(email);
+        [
+            format!("pair:{client}:{email}"),
+            format!("address:{client}"),
+            format!("email:{email}"),
+        ]
     }
 
-    /// How long to hold an attempt for `email` back, because of failures from anywhere.
-    pub fn delay(&self, email: &str, now: Timestamp) -> Duration {
-        let (n, _) = self.tables().email.count(&normalised(email), now);
-        let over = n.saturating_sub(PAIR_FAILURES);
-        (Duration::from_millis(200) * over).min(MAX_DELAY)
+    /// This process's own counts for an attempt.
+    pub fn local(&self, email: &str, client: IpAddr, now: Timestamp) -> Failures {
+        let t = self.tables();
+        let email = normalised(email);
+        Failures {
+            pair: t.pair.count(&(email.clone(), client), now),
+            address: t.address.count(&client, now),
+            email: t.email.count(&email, now),
+        }
+    }
+
+    /// What the counts decide: when the attempt may come again if it may not now, and how long to
+    /// hold it back.
+    pub fn judge(&self, f: &Failures) -> (Option<Timestamp>, Duration) {
+        let mut until = None;
+        if f.pair.0 >= PAIR_FAILURES {
+            until = Some(f.pair.1);
+        }
+        if f.address.0 >= self.per_address_limit {
+            until = until.max(Some(f.address.1));
+        }
+        let over = f.email.0.saturating_sub(PAIR_FAILURES);
+        (until, (Duration::from_millis(200) * over).min(MAX_DELAY))
+    }
+
+    /// When `client` may try `email` again, if it may not now (by this process's counts).
+    #[cfg(test)]
+    pub fn blocked_until(&self, email: &str, client: IpAddr, now: Timestamp) -> Option<Timestamp> {
+        self.judge(&self.local(email, client, now)).0
     }
 
     pub fn failed(&self, email: &str, client: IpAddr, now: Timestamp) {
@@ -143,6 +173,69 @@ impl LoginLimiter {
     /// from other addresses stay counted.
     pub fn succeeded(&self, email: &str, client: IpAddr) {
         self.tables().pair.clear(&(normalised(email), client));
+    }
+}
+
+impl crate::App {
+    /// The failures an attempt of `email` from `client` is judged on: over PostgreSQL the counts
+    /// every replica shares, so that spreading guesses over replicas gains nothing; on the
+    /// embedded store this process's own.
+    pub(crate) async fn login_failures(
+        &self,
+        email: &str,
+        client: IpAddr,
+        now: Timestamp,
+    ) -> crate::AppResult<Failures> {
+        if !self.store().shared() {
+            return Ok(self.inner.logins.local(email, client, now));
+        }
+        let keys = LoginLimiter::keys(email, client);
+        let counts = self
+            .store()
+            .login_failures(&keys, now.minus(WINDOW))
+            .await?;
+        let window = |i: usize| {
+            let (n, oldest) = counts.get(i).copied().unwrap_or((0, None));
+            (n, oldest.unwrap_or(now).plus(WINDOW))
+        };
+        Ok(Failures {
+            pair: window(0),
+            address: window(1),
+            email: window(2),
+        })
+    }
+
+    /// Counts a failed password check.
+    pub(crate) async fn login_failed(
+        &self,
+        email: &str,
+        client: IpAddr,
+        now: Timestamp,
+    ) -> crate::AppResult<()> {
+        if self.store().shared() {
+            let keys = LoginLimiter::keys(email, client);
+            self.store()
+                .add_login_failure(&keys, now, now.minus(WINDOW))
+                .await?;
+        } else {
+            self.inner.logins.failed(email, client, now);
+        }
+        Ok(())
+    }
+
+    /// A correct password from `client` clears that address's failures for `email`.
+    pub(crate) async fn login_succeeded(
+        &self,
+        email: &str,
+        client: IpAddr,
+    ) -> crate::AppResult<()> {
+        if self.store().shared() {
+            let [pair, ..] = LoginLimiter::keys(email, client);
+            self.store().clear_login_failures(&pair).await?;
+        } else {
+            self.inner.logins.succeeded(email, client);
+        }
+        Ok(())
     }
 }
 
@@ -204,8 +297,8 @@ mod tests {
         assert!(l.blocked_until("ada@x.io", A, t0).is_some());
         // From her own address, Ada is never refused; at most held back a moment.
         assert_eq!(l.blocked_until("ada@x.io", B, t0), None);
-        assert_eq!(l.delay("ada@x.io", t0), MAX_DELAY);
-        assert_eq!(l.delay("grace@x.io", t0), Duration::ZERO);
+        assert_eq!(l.judge(&l.local("ada@x.io", B, t0)).1, MAX_DELAY);
+        assert_eq!(l.judge(&l.local("grace@x.io", B, t0)).1, Duration::ZERO);
     }
 
     #[test]

@@ -128,6 +128,14 @@ impl App {
             .await?;
         let tokens_pruned = self.prune_dead_tokens(now).await?;
         let replays_pruned = self.prune_replays(now).await?;
+        // Failed sign-ins the replicas share count for the limiter's window only.
+        let cutoff = now.minus(crate::login_limit::WINDOW);
+        while self
+            .store()
+            .prune_login_failures(cutoff, PRUNE_BATCH)
+            .await?
+            >= u64::from(PRUNE_BATCH)
+        {}
         Ok(Swept {
             expired,
             reminded,

@@ -481,4 +481,33 @@ pub trait ReplicaStore: Send + Sync {
     fn peers(&self) -> Option<Peers> {
         None
     }
+
+    // Failed password checks, counted across replicas (the embedded store's one process counts
+    // them in memory, so these are never called on it and keep nothing).
+    /// Counts one failure under each of `keys` at `at`, and forgets those keys' failures older than
+    /// `forget_before`.
+    async fn add_login_failure(
+        &self,
+        _keys: &[String],
+        _at: Timestamp,
+        _forget_before: Timestamp,
+    ) -> StoreResult<()> {
+        Ok(())
+    }
+    /// For each of `keys`: the failures since `since`, and when the oldest of them happened.
+    async fn login_failures(
+        &self,
+        keys: &[String],
+        _since: Timestamp,
+    ) -> StoreResult<Vec<(u32, Option<Timestamp>)>> {
+        Ok(vec![(0, None); keys.len()])
+    }
+    /// Forgets every failure counted under `key`.
+    async fn clear_login_failures(&self, _key: &str) -> StoreResult<()> {
+        Ok(())
+    }
+    /// Deletes failures older than `before`, at most `limit`; returns how many went.
+    async fn prune_login_failures(&self, _before: Timestamp, _limit: u32) -> StoreResult<u64> {
+        Ok(0)
+    }
 }

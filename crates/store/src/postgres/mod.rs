@@ -66,6 +66,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0003_notify.sql"),
     include_str!("../../migrations/postgres/0004_token_lifetimes.sql"),
     include_str!("../../migrations/postgres/0005_secrets.sql"),
+    include_str!("../../migrations/postgres/0006_login_failures.sql"),
 ];
 
 /// Attempts of one transaction that fails on a deadlock or serialization conflict.

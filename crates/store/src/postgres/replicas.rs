@@ -5,6 +5,7 @@
 use super::*;
 use crate::{Peers, ReplicaStore};
 use async_trait::async_trait;
+use rapport_domain::Timestamp;
 
 #[async_trait]
 impl ReplicaStore for PgStore {
@@ -42,6 +43,78 @@ impl ReplicaStore for PgStore {
 
     fn shared(&self) -> bool {
         true
+    }
+
+    async fn add_login_failure(
+        &self,
+        keys: &[String],
+        at: Timestamp,
+        forget_before: Timestamp,
+    ) -> StoreResult<()> {
+        let keys = keys.to_vec();
+        in_tx!(self, |tx| {
+            tx.execute(
+                "DELETE FROM login_failures WHERE key = ANY($1) AND at < $2",
+                &[&keys, &forget_before.0],
+            )
+            .await?;
+            tx.execute(
+                "INSERT INTO login_failures (key, at) SELECT k, $2 FROM unnest($1::text[]) AS k",
+                &[&keys, &at.0],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    async fn login_failures(
+        &self,
+        keys: &[String],
+        since: Timestamp,
+    ) -> StoreResult<Vec<(u32, Option<Timestamp>)>> {
+        let wanted = keys.to_vec();
+        let rows = read!(self, |c| {
+            c.query(
+                "SELECT key, count(*), min(at) FROM login_failures
+                  WHERE key = ANY($1) AND at >= $2 GROUP BY key",
+                &[&wanted, &since.0],
+            )
+            .await
+        })?;
+        Ok(keys
+            .iter()
+            .map(|k| {
+                rows.iter()
+                    .find(|r| r.get::<_, String>(0) == *k)
+                    .map_or((0, None), |r| {
+                        let n: i64 = r.get(1);
+                        (
+                            n.clamp(0, u32::MAX as i64) as u32,
+                            Some(Timestamp(r.get(2))),
+                        )
+                    })
+            })
+            .collect())
+    }
+
+    async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
+        in_tx!(self, |tx| {
+            tx.execute("DELETE FROM login_failures WHERE key = $1", &[&key])
+                .await?;
+            Ok(())
+        })
+    }
+
+    async fn prune_login_failures(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+        let limit = i64::from(limit);
+        in_tx!(self, |tx| {
+            tx.execute(
+                "DELETE FROM login_failures WHERE ctid IN
+                   (SELECT ctid FROM login_failures WHERE at < $1 LIMIT $2)",
+                &[&before.0, &limit],
+            )
+            .await
+        })
     }
 
     fn peers(&self) -> Option<Peers> {

@@ -254,3 +254,32 @@ async fn a_replica_that_loses_its_listening_connection_empties_its_token_cache()
     )
     .await;
 }
+
+/// Guessing a password over two replicas gains nothing: they count the same failures, so ten
+/// wrong guesses from one address, five on each, lock that address out of the account on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spreading_password_guesses_over_replicas_gains_nothing() {
+    let c = Cluster::start().await;
+    let ada = c.a.server.api.signup_member("Ada Guessed").await;
+    for guess in 0..10 {
+        let api = if guess % 2 == 0 {
+            &c.a.server.api
+        } else {
+            &c.b.server.api
+        };
+        let r = api.login(&ada.email, &format!("wrong guess {guess}")).await;
+        expect_problem(r, 401, "invalid_credentials").await;
+    }
+    for (_, api) in c.both() {
+        let r = api.login(&ada.email, PASSWORD).await;
+        expect_problem(r, 429, "rate_limited").await;
+    }
+    // The address is refused for Ada's account only: ten failures are far below the limit per
+    // address, so another account is answered as usual.
+    let r =
+        c.a.server
+            .api
+            .login("someone.else@example.com", PASSWORD)
+            .await;
+    expect_problem(r, 401, "invalid_credentials").await;
+}
