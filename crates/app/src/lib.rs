@@ -37,6 +37,9 @@ pub use live::{LiveEvent, Subscription};
 pub use moderation::AdminUpdate;
 pub use network::GraphCheck;
 pub use open::load_graph;
+/// Wraps a member's request: its writes may be refused as `WritesQueued` when the embedded store's
+/// writer is behind its budget; other work waits its turn.
+pub use rapport_store::sqlite::refusable as refusable_writes;
 pub use workers::Swept;
 
 use auth::TokenCache;

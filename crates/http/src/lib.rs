@@ -82,6 +82,7 @@ pub fn router(app: App) -> Router {
         .merge(web::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn(refusable_writes))
         .layer(middleware::from_fn_with_state(state.clone(), limits::admit))
         .layer(middleware::from_fn(record_metrics))
         .layer(
@@ -113,6 +114,12 @@ pub fn router(app: App) -> Router {
             ))
         }))
         .with_state(state)
+}
+
+/// A member's request may be refused with `503 overloaded` when the embedded store's writer is
+/// further behind than `RAPPORT_WRITE_QUEUE_BUDGET`; background work never is.
+async fn refusable_writes(req: Request, next: Next) -> Response {
+    rapport_app::refusable_writes(next.run(req)).await
 }
 
 /// An address no route answers: problem+json under `/api/`, where clients read JSON, and a page

@@ -1,5 +1,8 @@
 //! The reference model: a few plain structs that say, in the words of PRODUCT.md and API.md,
 //! what every operation must answer and what every member must then see.
+//!
+//! A little over 600 lines on purpose: the whole reference model is read side by side with
+//! PRODUCT.md, and splitting it would scatter one rule's answer and its consequences.
 
 use super::*;
 

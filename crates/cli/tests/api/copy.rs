@@ -3,6 +3,9 @@
 //! their old passwords and tokens and see the same connections, invitations, notifications and
 //! blocks, and new writes take new ids. A target that already holds a network is refused and left
 //! as it was. These tests always copy from SQLite to PostgreSQL, whatever RAPPORT_TEST_BACKEND says.
+//!
+//! A little over 600 lines: one scenario per kind of data the copy must carry, each read back
+//! through the API on the target; they share the fixtures at the top.
 
 use crate::backend;
 use crate::helpers::*;

@@ -1,5 +1,8 @@
 //! Invitations: sending and its refusals, accept, ignore, withdraw, what each party sees, the
 //! Received and Sent lists with their cursors, and bulk withdrawal.
+//!
+//! A little over 600 lines: the life cycle of one invitation is tested from both parties' sides,
+//! and the list tests reuse its fixtures.
 
 use crate::helpers::*;
 use serde_json::{json, Value};

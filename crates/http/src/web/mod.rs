@@ -13,6 +13,7 @@
 
 mod account;
 mod admin;
+mod invitations;
 mod pages;
 mod signin;
 mod unsubscribe;
@@ -34,6 +35,7 @@ use rapport_domain::{MemberId, Timestamp};
 pub fn router(state: AppState) -> Router<AppState> {
     pages::routes()
         .merge(signin::routes())
+        .merge(invitations::routes())
         .merge(unsubscribe::routes())
         .merge(account::routes())
         .merge(admin::routes())

@@ -20,6 +20,10 @@
 //! implemented in the module of the area's name, as in the embedded store. [`rules`] holds the
 //! steps several areas share; [`facts`] and [`plan`] read what a plan is made of and write it;
 //! [`notices`] reads the outbox's rows back.
+//!
+//! A little over 600 lines because it holds what every area file shares: the pool, the retry of
+//! conflicting transactions, the migrations and the `in_tx!`/`read!` macros; each area's queries are
+//! in its own file.
 
 mod accounts;
 mod caches;

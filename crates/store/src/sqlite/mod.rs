@@ -21,7 +21,7 @@ mod standing;
 mod writer;
 
 pub use checkpoint::CheckpointSettings;
-pub use writer::{WriterSettings, MAX_BATCH};
+pub use writer::{refusable, WriterSettings, MAX_BATCH};
 
 use crate::member_cache::MemberCache;
 use crate::*;

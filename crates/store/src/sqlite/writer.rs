@@ -112,6 +112,19 @@ impl Queue {
     }
 }
 
+tokio::task_local! {
+    /// Set while a member's request runs (see [`refusable`]).
+    static REFUSABLE: ();
+}
+
+/// Runs `work` (a member's request) so that its writes may be refused with
+/// [`StoreError::Overloaded`] when the writer is further behind than its budget. Everything else
+/// (background work, commands such as `rapport seed`, the server's own start) waits its turn
+/// instead: refusing it would lose work nobody retries.
+pub async fn refusable<F: std::future::Future>(work: F) -> F::Output {
+    REFUSABLE.scope((), work).await
+}
+
 /// How the writer runs: the backlog it accepts and when it checkpoints.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WriterSettings {
@@ -172,7 +185,11 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&mut WriteTx<'_>) -> StoreResult<T> + Send + 'static,
     {
-        if let Some(budget) = self.queue.budget {
+        let budget = self
+            .queue
+            .budget
+            .filter(|_| REFUSABLE.try_with(|_| ()).is_ok());
+        if let Some(budget) = budget {
             let wait = self.queue.expected_wait();
             if wait > budget {
                 metrics::counter!("rapport_store_writes_refused_total").increment(1);
@@ -480,13 +497,20 @@ mod tests {
                 .await
         });
         started.await.expect("the writer runs the holder");
-        let refused = w.write(|_| Ok(())).await;
+        // Background work waits its turn; a request is refused.
+        let waits = w.clone();
+        let background = tokio::spawn(async move { waits.write(|_| Ok(())).await });
+        let refused = refusable(w.write(|_| Ok(()))).await;
         assert!(
             matches!(refused, Err(StoreError::Overloaded(_))),
             "refused: {refused:?}"
         );
         release.send(()).expect("the holder waits");
         holding.await.expect("joins").expect("the holder commits");
+        background
+            .await
+            .expect("joins")
+            .expect("background work is never refused");
         // The queue is empty again: writes are taken.
         w.write(|_| Ok(())).await.expect("taken again");
     }
