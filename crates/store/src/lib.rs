@@ -494,7 +494,8 @@ pub trait ReplicaStore: Send + Sync {
     ) -> StoreResult<()> {
         Ok(())
     }
-    /// For each of `keys`: the failures since `since`, and when the oldest of them happened.
+    /// For each of `keys`: the failures after `since` (a failure exactly at `since` has left the
+    /// window), and when the oldest of them happened.
     async fn login_failures(
         &self,
         keys: &[String],

@@ -76,7 +76,7 @@ impl ReplicaStore for PgStore {
         let rows = read!(self, |c| {
             c.query(
                 "SELECT key, count(*), min(at) FROM login_failures
-                  WHERE key = ANY($1) AND at >= $2 GROUP BY key",
+                  WHERE key = ANY($1) AND at > $2 GROUP BY key",
                 &[&wanted, &since.0],
             )
             .await
