@@ -78,6 +78,12 @@ pub async fn mark_read(
 /// on every stream: reconnect with `Last-Event-ID` to be sent exactly what followed that event.
 /// A replayed event says what happened as it happened: `invitation.received` carries the
 /// invitation as it arrived (`pending`), whatever became of it since.
+///
+/// Each event's `data` is one line of JSON: `invitation.received` `{"invitation": Invitation}`;
+/// `invitation.removed` `{"invitation_id": string, "unread": integer}` (withdrawn, expired or
+/// cancelled: it does not say which); `invitation.accepted` `{"invitation_id": string,
+/// "connection": Connection}`; `notification.created` `{"notification": Notification,
+/// "unread": integer}`. A comment line every 15 s keeps the connection open.
 #[utoipa::path(get, path = "/api/v1/events", tag = "notifications", security(("bearer" = [])),
     responses(
         (status = 200, description = "Server-Sent Events, one per change, and a comment line as a heartbeat", content_type = "text/event-stream", body = String),
