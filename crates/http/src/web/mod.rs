@@ -163,18 +163,24 @@ fn cookie_name(state: &AppState) -> &'static str {
     }
 }
 
+/// A `Set-Cookie` value for one of the site's cookies: HttpOnly, SameSite=Lax, the whole site, and
+/// `Secure` behind https. `max_age` 0 deletes it.
+fn site_cookie(state: &AppState, name: &str, value: &str, max_age: u32) -> Option<HeaderValue> {
+    let secure = if state.secure() { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .ok()
+}
+
 /// A redirect to `to` that starts a session with `token`, or (with `None`) ends the session.
 fn redirect_with_session(state: &AppState, token: Option<&str>, to: &str) -> Response {
-    let secure = if state.secure() { "; Secure" } else { "" };
     let (value, age) = match token {
         Some(t) => (t, 2_592_000),
         None => ("", 0),
     };
-    let cookie = format!(
-        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={age}{secure}",
-        cookie_name(state)
-    );
-    let cookie = HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""));
+    let cookie = site_cookie(state, cookie_name(state), value, age)
+        .unwrap_or_else(|| HeaderValue::from_static(""));
     ([(header::SET_COOKIE, cookie)], Redirect::to(to)).into_response()
 }
 

@@ -6,13 +6,13 @@
 //! the field, or with another's, answers 403 `csrf`.
 
 use super::pages::{notice, Chrome, CsrfForm};
-use super::{check_csrf_field, redirect_with_session, render, Session, WebResult};
+use super::{check_csrf_field, redirect_with_session, render, site_cookie, Session, WebResult};
 use crate::error::ApiError;
 use crate::extract::{cookie, ClientAddr};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -85,13 +85,7 @@ impl PreSession {
     /// is shown again with a fresh one).
     fn keep(self, state: &AppState, mut resp: Response) -> Response {
         if self.new {
-            let secure = if state.secure() { "; Secure" } else { "" };
-            let cookie = format!(
-                "{}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age=86400{secure}",
-                presession_cookie(state),
-                self.value
-            );
-            if let Ok(v) = HeaderValue::from_str(&cookie) {
+            if let Some(v) = site_cookie(state, presession_cookie(state), &self.value, 86_400) {
                 resp.headers_mut().append(header::SET_COOKIE, v);
             }
         }
