@@ -1,4 +1,4 @@
-//! Accounts: signing up and in, tokens, the member's own profile and settings, their stats and
+//! Accounts: signing in, tokens, the member's own profile and settings, their stats and
 //! export, and the life of the account (deactivate, change the password, close).
 
 use crate::views::*;
@@ -11,17 +11,6 @@ use rapport_store::{
 };
 use std::net::IpAddr;
 use std::sync::Arc;
-
-/// What a member gives at signup.
-#[derive(Debug, Clone, Default)]
-pub struct SignupInput {
-    pub email: String,
-    pub password: String,
-    pub name: String,
-    pub headline: Option<String>,
-    pub company: Option<String>,
-    pub location: Option<String>,
-}
 
 /// A member made by a seeding tool rather than by a person signing up.
 #[derive(Debug, Clone, Default)]
@@ -43,43 +32,6 @@ pub struct ProfileInput {
 }
 
 impl App {
-    /// Signs a new member up, from `client` (at most `RAPPORT_SIGNUPS_PER_ADDRESS` an hour each).
-    pub async fn signup(&self, input: SignupInput, client: IpAddr) -> AppResult<(Me, String)> {
-        let now = self.now();
-        if let Some(retry_at) = self.inner.signups.attempt(client, now) {
-            return Err(rate_limited(retry_at, now));
-        }
-        let email = Email::parse(&input.email)?;
-        let password = Password::parse(&input.password)?;
-        let name = ProfileField::name(&input.name)?.into_string();
-        let headline =
-            optional_field("headline", input.headline.as_deref(), 200)?.unwrap_or_default();
-        let company = optional_field("company", input.company.as_deref(), 100)?.unwrap_or_default();
-        let location =
-            optional_field("location", input.location.as_deref(), 100)?.unwrap_or_default();
-        let password_hash = self
-            .inner
-            .hashing
-            .run(self.now(), move || auth::hash_password(password.expose()))
-            .await?
-            .map_err(AppError::Internal)?;
-        let record = self
-            .store()
-            .create_member(NewMember {
-                email,
-                password_hash,
-                name,
-                headline,
-                company,
-                location,
-                at: self.now(),
-            })
-            .await?;
-        let token = self.issue_token(record.id).await?;
-        tracing::info!(member = %record.id, "member signed up");
-        Ok((self.me_view(record).await?, token))
-    }
-
     /// Creates members who all share `password` (hashed once) and signs each in, for seeding a
     /// network and for benchmarks. Runs many creates at once so the writer folds them into few
     /// commits. Returns each member's id and token, in input order.
@@ -181,7 +133,7 @@ impl App {
         Ok((self.me_view(member).await?, token))
     }
 
-    async fn issue_token(&self, member: MemberId) -> AppResult<String> {
+    pub(crate) async fn issue_token(&self, member: MemberId) -> AppResult<String> {
         let token = auth::new_token();
         let hash = auth::token_hash(&token);
         let now = self.now();
@@ -534,7 +486,7 @@ impl App {
 }
 
 /// `429 rate_limited` until `retry_at`.
-fn rate_limited(retry_at: Timestamp, now: Timestamp) -> AppError {
+pub(crate) fn rate_limited(retry_at: Timestamp, now: Timestamp) -> AppError {
     AppError::RateLimited {
         retry_at,
         retry_after: ((retry_at.0 - now.0).max(1000) as u64).div_ceil(1000),

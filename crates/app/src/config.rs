@@ -39,6 +39,7 @@ pub struct RawConfig {
     pub trusted_proxies: String,
     pub login_failures_per_address: u32,
     pub signups_per_address: u32,
+    pub signup_confirmation: String,
     pub base_url: Option<String>,
     pub log: String,
     pub log_format: String,
@@ -97,6 +98,7 @@ impl Default for RawConfig {
             trusted_proxies: String::new(),
             login_failures_per_address: 50,
             signups_per_address: 20,
+            signup_confirmation: "none".into(),
             base_url: None,
             log: "info".into(),
             log_format: "text".into(),
@@ -166,6 +168,8 @@ pub struct Config {
     pub login_failures_per_address: u32,
     /// Sign-ups from one client address per hour.
     pub signups_per_address: u32,
+    /// Does a sign-up wait for a link mailed to its address (`email`), or sign in at once (`none`)?
+    pub signup_confirmation: SignupConfirmation,
     pub base_url: String,
     pub log: String,
     pub log_json: bool,
@@ -187,6 +191,16 @@ pub struct Config {
     pub write_queue_budget: Option<Duration>,
     /// When the embedded store checkpoints its write-ahead log (see `rapport_store::sqlite`).
     pub sqlite_checkpoints: CheckpointSettings,
+}
+
+/// How a sign-up becomes a member (`RAPPORT_SIGNUP_CONFIRMATION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignupConfirmation {
+    /// At once: the answer signs the new member in (`201`), or says the address is taken (`409`).
+    None,
+    /// Through a link mailed to the address: every well-formed sign-up answers `202` alike, so
+    /// sign-up cannot tell who is registered; the owner of a taken address is told someone tried.
+    Email,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -321,6 +335,16 @@ impl RawConfig {
                     ),
                 )
             })?;
+        let signup_confirmation = match self.signup_confirmation.trim() {
+            "none" => SignupConfirmation::None,
+            "email" => SignupConfirmation::Email,
+            other => {
+                return Err(setting_err(
+                    "signup_confirmation",
+                    format!("{other:?} must be none or email"),
+                ))
+            }
+        };
         let mut webhook_retries = Vec::new();
         for part in self.webhook_retries.split(',').map(str::trim) {
             webhook_retries.push(duration("webhook_retries", part)?);
@@ -438,6 +462,7 @@ impl RawConfig {
                 self.login_failures_per_address,
             )?,
             signups_per_address: positive("signups_per_address", self.signups_per_address)?,
+            signup_confirmation,
             base_url: base_url.to_owned(),
             log: self.log,
             log_json,

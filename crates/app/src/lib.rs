@@ -24,13 +24,14 @@ mod open;
 pub mod outbound;
 pub mod redact;
 pub mod signing;
+mod signup;
 mod stats;
 pub mod views;
 pub mod webhooks;
 mod workers;
 
-pub use accounts::{ProfileInput, SeedMember, SignupInput};
-pub use config::{Config, ConfigError, Database, RawConfig, WithdrawalNotice};
+pub use accounts::{ProfileInput, SeedMember};
+pub use config::{Config, ConfigError, Database, RawConfig, SignupConfirmation, WithdrawalNotice};
 pub use idempotency::IDEMPOTENCY_WINDOW;
 pub use invitations::SendInput;
 pub use live::{LiveEvent, Subscription};
@@ -40,6 +41,7 @@ pub use open::load_graph;
 /// Wraps a member's request: its writes may be refused as `WritesQueued` when the embedded store's
 /// writer is behind its budget; other work waits its turn.
 pub use rapport_store::sqlite::refusable as refusable_writes;
+pub use signup::{SignedUp, SignupInput, SIGNUP_LINK_LIFETIME};
 pub use workers::Swept;
 
 use auth::TokenCache;

@@ -332,6 +332,40 @@ impl App {
         Ok(Some(message))
     }
 
+    /// Sends one plain-text mail at once, not through the queue (a sign-up link: there is no
+    /// member to queue it for yet). `Unavailable` when the mail server does not take it.
+    pub(crate) async fn send_now(&self, to: &str, subject: &str, text: String) -> AppResult<()> {
+        let from: Mailbox = self
+            .inner
+            .config
+            .mail_from
+            .parse()
+            .map_err(|e| AppError::Internal(format!("mail_from: {e}")))?;
+        let to: Mailbox = to
+            .parse()
+            .map_err(|e| AppError::Internal(format!("a sign-up address: {e}")))?;
+        let message = Message::builder()
+            .from(from)
+            .to(to)
+            .subject(subject)
+            .header(lettre::message::header::ContentType::TEXT_PLAIN)
+            .body(text)
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        match self.inner.mail.send(message).await {
+            Ok(()) => {
+                metrics::counter!("rapport_mail_sent_total", "cadence" => "now").increment(1);
+                Ok(())
+            }
+            Err(e) => {
+                metrics::counter!("rapport_mail_failures_total").increment(1);
+                tracing::warn!(error = %e, "a sign-up mail could not be sent");
+                Err(AppError::Unavailable(
+                    "the mail server did not take the mail; try again in a minute".into(),
+                ))
+            }
+        }
+    }
+
     /// Sends due mail every second until `stop`.
     pub(crate) async fn run_mailer(&self, mut stop: watch::Receiver<bool>) {
         while !*stop.borrow() {

@@ -21,6 +21,23 @@ pub(crate) async fn pause(stop: &mut tokio::sync::watch::Receiver<bool>, d: Dura
     }
 }
 
+/// Runs `prune` (which deletes at most [`PRUNE_BATCH`] rows) until a batch comes back short;
+/// returns how many rows went in all.
+async fn in_batches<F, Fut>(mut prune: F) -> AppResult<u64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = rapport_store::StoreResult<u64>>,
+{
+    let mut pruned = 0;
+    loop {
+        let n = prune().await?;
+        pruned += n;
+        if n < u64::from(PRUNE_BATCH) {
+            return Ok(pruned);
+        }
+    }
+}
+
 /// What one pass of the sweeper did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Swept {
@@ -128,14 +145,15 @@ impl App {
             .await?;
         let tokens_pruned = self.prune_dead_tokens(now).await?;
         let replays_pruned = self.prune_replays(now).await?;
-        // Failed sign-ins the replicas share count for the limiter's window only.
+        // Failed sign-ins the replicas share count for the limiter's window only; sign-up links
+        // work for a day; wrong email addresses count against a sender for the standing window.
+        let store = self.store();
         let cutoff = now.minus(crate::login_limit::WINDOW);
-        while self
-            .store()
-            .prune_login_failures(cutoff, PRUNE_BATCH)
-            .await?
-            >= u64::from(PRUNE_BATCH)
-        {}
+        in_batches(|| store.prune_login_failures(cutoff, PRUNE_BATCH)).await?;
+        let cutoff = now.minus(crate::SIGNUP_LINK_LIFETIME);
+        in_batches(|| store.prune_pending_signups(cutoff, PRUNE_BATCH)).await?;
+        let cutoff = now.minus(rapport_domain::standing::WINDOW);
+        in_batches(|| store.prune_wrong_emails(cutoff, PRUNE_BATCH)).await?;
         Ok(Swept {
             expired,
             reminded,
@@ -150,14 +168,7 @@ impl App {
         // A use of a token this process is still writing would keep it alive: wait for those.
         self.settle_recorded_uses().await;
         let dead = self.inner.config.token_lifetime.cutoffs(now);
-        let mut pruned = 0;
-        loop {
-            let n = self.store().prune_tokens(dead, PRUNE_BATCH).await?;
-            pruned += n;
-            if n < u64::from(PRUNE_BATCH) {
-                break;
-            }
-        }
+        let pruned = in_batches(|| self.store().prune_tokens(dead, PRUNE_BATCH)).await?;
         if pruned > 0 {
             tracing::info!(pruned, "expired sign-in tokens deleted");
         }
@@ -167,15 +178,7 @@ impl App {
     /// Deletes the `Idempotency-Key` answers older than their replay window.
     async fn prune_replays(&self, now: rapport_domain::Timestamp) -> AppResult<u64> {
         let cutoff = now.minus(crate::IDEMPOTENCY_WINDOW);
-        let mut pruned = 0;
-        loop {
-            let n = self.store().prune_idempotent(cutoff, PRUNE_BATCH).await?;
-            pruned += n;
-            if n < u64::from(PRUNE_BATCH) {
-                break;
-            }
-        }
-        Ok(pruned)
+        in_batches(|| self.store().prune_idempotent(cutoff, PRUNE_BATCH)).await
     }
 
     /// Runs every background worker (sweeper, live feed, mailer, webhooks, and over a shared store

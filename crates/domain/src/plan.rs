@@ -19,9 +19,9 @@ pub use accounts::{
     AccountStatus, BlockFacts, CloseFacts, PasswordHash, StatusFacts,
 };
 pub use invitations::{
-    act_needs_review, plan_act, plan_send, send_needs_review, ActFacts, ActPlan, ActPolicy,
-    InvitationFacts, MemberFacts, PairFacts, PendingFacts, SendFacts, SendInvitation, SendPlan,
-    SendPolicy,
+    act_needs_review, plan_act, plan_refused_send, plan_send, send_needs_review, ActFacts, ActPlan,
+    ActPolicy, GuessFacts, InvitationFacts, MemberFacts, PairFacts, PendingFacts, SendFacts,
+    SendInvitation, SendPlan, SendPolicy,
 };
 pub use invitations::{plan_withdraw_all, Withdrawing};
 pub use moderation::{
@@ -136,6 +136,11 @@ pub enum Effect {
     /// The invitation is gone for its recipient: its "received" and reminder notifications and
     /// any mail about it not yet sent are removed.
     ForgetForRecipient(InvitationId),
+    /// `sender` gave a wrong email address for `recipient` and was refused for it.
+    WrongEmail {
+        sender: MemberId,
+        recipient: MemberId,
+    },
     /// The member may not send invitations until `until`.
     Restrict {
         member: MemberId,

@@ -4,7 +4,11 @@
 //! Over the last 90 days, a sender is restricted when
 //! - 5 or more of their invitations were ignored as "I don't know this person" or spam; or
 //! - at least 50 were decided and fewer than 20% of those were accepted; or
-//! - they withdrew and re-sent an invitation to the same person 3 or more times.
+//! - they withdrew and re-sent an invitation to the same person 3 or more times; or
+//! - 10 or more of the email addresses they gave for members who need one, or to get past a
+//!   restriction, were wrong: guessing addresses ([`WRONG_EMAILS`]). From then on an address
+//!   they give no longer lets them past any rule until the wrong ones leave the window, so a
+//!   guesser cannot go on telling right addresses from wrong ones.
 //!
 //! The first restriction lasts a day, the second a week, every later one 30 days.
 
@@ -13,6 +17,8 @@ use std::time::Duration;
 pub const WINDOW: Duration = Duration::from_secs(90 * 86_400);
 /// Withdraw-and-resend cycles to one person that restrict the sender.
 pub const RESENDS: u32 = 3;
+/// Wrong email addresses given in the window that make a sender a guesser.
+pub const WRONG_EMAILS: u32 = 10;
 const DAY: u64 = 86_400;
 
 /// What the last 90 days of a sender's invitations add up to.
@@ -32,6 +38,8 @@ pub enum RestrictionReason {
     IgnoredAsUnknown,
     LowAcceptance,
     RepeatedResends,
+    /// Gave [`WRONG_EMAILS`] wrong email addresses.
+    WrongEmails,
     /// Set by an administrator.
     Moderation,
 }
@@ -42,6 +50,7 @@ impl RestrictionReason {
             Self::IgnoredAsUnknown => "ignored_as_unknown",
             Self::LowAcceptance => "low_acceptance",
             Self::RepeatedResends => "repeated_resends",
+            Self::WrongEmails => "wrong_emails",
             Self::Moderation => "moderation",
         }
     }
@@ -51,6 +60,7 @@ impl RestrictionReason {
             "ignored_as_unknown" => Self::IgnoredAsUnknown,
             "low_acceptance" => Self::LowAcceptance,
             "repeated_resends" => Self::RepeatedResends,
+            "wrong_emails" => Self::WrongEmails,
             "moderation" => Self::Moderation,
             _ => return None,
         })
@@ -66,6 +76,9 @@ impl RestrictionReason {
                 "Fewer than 1 in 5 of your last 50 or more answered invitations (90 days) were accepted."
             }
             Self::RepeatedResends => "You withdrew and re-sent an invitation to the same person three or more times.",
+            Self::WrongEmails => {
+                "Ten or more of the email addresses you gave when inviting people in the last 90 days were wrong. Until they are 90 days old, an address no longer lets an invitation through."
+            }
             Self::Moderation => "A moderator restricted your invitations.",
         }
     }
@@ -82,6 +95,12 @@ pub fn assess(s: &Standing) -> Option<RestrictionReason> {
     } else {
         None
     }
+}
+
+/// Has a sender who gave `wrong_emails` wrong addresses in the window been guessing? Then an
+/// address they give no longer counts, right or wrong.
+pub fn guessing(wrong_emails: u32) -> bool {
+    wrong_emails >= WRONG_EMAILS
 }
 
 /// The level and length of a sender's next automatic restriction, given how many they had.
@@ -146,6 +165,7 @@ mod tests {
             RestrictionReason::IgnoredAsUnknown,
             RestrictionReason::LowAcceptance,
             RestrictionReason::RepeatedResends,
+            RestrictionReason::WrongEmails,
             RestrictionReason::Moderation,
         ] {
             assert_eq!(RestrictionReason::parse(r.as_str()), Some(r));

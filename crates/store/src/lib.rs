@@ -189,6 +189,23 @@ pub trait AccountStore: Send + Sync {
     /// Deletes up to `limit` kept answers made at or before `cutoff`; returns how many went.
     async fn prune_idempotent(&self, cutoff: Timestamp, limit: u32) -> StoreResult<u64>;
 
+    // Sign-ups waiting for their address to be confirmed (`RAPPORT_SIGNUP_CONFIRMATION=email`)
+    /// Keeps `m` until its address is confirmed with the token whose hash is `hash`, replacing
+    /// any sign-up that was waiting for the same address.
+    async fn put_pending_signup(&self, hash: TokenHash, m: NewMember) -> StoreResult<()>;
+    /// Confirms the sign-up behind `hash` if it was made after `made_after`: the member is created
+    /// as it was asked for (joining at `at`) and the sign-up is gone, in one transaction. Inner
+    /// `Err(NotFound)` when there is no such sign-up or it is too old, `Err(EmailTaken)` when the
+    /// address became a member's meanwhile: the sign-up is gone then too.
+    async fn confirm_signup(
+        &self,
+        hash: TokenHash,
+        made_after: Timestamp,
+        at: Timestamp,
+    ) -> StoreResult<Result<Arc<MemberRecord>, RuleError>>;
+    /// Deletes up to `limit` sign-ups made at or before `before`; returns how many went.
+    async fn prune_pending_signups(&self, before: Timestamp, limit: u32) -> StoreResult<u64>;
+
     // Server secrets
     /// The secret kept under `name`, keeping `fresh` as it first when there is none yet. Every
     /// process sharing the store gets the same value, whichever asked first.
@@ -370,6 +387,9 @@ pub trait StandingStore: Send + Sync {
     ) -> StoreResult<()>;
     /// Tells members whose restriction ran out; returns how many.
     async fn end_restrictions(&self, now: Timestamp) -> StoreResult<u64>;
+    /// Forgets up to `limit` wrong email addresses given at or before `before` (out of the
+    /// standing window); returns how many.
+    async fn prune_wrong_emails(&self, before: Timestamp, limit: u32) -> StoreResult<u64>;
 }
 
 /// The outbox and its consumers: notifications, numbered events, queued mail, webhooks and their

@@ -71,6 +71,8 @@ const STANDING_WINDOW: i64 = 90 * DAY;
 const IGNORED_AS_UNKNOWN_LIMIT: usize = 5;
 const LOW_ACCEPTANCE_MIN_DECIDED: usize = 50;
 const RESENDS_LIMIT: usize = 3;
+/// Wrong email addresses (where the address decided the answer) that make a sender a guesser.
+const WRONG_EMAILS_LIMIT: usize = 10;
 const RESTRICTION_LENGTHS: [i64; 3] = [DAY, 7 * DAY, 30 * DAY];
 
 fn config(dir: &std::path::Path) -> Config {
@@ -260,6 +262,66 @@ fn scripted_stories_reach_the_restrictions() {
         days(1),
     ];
 
+    // Ada guesses Ben's address: he accepts invitations only from people who know it. Nine wrong
+    // ones leave her free (the right one still gets through to Cai), the tenth restricts her, and
+    // from then on even Ben's right address is refused until the wrong ones are 90 days old.
+    let guess = |to| Send {
+        from: 0,
+        to,
+        note: NoteKind::None,
+        email: EmailKind::Wrong,
+    };
+    let mut guessing = vec![
+        SetInvitationsFrom {
+            who: 1,
+            from: InvitationsFrom::EmailRequired,
+        },
+        SetInvitationsFrom {
+            who: 2,
+            from: InvitationsFrom::EmailRequired,
+        },
+    ];
+    guessing.extend(std::iter::repeat_n(guess(1), 9));
+    guessing.extend([
+        send_with_email(0, 2), // allowed: nine wrong ones are not yet guessing
+        guess(1),              // the tenth: restricted for a day
+        days(1),
+        send_with_email(0, 1), // refused: her addresses no longer count
+        send(0, 3),            // allowed: she is not restricted any more
+        days(90),
+        send_with_email(0, 1), // allowed: the wrong ones are older than 90 days
+    ]);
+
+    // Ada guesses Ben's address: he accepts invitations only from people who know it. Nine wrong
+    // ones leave her free (the right one still gets through to Cai), the tenth restricts her, and
+    // from then on even Ben's right address is refused until the wrong ones are 90 days old.
+    let guess = |to| Send {
+        from: 0,
+        to,
+        note: NoteKind::None,
+        email: EmailKind::Wrong,
+    };
+    let mut guessing = vec![
+        SetInvitationsFrom {
+            who: 1,
+            from: InvitationsFrom::EmailRequired,
+        },
+        SetInvitationsFrom {
+            who: 2,
+            from: InvitationsFrom::EmailRequired,
+        },
+    ];
+    guessing.extend(std::iter::repeat_n(guess(1), 9));
+    guessing.extend([
+        send_with_email(0, 2), // allowed: nine wrong ones are not yet guessing
+        guess(1),              // the tenth: restricted for a day
+        days(1),
+        send_with_email(0, 1), // refused: her addresses no longer count
+        send(0, 3),            // allowed: she is not restricted any more
+        days(90),
+        send_with_email(0, 1), // allowed: the wrong ones are older than 90 days
+    ]);
+
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -279,6 +341,11 @@ fn scripted_stories_reach_the_restrictions() {
             "ignored as unknown",
             unwanted,
             vec![(RestrictionReason::IgnoredAsUnknown, 1)],
+        ),
+        (
+            "guessing addresses",
+            guessing,
+            vec![(RestrictionReason::WrongEmails, 1)],
         ),
     ];
     for (story, ops, restrictions) in stories {

@@ -76,6 +76,8 @@ pub(crate) struct Model {
     pub(crate) blocks: BTreeSet<(usize, usize)>,
     pub(crate) pairs: HashMap<(usize, usize), PairRule>,
     pub(crate) restrictions: [Vec<Restriction>; N],
+    /// When each member gave a wrong email address that decided a refusal.
+    pub(crate) wrong_emails: [Vec<i64>; N],
     /// Each member's current token: when it was issued, and its last recorded use.
     pub(crate) tokens: [TokenTimes; N],
 }
@@ -101,6 +103,7 @@ impl Model {
             blocks: BTreeSet::new(),
             pairs: HashMap::new(),
             restrictions: Default::default(),
+            wrong_emails: Default::default(),
             tokens: [TokenTimes {
                 issued: START,
                 used: START,
@@ -275,7 +278,8 @@ impl Model {
             .count() as u32
     }
 
-    // --- operations: each returns what the app must answer, and changes the model only on success ---
+    // --- operations: each returns what the app must answer, and changes the model only on success
+    // (but for a wrong email address, which counts even when refused) ---
 
     /// PRODUCT.md "Send", in the order API.md fixes: the request (422), visibility (404), state
     /// (409), privacy and standing (403), limits (429). Within 403 and within 429 the contract
@@ -329,7 +333,9 @@ impl Model {
             return Err(RuleError::InvitationPending);
         }
         let rule = self.pairs.get(&(from, to)).copied().unwrap_or_default();
-        let email_matches = matches!(email, EmailKind::Right);
+        // A sender who gave ten wrong addresses in 90 days is not let through by a right one.
+        let guessing = self.wrong_emails_recent(from) >= WRONG_EMAILS_LIMIT;
+        let email_matches = matches!(email, EmailKind::Right) && !guessing;
         let email_supplied = !matches!(email, EmailKind::None);
         if rule.barred {
             return Err(RuleError::InvitationsClosed);
@@ -377,14 +383,20 @@ impl Model {
             });
         }
         if !email_matches {
-            if needs_email {
-                return Err(RuleError::EmailRequired);
-            }
             // A restricted sender may still invite someone whose email they supply.
-            if let Some(r) = restricted {
-                return Err(RuleError::Restricted {
+            let refused = if needs_email {
+                Some(RuleError::EmailRequired)
+            } else {
+                restricted.map(|r| RuleError::Restricted {
                     until: Timestamp(r.until),
-                });
+                })
+            };
+            if let Some(refused) = refused {
+                // The address decided the answer: a wrong one counts against the sender.
+                if matches!(email, EmailKind::Wrong) {
+                    self.wrong_email(from);
+                }
+                return Err(refused);
             }
         }
         self.lift_bar(from, to);
@@ -530,6 +542,12 @@ impl Model {
         } else {
             return;
         };
+        self.restrict(sender, reason);
+    }
+
+    /// An automatic restriction at the next level: 1 day, then 7, then 30; none while one is in
+    /// force.
+    fn restrict(&mut self, sender: usize, reason: RestrictionReason) {
         if self.active_restriction(sender).is_some() {
             return;
         }
@@ -539,6 +557,19 @@ impl Model {
             level: previous.min(2) as u8 + 1,
             reason,
         });
+    }
+
+    fn wrong_emails_recent(&self, m: usize) -> usize {
+        let since = self.now - STANDING_WINDOW;
+        self.wrong_emails[m].iter().filter(|&&t| t > since).count()
+    }
+
+    /// A wrong address counted; the tenth in 90 days restricts the sender.
+    fn wrong_email(&mut self, sender: usize) {
+        self.wrong_emails[sender].push(self.now);
+        if self.wrong_emails_recent(sender) >= WRONG_EMAILS_LIMIT {
+            self.restrict(sender, RestrictionReason::WrongEmails);
+        }
     }
 
     /// Ends every pending invitation between the two, removes their connection, hides each from

@@ -178,6 +178,23 @@ pub(super) const TABLES: &[Table] = &[
         ],
     },
     Table {
+        name: "pending_signups",
+        columns: &[
+            blob("token_hash"),
+            text("email"),
+            text("password_hash"),
+            text("name"),
+            text("headline"),
+            text("company"),
+            text("location"),
+            int("created_at"),
+        ],
+    },
+    Table {
+        name: "wrong_emails",
+        columns: &[int("sender_id"), int("at"), int("recipient_id")],
+    },
+    Table {
         name: "reports",
         columns: &[
             int("id"),

@@ -163,6 +163,8 @@ const TABLES: &[&str] = &[
     "pair_rules",
     "blocks",
     "restrictions",
+    "wrong_emails",
+    "pending_signups",
     "reports",
     "notifications",
     "mail_queue",
@@ -295,6 +297,24 @@ async fn build_network(s: &Server, db: &Path) -> Network {
         )
         .await;
     assert!(r.status().is_success(), "webhook: {}", r.status());
+    // Dan guesses Fay's address wrong, where it is needed: counted against him.
+    let r = s
+        .update_settings(&fay.token, json!({"invitations_from": "email_required"}))
+        .await;
+    assert!(r.status().is_success(), "settings: {}", r.status());
+    let r = s
+        .request(
+            Method::POST,
+            "/api/v1/invitations",
+            &dan.token,
+            Some(json!({"recipient_id": fay.id, "recipient_email": "fay@elsewhere.example"})),
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    let r = s
+        .update_settings(&fay.token, json!({"invitations_from": "everyone"}))
+        .await;
+    assert!(r.status().is_success(), "settings: {}", r.status());
     let fay_to_ada = s.invite_ok(&fay, &ada).await;
     // The workers run a while: the webhook's consumer moves on and queues deliveries (which fail:
     // nothing listens), the mailer sends what was due.
@@ -376,6 +396,13 @@ async fn a_network_copied_to_postgres_reads_the_same_there() {
     s.stop().await;
 
     let sqlite = rusqlite::Connection::open(&db).expect("the store opens");
+    // A sign-up waiting for its address (this server signs up at once, so it is written here).
+    sqlite
+        .execute(
+            "INSERT INTO pending_signups VALUES (?1, 'gil@example.com', 'hash', 'Gil', '', '', '', ?2)",
+            rusqlite::params![[7u8; 32].to_vec(), START.0],
+        )
+        .expect("a pending sign-up");
     let sqlite_count = |table: &str| -> i64 {
         sqlite
             .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))

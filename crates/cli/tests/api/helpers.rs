@@ -73,6 +73,11 @@ impl TestApp {
         Self::spawn_with(|_| {}).await
     }
 
+    /// The server's data directory (its file outbox is `outbox/`).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// The same, with settings adjusted first.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         let dir = tempfile::tempdir().expect("a temporary directory");

@@ -32,6 +32,7 @@ mod notify;
 mod races;
 mod replicas;
 mod rules;
+mod signup;
 mod sse;
 mod standing;
 mod tokens;

@@ -236,3 +236,80 @@ async fn invitations_left_to_expire_count_against_the_acceptance_rate() {
         "{me}"
     );
 }
+
+#[tokio::test]
+async fn guessing_a_members_address_restricts_the_guesser() {
+    // Grace accepts invitations only from people who know her address. Eve tries addresses: each
+    // wrong one counts against her, the tenth restricts her (and says why), and from then on
+    // even the right address no longer tells her anything.
+    let app = TestApp::spawn().await;
+    let (grace, eve, bob) = (
+        app.member("Grace").await,
+        app.member("Eve").await,
+        app.member("Bob").await,
+    );
+    app.raw(
+        Method::PATCH,
+        "/api/v1/me/settings",
+        Some(&grace.token),
+        Some(json!({"invitations_from": "email_required"})),
+    )
+    .await;
+    let guess = |email: String| {
+        app.post(
+            "/api/v1/invitations",
+            &eve.token,
+            json!({"recipient_id": grace.id, "recipient_email": email}),
+        )
+    };
+    for n in 0..9 {
+        assert_problem(
+            guess(format!("grace{n}@example.com")).await,
+            403,
+            "email_required",
+        )
+        .await;
+    }
+    let me: Value = app.me(&eve.token).await.json().await.unwrap();
+    assert_eq!(me["restriction"], Value::Null, "nine wrong ones: {me}");
+    let wrong = guess("grace9@example.com".into())
+        .await
+        .text()
+        .await
+        .unwrap();
+    let right = guess(grace.email.clone()).await.text().await.unwrap();
+    assert_eq!(
+        wrong, right,
+        "a guesser cannot tell the right address from a wrong one"
+    );
+    let me: Value = app.me(&eve.token).await.json().await.unwrap();
+    assert_eq!(me["restriction"]["level"], 1);
+    assert!(
+        me["restriction"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("email addresses you gave"),
+        "{me}"
+    );
+    // Restricted: an address does not get her past the restriction either.
+    assert_problem(send_with_email(&app, &eve, &bob).await, 403, "restricted").await;
+    // A day later she may invite again, but not through an address until the wrong ones age out.
+    app.advance(DAY);
+    assert_eq!(app.invite(&eve, &bob, None).await.status(), 201);
+    assert_problem(guess(grace.email.clone()).await, 403, "email_required").await;
+    app.advance(90 * DAY);
+    let signed_in: Value = app
+        .login(&eve.email, "correct horse battery")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let r = app
+        .post(
+            "/api/v1/invitations",
+            signed_in["token"].as_str().unwrap(),
+            json!({"recipient_id": grace.id, "recipient_email": grace.email}),
+        )
+        .await;
+    assert_eq!(r.status(), 201, "the wrong ones are older than 90 days");
+}

@@ -2,10 +2,10 @@
 //! other) and an action on an invitation (accept, ignore, withdraw), with the facts each reads.
 
 use super::{
-    accepted, connected, notice, review_standing, ClosedInvitation, Effect, EventPlan,
+    accepted, connected, notice, restrict, review_standing, ClosedInvitation, Effect, EventPlan,
     InvitationRef, Plan, ReviewFacts,
 };
-use crate::standing;
+use crate::standing::{self, RestrictionReason};
 use crate::{
     decide_send, Action, Email, IgnoreReason, InvitationId, InvitationState, InvitationsFrom,
     MemberId, Note, NotificationKind, NotificationPrefs, Party, RuleError, SendContext,
@@ -127,6 +127,17 @@ pub struct SendFacts {
     pub restricted_until: Option<Timestamp>,
     /// Read when [`send_needs_review`].
     pub review: Option<ReviewFacts>,
+    /// Read when the sender gave an email address ([`SendInvitation::recipient_email`]).
+    pub guesses: Option<GuessFacts>,
+}
+
+/// What a send with an email address reads about the sender's past addresses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GuessFacts {
+    /// Wrong addresses they gave in the last [`standing::WINDOW`], before this send.
+    pub wrong_emails: u32,
+    /// Restrictions they had before, whatever became of them.
+    pub restrictions_before: u32,
 }
 
 /// What a send does: a new invitation, or the recipient's invitation accepted.
@@ -147,8 +158,11 @@ pub fn plan_send(cmd: &SendInvitation, f: &SendFacts) -> Result<SendPlan, RuleEr
     let nth = f.nth_newest[usize::from(f.sender.premium)];
     // The weekly limit is reached exactly when the limit-th newest send is inside the window.
     let full_since = nth.filter(|t| *t > at.minus(crate::send::WEEK));
-    let email_matches =
-        matches!((&cmd.recipient_email, recipient), (Some(e), Some(r)) if e.as_str() == r.email);
+    // A sender who has been guessing addresses is not let through by one any more.
+    let trusted = !f
+        .guesses
+        .is_some_and(|g| standing::guessing(g.wrong_emails));
+    let email_matches = trusted && email_is_right(cmd, recipient);
     let ctx = SendContext {
         now: at,
         is_self,
@@ -226,6 +240,44 @@ pub fn plan_send(cmd: &SendInvitation, f: &SendFacts) -> Result<SendPlan, RuleEr
         }
     }
     Ok(SendPlan { decision, plan })
+}
+
+fn email_is_right(cmd: &SendInvitation, recipient: Option<&MemberFacts>) -> bool {
+    matches!((&cmd.recipient_email, recipient), (Some(e), Some(r)) if e.as_str() == r.email)
+}
+
+/// What a refused send still changes: when the address the sender gave was wrong and the answer
+/// turned on it (`email_required`, or `restricted` that a right address would have got past), the
+/// wrong address is counted against the sender, and the one that makes them a guesser restricts
+/// them ([`standing::WRONG_EMAILS`]). `None` when the refusal changes nothing.
+pub fn plan_refused_send(cmd: &SendInvitation, f: &SendFacts, refused: &RuleError) -> Option<Plan> {
+    if !matches!(
+        refused,
+        RuleError::EmailRequired | RuleError::Restricted { .. }
+    ) {
+        return None;
+    }
+    let recipient = f.recipient.as_ref().filter(|_| cmd.sender != cmd.recipient);
+    let guesses = f.guesses?;
+    if cmd.recipient_email.is_none() || email_is_right(cmd, recipient) {
+        return None;
+    }
+    let mut plan = Plan::new(cmd.at);
+    plan.push(Effect::WrongEmail {
+        sender: cmd.sender,
+        recipient: cmd.recipient,
+    });
+    let restricted = f.restricted_until.is_some_and(|u| u > cmd.at);
+    if standing::guessing(guesses.wrong_emails + 1) && !restricted {
+        restrict(
+            &mut plan,
+            cmd.sender,
+            &f.sender.prefs,
+            RestrictionReason::WrongEmails,
+            guesses.restrictions_before,
+        );
+    }
+    Some(plan)
 }
 
 /// The invitation an action concerns, as the store read it (locked).

@@ -51,6 +51,7 @@ fn facts() -> SendFacts {
         nth_newest: [None, None],
         restricted_until: None,
         review: None,
+        guesses: None,
     }
 }
 
@@ -245,6 +246,90 @@ fn no_second_restriction_while_one_is_in_force() {
     cmd.recipient_email = Some(Email::parse("bob@example.com").unwrap());
     let p = plan_send(&cmd, &f).unwrap();
     assert!(!has(&p.plan, |e| matches!(e, Effect::Restrict { .. })));
+}
+
+/// A send to a member who needs their address, with the address `typed` and `wrong_emails`
+/// wrong ones given before.
+fn guess(typed: &str, wrong_emails: u32) -> (SendInvitation, SendFacts) {
+    let mut cmd = send();
+    cmd.recipient_email = Some(Email::parse(typed).unwrap());
+    let mut f = facts();
+    if let Some(r) = f.recipient.as_mut() {
+        r.invitations_from = InvitationsFrom::EmailRequired;
+    }
+    f.guesses = Some(GuessFacts {
+        wrong_emails,
+        restrictions_before: 0,
+    });
+    (cmd, f)
+}
+
+#[test]
+fn a_wrong_address_counts_against_the_sender_and_the_tenth_restricts_them() {
+    let (cmd, f) = guess("someone@example.com", 0);
+    let refused = plan_send(&cmd, &f).unwrap_err();
+    assert_eq!(refused, RuleError::EmailRequired);
+    let p = plan_refused_send(&cmd, &f, &refused).expect("the wrong address is counted");
+    assert_eq!(
+        p.effects,
+        vec![Effect::WrongEmail {
+            sender: ADA,
+            recipient: BOB
+        }]
+    );
+    let (cmd, f) = guess("someone@example.com", 9);
+    let refused = plan_send(&cmd, &f).unwrap_err();
+    let p = plan_refused_send(&cmd, &f, &refused).unwrap();
+    assert!(has(&p, |e| *e
+        == Effect::Restrict {
+            member: ADA,
+            level: 1,
+            reason: RestrictionReason::WrongEmails,
+            source: "automatic",
+            until: NOW.plus(DAY),
+        }));
+    // A restricted sender who gets an address wrong is counted too, and restricted no further.
+    let (mut cmd, mut f) = guess("someone@example.com", 12);
+    f.recipient.as_mut().unwrap().invitations_from = InvitationsFrom::Everyone;
+    f.restricted_until = Some(NOW.plus(DAY));
+    let refused = plan_send(&cmd, &f).unwrap_err();
+    assert!(matches!(refused, RuleError::Restricted { .. }));
+    let p = plan_refused_send(&cmd, &f, &refused).unwrap();
+    assert_eq!(p.effects.len(), 1);
+    // Where the address decided nothing, nothing is counted: a limit, or no address at all.
+    f.restricted_until = None;
+    f.nth_newest = [Some(NOW.minus(DAY)), None];
+    let refused = plan_send(&cmd, &f).unwrap_err();
+    assert!(matches!(refused, RuleError::QuotaExceeded { .. }));
+    assert_eq!(plan_refused_send(&cmd, &f, &refused), None);
+    cmd.recipient_email = None;
+    f.nth_newest = [None, None];
+    f.recipient.as_mut().unwrap().invitations_from = InvitationsFrom::EmailRequired;
+    let refused = plan_send(&cmd, &f).unwrap_err();
+    assert_eq!(plan_refused_send(&cmd, &f, &refused), None);
+}
+
+#[test]
+fn a_guesser_is_not_let_through_by_a_right_address_until_the_wrong_ones_age_out() {
+    let (cmd, f) = guess("bob@example.com", 9);
+    assert!(
+        plan_send(&cmd, &f).is_ok(),
+        "nine wrong ones: a right one still counts"
+    );
+    let (cmd, mut f) = guess("bob@example.com", 10);
+    let refused = plan_send(&cmd, &f).unwrap_err();
+    assert_eq!(refused, RuleError::EmailRequired);
+    assert_eq!(
+        plan_refused_send(&cmd, &f, &refused),
+        None,
+        "a right address is never counted as wrong"
+    );
+    f.recipient.as_mut().unwrap().invitations_from = InvitationsFrom::Everyone;
+    f.restricted_until = Some(NOW.plus(DAY));
+    assert!(matches!(
+        plan_send(&cmd, &f),
+        Err(RuleError::Restricted { .. })
+    ));
 }
 
 #[test]

@@ -5,16 +5,18 @@ use crate::extract::{bearer, session_cookie, Auth, ClientAddr, JsonBody};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use rapport_app::views::{Export, Me, Stats};
-use rapport_app::{ProfileInput, SignupInput};
+use rapport_app::{ProfileInput, SignedUp, SignupInput};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/auth/signup", post(signup))
+        .route("/auth/signup/confirm", post(confirm_signup))
         .route("/auth/login", post(login))
         .route("/auth/logout", post(logout))
         .route("/me", get(me).patch(update_me).delete(close))
@@ -37,6 +39,21 @@ pub struct SignupRequest {
     pub headline: Option<String>,
     pub company: Option<String>,
     pub location: Option<String>,
+}
+
+/// The token of a mailed sign-up link (its `token` query parameter).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmSignupRequest {
+    pub token: String,
+}
+
+/// A sign-up waiting for its address to be confirmed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckMail {
+    /// What the person signing up should do next.
+    #[schema(example = "Check your mail: a link there finishes signing up (within 24 hours).")]
+    pub detail: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -84,7 +101,8 @@ pub struct ChannelsUpdate {
     pub email: Option<String>,
 }
 
-/// Create an account and sign in.
+/// Create an account and sign in; or, with `RAPPORT_SIGNUP_CONFIRMATION=email`, mail the address a
+/// link that does (`202`, the same answer whether the address is new or taken).
 #[utoipa::path(post, path = "/api/v1/auth/signup", tag = "accounts", request_body = SignupRequest,
     responses(
         (status = 201, body = AuthResponse, links(
@@ -93,15 +111,18 @@ pub struct ChannelsUpdate {
             ("invite" = (operation_id = "send", request_body = json!({"recipient_id": "$response.body#/member/id"}),
                 description = "Invite the new member")),
         )),
+        (status = 202, description = "a link to finish signing up was mailed (with confirmation by email)", body = CheckMail),
         (status = 400, description = "malformed", body = Problem),
-        (status = 409, description = "email_taken", body = Problem),
+        (status = 409, description = "email_taken (without confirmation by email)", body = Problem),
         (status = 422, description = "validation_failed", body = Problem),
+        (status = 429, description = "rate_limited", body = Problem),
+        (status = 503, description = "unavailable: the mail server did not take the link", body = Problem),
     ))]
 pub async fn signup(
     State(s): State<AppState>,
     ClientAddr(client): ClientAddr,
     JsonBody(r): JsonBody<SignupRequest>,
-) -> ApiResult<(StatusCode, Json<AuthResponse>)> {
+) -> ApiResult<Response> {
     let input = SignupInput {
         email: r.email,
         password: r.password,
@@ -110,7 +131,39 @@ pub async fn signup(
         company: r.company,
         location: r.location,
     };
-    let (member, token) = s.app.signup(input, client).await?;
+    Ok(match s.app.signup(input, client).await? {
+        SignedUp::In { me, token } => (
+            StatusCode::CREATED,
+            Json(AuthResponse { member: *me, token }),
+        )
+            .into_response(),
+        SignedUp::CheckMail => (
+            StatusCode::ACCEPTED,
+            Json(CheckMail {
+                detail: CHECK_MAIL.into(),
+            }),
+        )
+            .into_response(),
+    })
+}
+
+/// What a sign-up waiting for its address tells the person signing up.
+pub const CHECK_MAIL: &str = "Check your mail: a link there finishes signing up (within 24 hours).";
+
+/// Finish a sign-up through the token of its mailed link: the account is created and signed in.
+#[utoipa::path(post, path = "/api/v1/auth/signup/confirm", tag = "accounts", request_body = ConfirmSignupRequest,
+    responses(
+        (status = 201, body = AuthResponse),
+        (status = 400, description = "malformed", body = Problem),
+        (status = 404, description = "not_found: the link is unknown, used, or older than a day", body = Problem),
+        (status = 409, description = "email_taken: the address has an account already", body = Problem),
+        (status = 422, description = "validation_failed", body = Problem),
+    ))]
+pub async fn confirm_signup(
+    State(s): State<AppState>,
+    JsonBody(r): JsonBody<ConfirmSignupRequest>,
+) -> ApiResult<(StatusCode, Json<AuthResponse>)> {
+    let (member, token) = s.app.confirm_signup(&r.token).await?;
     Ok((StatusCode::CREATED, Json(AuthResponse { member, token })))
 }
 

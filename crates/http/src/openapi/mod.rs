@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "Rapport API", description = "Connections and invitations for a professional network."),
     paths(
-        accounts::signup, accounts::login, accounts::logout, accounts::me, accounts::update_me, accounts::update_settings, accounts::deactivate, accounts::change_password, accounts::close, accounts::stats, accounts::export,
+        accounts::signup, accounts::confirm_signup, accounts::login, accounts::logout, accounts::me, accounts::update_me, accounts::update_settings, accounts::deactivate, accounts::change_password, accounts::close, accounts::stats, accounts::export,
         invitations::send, invitations::received, invitations::sent, invitations::bulk_withdraw,
         invitations::show, invitations::accept, invitations::ignore, invitations::withdraw,
         network::member, network::search, network::suggestions, network::mutual_connections, network::connections, network::remove_connection,

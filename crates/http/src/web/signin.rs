@@ -17,13 +17,14 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use base64::Engine;
-use rapport_app::SignupInput;
+use rapport_app::{SignedUp, SignupInput};
 use serde::Deserialize;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/login", get(login_page).post(login))
         .route("/signup", get(signup_page).post(signup))
+        .route("/signup/confirm", get(confirm_page).post(confirm_signup))
         .route("/logout", post(logout))
 }
 
@@ -231,7 +232,11 @@ async fn signup(
         location: None,
     };
     Ok(match s.app.signup(input, client).await {
-        Ok((_, token)) => redirect_with_session(&s, Some(&token), "/"),
+        Ok(SignedUp::In { token, .. }) => redirect_with_session(&s, Some(&token), "/"),
+        Ok(SignedUp::CheckMail) => {
+            let page = ConfirmPage::told("Check your mail", crate::api::accounts::CHECK_MAIL);
+            render(StatusCode::OK, &page)
+        }
         Err(e) => {
             let (status, _, detail, _) = ApiError::from(e).parts();
             f.password.clear();
@@ -240,6 +245,93 @@ async fn signup(
                 csrf: pre.csrf(&s),
                 form: f,
                 error: Some(super::sentence(&detail)),
+            };
+            render(status, &page)
+        }
+    })
+}
+
+/// The page of a mailed sign-up link: a button that posts it, and then what came of it.
+#[derive(Template)]
+#[template(path = "web/confirm_signup.html")]
+struct ConfirmPage {
+    chrome: Option<Chrome>,
+    title: &'static str,
+    message: &'static str,
+    form: bool,
+    csrf: String,
+    token: String,
+}
+
+impl ConfirmPage {
+    /// A page that only tells something.
+    fn told(title: &'static str, message: &'static str) -> ConfirmPage {
+        ConfirmPage {
+            chrome: None,
+            title,
+            message,
+            form: false,
+            csrf: String::new(),
+            token: String::new(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ConfirmLink {
+    #[serde(default)]
+    token: String,
+}
+
+#[derive(Deserialize)]
+pub struct ConfirmForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    token: String,
+}
+
+/// Opening the mailed link shows a button: a GET (which mail scanners send too) creates nothing.
+async fn confirm_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(link): Query<ConfirmLink>,
+) -> Response {
+    let pre = PreSession::of(&s, &headers);
+    let page = ConfirmPage {
+        form: true,
+        csrf: pre.csrf(&s),
+        token: link.token,
+        ..ConfirmPage::told(
+            "Finish signing up",
+            "Your address is confirmed: one click and your Rapport account is ready.",
+        )
+    };
+    pre.keep(&s, render(StatusCode::OK, &page))
+}
+
+/// The button of the mailed link: the account is created and signed in (with the pre-session's
+/// CSRF check, so another site cannot sign a visitor into an account it made).
+async fn confirm_signup(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<ConfirmForm>,
+) -> WebResult<Response> {
+    PreSession::checked(&s, &headers, &f.csrf)?;
+    Ok(match s.app.confirm_signup(&f.token).await {
+        Ok((_, token)) => redirect_with_session(&s, Some(&token), "/"),
+        Err(e) => {
+            let (status, code, _, _) = ApiError::from(e).parts();
+            let page = if code == "email_taken" {
+                ConfirmPage::told(
+                    "You have an account already",
+                    "This address has a Rapport account already: sign in instead.",
+                )
+            } else {
+                ConfirmPage::told(
+                    "This link does not work any more",
+                    "The link is unknown, was used already, or is more than a day old. Sign up again to get a new one.",
+                )
             };
             render(status, &page)
         }

@@ -1,4 +1,5 @@
-//! Accounts: members, sign-in tokens, profiles and settings, idempotent replays.
+//! Accounts: members, sign-ups waiting for their address, sign-in tokens, profiles and settings,
+//! idempotent replays.
 
 use super::*;
 use crate::*;
@@ -36,6 +37,22 @@ pub(super) async fn open_member_locked(tx: &mut Tx, id: MemberId) -> TxResult<Me
         .ok_or(RuleError::NotFound)?)
 }
 
+/// Inserts a new member; `None` when the address is a member's already.
+async fn insert_member(tx: &mut Tx, m: &NewMember) -> TxResult<Option<Arc<MemberRecord>>> {
+    let inserted = tx
+        .query_opt(
+            "INSERT INTO members (email, password_hash, name, headline, company, location, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (email) DO NOTHING RETURNING id",
+            &[&m.email.as_str(), &m.password_hash, &m.name, &m.headline, &m.company, &m.location, &m.at.0],
+        )
+        .await?;
+    match inserted {
+        Some(row) => Ok(Some(saved_member(tx, MemberId(row.get(0))).await?)),
+        None => Ok(None),
+    }
+}
+
 #[async_trait]
 impl AccountStore for PgStore {
     async fn server_secret(
@@ -60,18 +77,78 @@ impl AccountStore for PgStore {
 
     async fn create_member(&self, m: NewMember) -> StoreResult<Arc<MemberRecord>> {
         in_tx!(self, |tx| {
-            let inserted = tx
+            insert_member(tx, &m)
+                .await?
+                .ok_or_else(|| RuleError::EmailTaken.into())
+        })
+    }
+
+    async fn put_pending_signup(&self, hash: TokenHash, m: NewMember) -> StoreResult<()> {
+        in_tx!(self, |tx| {
+            tx.execute(
+                "DELETE FROM pending_signups WHERE email = $1",
+                &[&m.email.as_str()],
+            )
+            .await?;
+            tx.execute(
+                "INSERT INTO pending_signups
+                   (token_hash, email, password_hash, name, headline, company, location, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &&hash[..],
+                    &m.email.as_str(),
+                    &m.password_hash,
+                    &m.name,
+                    &m.headline,
+                    &m.company,
+                    &m.location,
+                    &m.at.0,
+                ],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    async fn confirm_signup(
+        &self,
+        hash: TokenHash,
+        made_after: Timestamp,
+        at: Timestamp,
+    ) -> StoreResult<Result<Arc<MemberRecord>, RuleError>> {
+        in_tx!(self, |tx| {
+            let pending = tx
                 .query_opt(
-                    "INSERT INTO members (email, password_hash, name, headline, company, location, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)
-                     ON CONFLICT (email) DO NOTHING RETURNING id",
-                    &[&m.email.as_str(), &m.password_hash, &m.name, &m.headline, &m.company, &m.location, &m.at.0],
+                    "DELETE FROM pending_signups WHERE token_hash = $1
+                     RETURNING email, password_hash, name, headline, company, location, created_at",
+                    &[&&hash[..]],
                 )
-                .await?;
-            let Some(row) = inserted else {
-                return Err(RuleError::EmailTaken.into());
+                .await?
+                .filter(|r| r.get::<_, i64>(6) > made_after.0);
+            let Some(r) = pending else {
+                return Ok(Err(RuleError::NotFound));
             };
-            saved_member(tx, MemberId(row.get(0))).await
+            let m = NewMember {
+                email: Email::parse(r.get(0))?,
+                password_hash: r.get(1),
+                name: r.get(2),
+                headline: r.get(3),
+                company: r.get(4),
+                location: r.get(5),
+                at,
+            };
+            Ok(insert_member(tx, &m).await?.ok_or(RuleError::EmailTaken))
+        })
+    }
+
+    async fn prune_pending_signups(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+        in_tx!(self, |tx| {
+            tx.execute(
+                "DELETE FROM pending_signups WHERE token_hash IN (
+                    SELECT token_hash FROM pending_signups WHERE created_at <= $1 LIMIT $2)",
+                &[&before.0, &i64::from(limit)],
+            )
+            .await
         })
     }
 

@@ -33,7 +33,7 @@ impl InvitationStore for PgStore {
     }
 
     async fn send_invitation(&self, cmd: SendInvitation) -> StoreResult<SendOutcome> {
-        in_tx!(self, |tx| rules::send_in_tx(tx, &cmd).await)
+        Ok(in_tx!(self, |tx| rules::send_in_tx(tx, &cmd).await)??)
     }
 
     async fn invitation(&self, id: InvitationId) -> StoreResult<Option<InvitationRecord>> {

@@ -71,6 +71,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0004_token_lifetimes.sql"),
     include_str!("../../migrations/postgres/0005_secrets.sql"),
     include_str!("../../migrations/postgres/0006_login_failures.sql"),
+    include_str!("../../migrations/postgres/0007_wrong_emails.sql"),
+    include_str!("../../migrations/postgres/0008_pending_signups.sql"),
 ];
 
 /// Attempts of one transaction that fails on a deadlock or serialization conflict.

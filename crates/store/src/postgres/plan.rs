@@ -7,7 +7,8 @@
 use super::*;
 use crate::{InvitationRecord, SendInvitation};
 use rapport_domain::plan::{
-    ActFacts, Effect, InvitationRef, MemberFacts, PairFacts, PendingFacts, ReviewFacts, SendFacts,
+    ActFacts, Effect, GuessFacts, InvitationRef, MemberFacts, PairFacts, PendingFacts, ReviewFacts,
+    SendFacts,
 };
 use rapport_domain::standing::{self, Standing};
 use rapport_domain::{Action, EmailCadence, InvitationsFrom, Plan};
@@ -111,8 +112,28 @@ pub(super) async fn send_facts(
         nth_newest: [at(29), at(30)],
         restricted_until: at(31),
         review: review_facts(&r, 32, 36, count(r.get(35))),
+        guesses: match cmd.recipient_email {
+            Some(_) => Some(guess_facts(tx, cmd.sender, cmd.at).await?),
+            None => None,
+        },
     };
     Ok(Some((facts, pending)))
+}
+
+/// The wrong addresses the sender gave in the standing window, and their past restrictions:
+/// one more round trip, for sends with an address only.
+async fn guess_facts(tx: &Tx, sender: MemberId, now: Timestamp) -> TxResult<GuessFacts> {
+    let r = tx
+        .query_one(
+            "SELECT (SELECT count(*) FROM wrong_emails WHERE sender_id = $1 AND at > $2),
+                    (SELECT count(*) FROM restrictions WHERE member_id = $1)",
+            &[&sender.0, &now.minus(standing::WINDOW).0],
+        )
+        .await?;
+    Ok(GuessFacts {
+        wrong_emails: count(r.get(0)),
+        restrictions_before: count(r.get(1)),
+    })
 }
 
 /// Locks the members of invitation `id`, then the invitation, and reads the facts of `action`
@@ -157,13 +178,16 @@ fn invitation_ref(r: Option<InvitationRef>) -> Value {
     }
 }
 
-/// The plan as the JSON `rapport_apply` carries out.
+/// The plan as the JSON `rapport_apply` carries out (all but the effects [`execute`] writes
+/// itself).
 fn plan_json(plan: &Plan) -> String {
     let at = plan.at;
     let effects: Vec<Value> = plan
         .effects
         .iter()
+        .filter(|e| !written_apart(e))
         .map(|e| match e {
+            Effect::WrongEmail { .. } => Value::Null,
             Effect::CreateInvitation {
                 sender,
                 recipient,
@@ -266,11 +290,26 @@ fn plan_json(plan: &Plan) -> String {
     Value::Array(effects).to_string()
 }
 
+/// Effects newer than `rapport_apply` (migrations/postgres/0002_plans.sql), written by a
+/// statement of their own: only refused sends have them, so no hot path pays a round trip.
+fn written_apart(e: &Effect) -> bool {
+    matches!(e, Effect::WrongEmail { .. })
+}
+
 /// Carries out `plan` in one call, and notes what the commit must report: the graph changes of
 /// its connections and of members shown or hidden, the member rows it changed, and that it
 /// appended events. Returns the id of the invitation it created.
 pub(super) async fn execute(tx: &mut Tx, plan: &Plan) -> TxResult<Option<InvitationId>> {
-    if plan.effects.is_empty() {
+    for e in &plan.effects {
+        if let Effect::WrongEmail { sender, recipient } = e {
+            tx.execute(
+                "INSERT INTO wrong_emails (sender_id, at, recipient_id) VALUES ($1, $2, $3)",
+                &[&sender.0, &plan.at.0, &recipient.0],
+            )
+            .await?;
+        }
+    }
+    if plan.effects.iter().all(written_apart) {
         return Ok(None);
     }
     let created: Option<i64> = tx

@@ -56,13 +56,28 @@ pub(super) fn count_u32(n: i64) -> u32 {
 /// Sends an invitation, or accepts the recipient's pending one, as the domain plans it: BEGIN,
 /// the facts read with sender and recipient locked (two sends of one sender, and sends between one
 /// pair, run one after the other), the plan written, COMMIT.
-pub(super) async fn send_in_tx(tx: &mut Tx, cmd: &SendInvitation) -> TxResult<SendOutcome> {
+///
+/// A refusal that still changes something (a wrong address counted) is written and committed,
+/// and then answered: the outer `Ok` commits, the inner `Err` is the refusal.
+pub(super) async fn send_in_tx(
+    tx: &mut Tx,
+    cmd: &SendInvitation,
+) -> TxResult<Result<SendOutcome, RuleError>> {
     let (facts, pending) = plan::send_facts(tx, cmd)
         .await?
         .ok_or(RuleError::NotFound)?;
-    let planned = rapport_domain::plan::plan_send(cmd, &facts)?;
+    let planned = match rapport_domain::plan::plan_send(cmd, &facts) {
+        Ok(planned) => planned,
+        Err(refused) => {
+            match rapport_domain::plan::plan_refused_send(cmd, &facts, &refused) {
+                Some(plan) => plan::execute(tx, &plan).await?,
+                None => return Err(refused.into()),
+            };
+            return Ok(Err(refused));
+        }
+    };
     let created = plan::execute(tx, &planned.plan).await?;
-    Ok(crate::outcome::sent(cmd, &planned, pending, created)?)
+    Ok(Ok(crate::outcome::sent(cmd, &planned, pending, created)?))
 }
 
 /// Accepts, ignores or withdraws an invitation as the domain plans it. Both members and then the

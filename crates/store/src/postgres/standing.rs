@@ -88,4 +88,15 @@ impl StandingStore for PgStore {
             Ok(told)
         })
     }
+
+    async fn prune_wrong_emails(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+        in_tx!(self, |tx| {
+            tx.execute(
+                "DELETE FROM wrong_emails WHERE ctid IN (
+                    SELECT ctid FROM wrong_emails WHERE at <= $1 LIMIT $2)",
+                &[&before.0, &i64::from(limit)],
+            )
+            .await
+        })
+    }
 }

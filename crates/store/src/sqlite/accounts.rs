@@ -1,4 +1,5 @@
-//! Accounts: members, sign-in tokens, profiles and settings, idempotent replays.
+//! Accounts: members, sign-ups waiting for their address, sign-in tokens, profiles and settings,
+//! idempotent replays.
 
 use super::*;
 use rapport_domain::{InvitationsFrom, NotificationPrefs};
@@ -20,6 +21,24 @@ pub(super) fn saved_member(tx: &mut WriteTx<'_>, id: MemberId) -> StoreResult<Ar
     let m = Arc::new(member_by_id(tx.conn, id)?.ok_or(RuleError::NotFound)?);
     tx.record(Change::MemberSaved(m.clone()));
     Ok(m)
+}
+
+/// Inserts a new member; `EmailTaken` when the address is a member's already.
+fn insert_member(tx: &mut WriteTx<'_>, m: &NewMember) -> StoreResult<Arc<MemberRecord>> {
+    let inserted = tx
+        .conn
+        .prepare_cached(
+            "INSERT INTO members (email, password_hash, name, headline, company, location, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![m.email.as_str(), m.password_hash, m.name, m.headline, m.company, m.location, m.at.0]);
+    match inserted {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => return Err(RuleError::EmailTaken.into()),
+        Err(e) => return Err(e.into()),
+    }
+    let id = MemberId(tx.conn.last_insert_rowid());
+    saved_member(tx, id)
 }
 
 #[async_trait]
@@ -47,21 +66,83 @@ impl AccountStore for SqliteStore {
     }
 
     async fn create_member(&self, m: NewMember) -> StoreResult<Arc<MemberRecord>> {
+        self.write(move |tx| insert_member(tx, &m)).await
+    }
+
+    async fn put_pending_signup(&self, hash: TokenHash, m: NewMember) -> StoreResult<()> {
         self.write(move |tx| {
-            let inserted = tx
+            tx.conn
+                .prepare_cached("DELETE FROM pending_signups WHERE email = ?1")?
+                .execute([m.email.as_str()])?;
+            tx.conn
+                .prepare_cached(
+                    "INSERT INTO pending_signups
+                       (token_hash, email, password_hash, name, headline, company, location, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![&hash[..], m.email.as_str(), m.password_hash, m.name, m.headline, m.company, m.location, m.at.0])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn confirm_signup(
+        &self,
+        hash: TokenHash,
+        made_after: Timestamp,
+        at: Timestamp,
+    ) -> StoreResult<Result<Arc<MemberRecord>, RuleError>> {
+        self.write(move |tx| {
+            let pending = tx
                 .conn
                 .prepare_cached(
-                    "INSERT INTO members (email, password_hash, name, headline, company, location, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "DELETE FROM pending_signups WHERE token_hash = ?1
+                     RETURNING email, password_hash, name, headline, company, location, created_at",
                 )?
-                .execute(params![m.email.as_str(), m.password_hash, m.name, m.headline, m.company, m.location, m.at.0]);
-            match inserted {
-                Ok(_) => {}
-                Err(e) if is_unique_violation(&e) => return Err(RuleError::EmailTaken.into()),
-                Err(e) => return Err(e.into()),
+                .query_row([&hash[..]], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?],
+                        Timestamp(r.get(6)?),
+                    ))
+                })
+                .optional()?;
+            let Some((email, [password_hash, name, headline, company, location], _)) =
+                pending.filter(|(_, _, made)| *made > made_after)
+            else {
+                return Ok(Err(RuleError::NotFound));
+            };
+            let taken = tx
+                .conn
+                .prepare_cached("SELECT 1 FROM members WHERE email = ?1")?
+                .exists([&email])?;
+            if taken {
+                return Ok(Err(RuleError::EmailTaken));
             }
-            let id = MemberId(tx.conn.last_insert_rowid());
-            saved_member(tx, id)
+            let m = NewMember {
+                email: Email::parse(&email)?,
+                password_hash,
+                name,
+                headline,
+                company,
+                location,
+                at,
+            };
+            insert_member(tx, &m).map(Ok)
+        })
+        .await
+    }
+
+    async fn prune_pending_signups(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+        self.write(move |tx| {
+            let n = tx
+                .conn
+                .prepare_cached(
+                    "DELETE FROM pending_signups WHERE token_hash IN (
+                        SELECT token_hash FROM pending_signups WHERE created_at <= ?1 LIMIT ?2)",
+                )?
+                .execute(params![before.0, limit])?;
+            Ok(n as u64)
         })
         .await
     }

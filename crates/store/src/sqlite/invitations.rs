@@ -18,7 +18,7 @@ impl InvitationStore for SqliteStore {
     }
 
     async fn send_invitation(&self, cmd: SendInvitation) -> StoreResult<SendOutcome> {
-        self.write(move |tx| send_in_tx(tx, cmd)).await
+        Ok(self.write(move |tx| send_in_tx(tx, cmd)).await??)
     }
 
     async fn invitation(&self, id: InvitationId) -> StoreResult<Option<InvitationRecord>> {

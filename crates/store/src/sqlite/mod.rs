@@ -41,6 +41,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0006_search.sql"),
     include_str!("../../migrations/sqlite/0007_token_lifetimes.sql"),
     include_str!("../../migrations/sqlite/0008_secrets.sql"),
+    include_str!("../../migrations/sqlite/0009_wrong_emails.sql"),
+    include_str!("../../migrations/sqlite/0010_pending_signups.sql"),
 ];
 
 /// The size the write-ahead log file is trimmed to when it starts again from its beginning (it

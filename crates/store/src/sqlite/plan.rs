@@ -7,8 +7,8 @@ use super::rules::{invitation_by_id, pending_between};
 use super::writer::WriteTx;
 use crate::*;
 use rapport_domain::plan::{
-    ActFacts, Effect, InvitationRef, MemberFacts, Notice, PairFacts, PendingFacts, ReviewFacts,
-    SendFacts,
+    ActFacts, Effect, GuessFacts, InvitationRef, MemberFacts, Notice, PairFacts, PendingFacts,
+    ReviewFacts, SendFacts,
 };
 use rapport_domain::standing::{self, Standing};
 use rapport_domain::{IgnoreReason, InvitationsFrom, NotificationPrefs, Plan};
@@ -125,6 +125,10 @@ pub(super) fn send_facts(
         nth_newest: [nth(free)?, nth(premium)?],
         restricted_until: restricted_until(c, cmd.sender, cmd.at)?,
         review,
+        guesses: match cmd.recipient_email {
+            Some(_) => Some(guess_facts(c, cmd.sender, cmd.at)?),
+            None => None,
+        },
     };
     Ok(Some((facts, pending)))
 }
@@ -207,6 +211,20 @@ pub(super) fn review_facts(
     Ok(ReviewFacts {
         standing,
         restrictions_before: count(restrictions_before),
+    })
+}
+
+/// The wrong addresses the sender gave in the standing window, and their past restrictions.
+fn guess_facts(c: &Connection, sender: MemberId, now: Timestamp) -> rusqlite::Result<GuessFacts> {
+    c.prepare_cached(
+        "SELECT (SELECT count(*) FROM wrong_emails WHERE sender_id = ?1 AND at > ?2),
+                (SELECT count(*) FROM restrictions WHERE member_id = ?1)",
+    )?
+    .query_row(params![sender.0, now.minus(standing::WINDOW).0], |r| {
+        Ok(GuessFacts {
+            wrong_emails: count(r.get(0)?),
+            restrictions_before: count(r.get(1)?),
+        })
     })
 }
 
@@ -296,6 +314,12 @@ pub(super) fn execute(tx: &mut WriteTx<'_>, plan: &Plan) -> StoreResult<Option<I
                 .execute(params![invitation.0, reporter.0, reported.0, at.0])?;
             }
             Effect::ForgetForRecipient(id) => notices::forget_for_recipient(c, *id)?,
+            Effect::WrongEmail { sender, recipient } => {
+                c.prepare_cached(
+                    "INSERT INTO wrong_emails (sender_id, at, recipient_id) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![sender.0, at.0, recipient.0])?;
+            }
             Effect::Restrict {
                 member,
                 level,

@@ -30,12 +30,26 @@ pub(super) fn pending_between(
     .optional()
 }
 
-/// Sends an invitation, or accepts the recipient's pending one, as the domain plans it.
-pub(super) fn send_in_tx(tx: &mut WriteTx<'_>, cmd: SendInvitation) -> StoreResult<SendOutcome> {
+/// Sends an invitation, or accepts the recipient's pending one, as the domain plans it. A refusal
+/// that still changes something (a wrong address counted) is written, and then answered: the
+/// outer `Ok` commits, the inner `Err` is the refusal.
+pub(super) fn send_in_tx(
+    tx: &mut WriteTx<'_>,
+    cmd: SendInvitation,
+) -> StoreResult<Result<SendOutcome, RuleError>> {
     let (facts, pending) = plan::send_facts(tx.conn, &cmd)?.ok_or(RuleError::NotFound)?;
-    let planned = rapport_domain::plan::plan_send(&cmd, &facts)?;
+    let planned = match rapport_domain::plan::plan_send(&cmd, &facts) {
+        Ok(planned) => planned,
+        Err(refused) => {
+            match rapport_domain::plan::plan_refused_send(&cmd, &facts, &refused) {
+                Some(plan) => plan::execute(tx, &plan)?,
+                None => return Err(refused.into()),
+            };
+            return Ok(Err(refused));
+        }
+    };
     let created = plan::execute(tx, &planned.plan)?;
-    crate::outcome::sent(&cmd, &planned, pending, created)
+    crate::outcome::sent(&cmd, &planned, pending, created).map(Ok)
 }
 
 /// Accepts, ignores or withdraws an invitation as the domain plans it.

@@ -83,4 +83,18 @@ impl StandingStore for SqliteStore {
         })
         .await
     }
+
+    async fn prune_wrong_emails(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+        self.write(move |tx| {
+            let n = tx
+                .conn
+                .prepare_cached(
+                    "DELETE FROM wrong_emails WHERE rowid IN (
+                        SELECT rowid FROM wrong_emails WHERE at <= ?1 LIMIT ?2)",
+                )?
+                .execute(params![before.0, limit])?;
+            Ok(n as u64)
+        })
+        .await
+    }
 }

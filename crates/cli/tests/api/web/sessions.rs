@@ -1,6 +1,7 @@
 //! Sessions from the pages' side: the API takes a session cookie only with its CSRF token, signing
 //! out through the API ends the page's session, another site cannot sign a visitor in, and behind
-//! https only the `__Host-` cookie counts.
+//! https only the `__Host-` cookie counts, and a mailed sign-up link makes an account only from
+//! its button.
 
 use super::*;
 use reqwest::Method;
@@ -177,4 +178,66 @@ async fn behind_https_only_the_host_cookie_counts_and_hsts_is_sent() {
     assert_eq!(ada.get("/").await.status(), 303);
     let r = ada.get("/api/v1/me").await;
     assert_eq!(r.status(), 401);
+}
+
+/// A mailed sign-up link opened in a browser: the GET (which mail scanners send too) creates
+/// nothing; its button, with the pre-session's CSRF token, creates the account and signs in; a
+/// post without the token, or a second one, does not.
+#[tokio::test]
+async fn a_mailed_sign_up_link_makes_the_account_only_from_its_button() {
+    let app =
+        TestApp::spawn_with(|c| c.signup_confirmation = rapport_app::SignupConfirmation::Email)
+            .await;
+    let mut ada = Browser::new(&app);
+    let r = ada
+        .post(
+            "/signup",
+            &[
+                ("name", "Ada"),
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Check your mail"));
+    let mail = std::fs::read_dir(app.data_dir().join("outbox"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .find(|m| m.contains("To: ada@example.com"))
+        .expect("a mail to Ada");
+    let token = crate::signup::link_token(&mail).expect("the link");
+    let link = format!("/signup/confirm?token={token}");
+
+    let r = ada.get(&link).await;
+    ada.keep_cookies(&r);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Create my account"), "{html}");
+    assert_eq!(
+        app.login("ada@example.com", PASSWORD).await.status(),
+        401,
+        "opening the link made nothing"
+    );
+    let form = |csrf: Option<String>| {
+        let mut f = vec![("token".to_owned(), token.clone())];
+        f.extend(csrf.map(|c| ("csrf".to_owned(), c)));
+        f
+    };
+    assert_eq!(
+        ada.post_as_is("/signup/confirm", &form(None))
+            .await
+            .status(),
+        403
+    );
+    let r = ada
+        .post_as_is("/signup/confirm", &form(Some(form_csrf(&html))))
+        .await;
+    assert_eq!(r.status(), 303);
+    assert!(ada.page("/").await.contains("Ada"), "signed in");
+    let r = ada
+        .post_as_is("/signup/confirm", &form(Some(form_csrf(&html))))
+        .await;
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await.unwrap().contains("does not work any more"));
 }
