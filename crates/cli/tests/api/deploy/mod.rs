@@ -17,7 +17,10 @@
 //! 3. over a PostgreSQL 15 cluster of the test's own that is stopped and started again under a
 //!    running rapport: while it is down every request that needs it answers `503 unavailable`
 //!    with `Retry-After`, never a 500, and rapport recovers by itself once it is back, with every
-//!    acknowledged write there.
+//!    acknowledged write there;
+//! 4. over that primary with its standby synchronous, both named in one multi-host URL with
+//!    `target_session_attrs=read-write`: the primary is killed and the standby promoted, and
+//!    rapport goes on by itself on the new primary, with every acknowledged write there.
 //!
 //! Always PostgreSQL, whatever `RAPPORT_TEST_BACKEND` says. A missing part fails the test, never
 //! skips it: PgBouncer (`pgbouncer`, installed by scripts/test), the PostgreSQL 15 server binaries
@@ -27,6 +30,7 @@
 //! processes run as the `postgres` user (`setpriv`), in temporary directories handed to it.
 //! Every wait is bounded and waits for a condition that must become true; nothing is timed.
 
+mod failover;
 mod pgbouncer;
 mod restart;
 mod standby;
@@ -235,6 +239,26 @@ impl Cluster {
             .args(["-m", "fast", "-w", "-t", "60", "stop"]);
         run(cmd, "pg_ctl stop", TOOL_PATIENCE);
         self.running = false;
+    }
+
+    /// `pg_ctl stop -m immediate`: the server dies at once, as in a crash (it recovers from its
+    /// log when started again); returns once it is gone.
+    pub(super) fn kill(&mut self) {
+        let mut cmd = self.tool("pg_ctl");
+        cmd.arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "-w", "-t", "60", "stop"]);
+        run(cmd, "pg_ctl stop -m immediate", TOOL_PATIENCE);
+        self.running = false;
+    }
+
+    /// `pg_ctl promote`: a standby becomes a primary that takes writes; returns once it does.
+    pub(super) fn promote(&self) {
+        let mut cmd = self.tool("pg_ctl");
+        cmd.arg("-D")
+            .arg(&self.data)
+            .args(["-w", "-t", "60", "promote"]);
+        run(cmd, "pg_ctl promote", TOOL_PATIENCE);
     }
 
     /// Its own settings, after whatever `postgresql.conf` already says (the last one wins).

@@ -10,16 +10,16 @@ use serde_json::json;
 
 /// A primary cluster and a hot standby streaming from it, in one temporary directory that is
 /// removed after both are stopped (fields drop in order).
-struct Replication {
-    standby: Cluster,
-    primary: Cluster,
+pub(super) struct Replication {
+    pub(super) standby: Cluster,
+    pub(super) primary: Cluster,
     _dir: tempfile::TempDir,
 }
 
 impl Replication {
     /// `initdb` a primary, start it, `pg_basebackup -R` a standby from it and start that; returns
     /// once the standby streams.
-    async fn start() -> Replication {
+    pub(super) async fn start() -> Replication {
         let bin = pg_bindir();
         let dir = server_dir();
         let mut primary = Cluster::new("primary", &bin, dir.path());
@@ -81,7 +81,7 @@ impl Replication {
     }
 
     /// Waits until the standby has replayed everything the primary has written so far.
-    async fn caught_up(&self) {
+    pub(super) async fn caught_up(&self) {
         let lsn = self
             .primary
             .scalar("postgres", "SELECT pg_current_wal_lsn()")
