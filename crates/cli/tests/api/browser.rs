@@ -277,12 +277,30 @@ async fn shot(c: &Client, size: &str, page: &str) {
 static FINDINGS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
 /// axe-core's script: `RAPPORT_AXE_JS`, which scripts/test sets after installing the pinned
-/// version into its cache of test tools.
+/// version into its cache of test tools; else the one that cache holds (so that a plain
+/// `cargo test` works once scripts/test has run).
 fn axe_source() -> &'static str {
     static SOURCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SOURCE.get_or_init(|| {
         let path = std::env::var("RAPPORT_AXE_JS").unwrap_or_else(|_| {
-            "RAPPORT_AXE_JS (unset; scripts/test sets it to its installed axe.min.js)".to_owned()
+            let tools = std::env::var("RAPPORT_TOOLS_DIR").unwrap_or_else(|_| {
+                format!(
+                    "{}/.cache/rapport-test-tools",
+                    std::env::var("HOME").unwrap_or_default()
+                )
+            });
+            std::fs::read_dir(&tools)
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("axe-core-"))
+                })
+                .max()
+                .map(|dir| format!("{}/node_modules/axe-core/axe.min.js", dir.display()))
+                .unwrap_or_else(|| format!("{tools}/axe-core-*"))
         });
         std::fs::read_to_string(&path).unwrap_or_else(|e| {
             panic!("axe-core is missing at {path} ({e}): scripts/test installs it, or set RAPPORT_AXE_JS")
