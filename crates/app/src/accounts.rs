@@ -41,12 +41,7 @@ impl App {
         password: &str,
     ) -> AppResult<Vec<(MemberId, String)>> {
         let password = Password::parse(password)?;
-        let password_hash = self
-            .inner
-            .hashing
-            .run(self.now(), move || auth::hash_password(password.expose()))
-            .await?
-            .map_err(AppError::Internal)?;
+        let password_hash = self.hash_password(password).await?;
         let mut tasks = tokio::task::JoinSet::new();
         for (i, m) in members.into_iter().enumerate() {
             let (app, password_hash) = (self.clone(), password_hash.clone());
@@ -131,6 +126,16 @@ impl App {
         };
         let token = self.issue_token(member.id).await?;
         Ok((self.me_view(member).await?, token))
+    }
+
+    /// The argon2id hash of `password`, made through the hashing gate (at most one hash per core
+    /// at a time; `503 overloaded` past its short queue).
+    pub(crate) async fn hash_password(&self, password: Password) -> AppResult<String> {
+        self.inner
+            .hashing
+            .run(self.now(), move || auth::hash_password(password.expose()))
+            .await?
+            .map_err(AppError::Internal)
     }
 
     pub(crate) async fn issue_token(&self, member: MemberId) -> AppResult<String> {
@@ -463,12 +468,7 @@ impl App {
             RuleError::validation("new_password", "must be between 10 and 256 characters")
         })?;
         self.confirm_password(id, current, client).await?;
-        let hash = self
-            .inner
-            .hashing
-            .run(self.now(), move || auth::hash_password(new.expose()))
-            .await?
-            .map_err(AppError::Internal)?;
+        let hash = self.hash_password(new).await?;
         self.store().set_password(id, hash, self.now()).await?;
         self.inner.tokens.forget_member(id);
         tracing::info!(member = %id, "password changed; every other session signed out");

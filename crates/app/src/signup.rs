@@ -12,7 +12,7 @@
 use crate::accounts::rate_limited;
 use crate::config::SignupConfirmation;
 use crate::views::Me;
-use crate::{auth, optional_field, App, AppError, AppResult};
+use crate::{auth, optional_field, App, AppResult};
 use rapport_domain::{Email, Password, ProfileField};
 use rapport_store::NewMember;
 use std::net::IpAddr;
@@ -118,12 +118,7 @@ impl App {
         let company = optional_field("company", input.company.as_deref(), 100)?.unwrap_or_default();
         let location =
             optional_field("location", input.location.as_deref(), 100)?.unwrap_or_default();
-        let password_hash = self
-            .inner
-            .hashing
-            .run(self.now(), move || auth::hash_password(password.expose()))
-            .await?
-            .map_err(AppError::Internal)?;
+        let password_hash = self.hash_password(password).await?;
         Ok(NewMember {
             email,
             password_hash,

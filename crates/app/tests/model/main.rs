@@ -292,36 +292,6 @@ fn scripted_stories_reach_the_restrictions() {
         send_with_email(0, 1), // allowed: the wrong ones are older than 90 days
     ]);
 
-    // Ada guesses Ben's address: he accepts invitations only from people who know it. Nine wrong
-    // ones leave her free (the right one still gets through to Cai), the tenth restricts her, and
-    // from then on even Ben's right address is refused until the wrong ones are 90 days old.
-    let guess = |to| Send {
-        from: 0,
-        to,
-        note: NoteKind::None,
-        email: EmailKind::Wrong,
-    };
-    let mut guessing = vec![
-        SetInvitationsFrom {
-            who: 1,
-            from: InvitationsFrom::EmailRequired,
-        },
-        SetInvitationsFrom {
-            who: 2,
-            from: InvitationsFrom::EmailRequired,
-        },
-    ];
-    guessing.extend(std::iter::repeat_n(guess(1), 9));
-    guessing.extend([
-        send_with_email(0, 2), // allowed: nine wrong ones are not yet guessing
-        guess(1),              // the tenth: restricted for a day
-        days(1),
-        send_with_email(0, 1), // refused: her addresses no longer count
-        send(0, 3),            // allowed: she is not restricted any more
-        days(90),
-        send_with_email(0, 1), // allowed: the wrong ones are older than 90 days
-    ]);
-
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -405,6 +405,17 @@ async fn search(api: &Api, token: &str, query: &str) -> Vec<String> {
 
 /// Fails when the server counted any 5xx answer (`rapport_http_requests_total`, readiness probes
 /// aside).
+/// The server never answered 500 (a 503 while a database was away is what it should say).
+async fn assert_never_500(api: &Api) {
+    let r = api.request(Method::GET, "/metrics", ANONYMOUS, None).await;
+    let metrics = r.text().await.expect("the metrics");
+    let internal: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("rapport_http_requests_total{") && l.contains("status=\"500\""))
+        .collect();
+    assert!(internal.is_empty(), "500s were answered: {internal:#?}");
+}
+
 async fn assert_no_server_errors(api: &Api, what: &str) {
     let r = api.request(Method::GET, "/metrics", ANONYMOUS, None).await;
     assert_eq!(r.status(), 200, "{what}: /metrics");
