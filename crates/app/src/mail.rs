@@ -303,12 +303,7 @@ impl App {
         }
         .render()
         .map_err(|e| AppError::Internal(e.to_string()))?;
-        let from: Mailbox = self
-            .inner
-            .config
-            .mail_from
-            .parse()
-            .map_err(|e| AppError::Internal(format!("mail_from: {e}")))?;
+        let from = self.mail_from()?;
         let to = match member.email.parse() {
             Ok(address) => Mailbox::new(Some(member.name.clone()), address),
             Err(_) => return Ok(None),
@@ -332,15 +327,19 @@ impl App {
         Ok(Some(message))
     }
 
-    /// Sends one plain-text mail at once, not through the queue (a sign-up link: there is no
-    /// member to queue it for yet). `Unavailable` when the mail server does not take it.
-    pub(crate) async fn send_now(&self, to: &str, subject: &str, text: String) -> AppResult<()> {
-        let from: Mailbox = self
-            .inner
+    /// The `From` of every mail (`RAPPORT_MAIL_FROM`, checked when the configuration is read).
+    fn mail_from(&self) -> AppResult<Mailbox> {
+        self.inner
             .config
             .mail_from
             .parse()
-            .map_err(|e| AppError::Internal(format!("mail_from: {e}")))?;
+            .map_err(|e| AppError::Internal(format!("mail_from: {e}")))
+    }
+
+    /// Sends one plain-text mail at once, not through the queue (a sign-up link: there is no
+    /// member to queue it for yet). `Unavailable` when the mail server does not take it.
+    pub(crate) async fn send_now(&self, to: &str, subject: &str, text: String) -> AppResult<()> {
+        let from = self.mail_from()?;
         let to: Mailbox = to
             .parse()
             .map_err(|e| AppError::Internal(format!("a sign-up address: {e}")))?;
