@@ -93,10 +93,17 @@ impl App {
     ) -> AppResult<(Me, String)> {
         let now = self.now();
         self.password_attempts_allowed(email, client, now).await?;
+        if !self.inner.config.password_sign_in {
+            return Err(password_sign_in_off(&self.inner.config));
+        }
+        // A member without a password (provisioned, or created at a sign-in through the
+        // provider) is checked against the dummy hash like an unknown address: same answer, same
+        // work.
         let found = match Email::parse(email) {
             Ok(e) => self.store().login_lookup(&e).await?,
             Err(_) => None,
-        };
+        }
+        .filter(|(_, hash)| !hash.is_empty());
         let hash = found
             .as_ref()
             .map_or_else(|| self.inner.dummy_hash.clone(), |(_, h)| h.clone());
@@ -491,4 +498,15 @@ pub(crate) fn rate_limited(retry_at: Timestamp, now: Timestamp) -> AppError {
         retry_at,
         retry_after: ((retry_at.0 - now.0).max(1000) as u64).div_ceil(1000),
     }
+}
+
+/// The refusal of a password sign-in or sign-up when `RAPPORT_PASSWORD_SIGN_IN=false`.
+pub(crate) fn password_sign_in_off(config: &crate::Config) -> AppError {
+    let with = config
+        .oidc
+        .first()
+        .map_or("your community's provider", |p| p.name.as_str());
+    AppError::Refused(format!(
+        "this network signs members in with {with}, not with a password"
+    ))
 }

@@ -53,6 +53,13 @@ pub struct RawConfig {
     pub write_queue_budget: String,
     pub sqlite_checkpoint_interval: String,
     pub sqlite_wal_restart_size: RawSize,
+    pub oidc_issuer: Option<String>,
+    pub oidc_client_id: Option<String>,
+    pub oidc_client_secret: Option<String>,
+    pub oidc_name: String,
+    pub oidc_scopes: String,
+    pub oidc_on_first_sign_in: String,
+    pub password_sign_in: bool,
 }
 
 /// A size as written: a plain number of bytes (which the environment hands over as a number) or
@@ -112,6 +119,13 @@ impl Default for RawConfig {
             write_queue_budget: "250ms".into(),
             sqlite_checkpoint_interval: "100ms".into(),
             sqlite_wal_restart_size: RawSize::Written("64MiB".into()),
+            oidc_issuer: None,
+            oidc_client_id: None,
+            oidc_client_secret: None,
+            oidc_name: "your community".into(),
+            oidc_scopes: "openid email profile".into(),
+            oidc_on_first_sign_in: "create".into(),
+            password_sign_in: true,
         }
     }
 }
@@ -191,6 +205,10 @@ pub struct Config {
     pub write_queue_budget: Option<Duration>,
     /// When the embedded store checkpoints its write-ahead log (see `rapport_store::sqlite`).
     pub sqlite_checkpoints: CheckpointSettings,
+    /// The OpenID providers members may sign in with (`RAPPORT_OIDC_*` names one).
+    pub oidc: Vec<OidcSettings>,
+    /// May members sign in (and sign up) with an email and a password?
+    pub password_sign_in: bool,
 }
 
 /// How a sign-up becomes a member (`RAPPORT_SIGNUP_CONFIRMATION`).
@@ -430,7 +448,16 @@ impl RawConfig {
                 "must start with http:// or https:// and name a host",
             ));
         }
+        let oidc = oidc::check(&self)?;
+        if !self.password_sign_in && oidc.is_empty() {
+            return Err(setting_err(
+                "password_sign_in",
+                "can be false only when members sign in through a provider: set RAPPORT_OIDC_ISSUER too",
+            ));
+        }
         Ok(Config {
+            oidc,
+            password_sign_in: self.password_sign_in,
             listen,
             data_dir,
             database,
@@ -522,6 +549,9 @@ impl RawConfig {
         })
     }
 }
+
+mod oidc;
+pub use oidc::{FirstSignIn, OidcSettings};
 
 #[cfg(test)]
 mod tests;

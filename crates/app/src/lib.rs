@@ -14,14 +14,17 @@ pub mod cursor;
 mod hashing;
 mod idempotency;
 mod invitations;
+pub mod keys;
 mod live;
 mod login_limit;
 mod mail;
 mod moderation;
 mod network;
 pub mod notifications;
+pub mod oidc;
 mod open;
 pub mod outbound;
+mod provisioning;
 pub mod redact;
 pub mod signing;
 mod signup;
@@ -38,6 +41,7 @@ pub use live::{LiveEvent, Subscription};
 pub use moderation::AdminUpdate;
 pub use network::GraphCheck;
 pub use open::load_graph;
+pub use provisioning::{PairRelationship, ProvisionInput, Provisioned, ProvisionedMember};
 /// Wraps a member's request: its writes may be refused as `WritesQueued` when the embedded store's
 /// writer is behind its budget; other work waits its turn.
 pub use rapport_store::sqlite::refusable as refusable_writes;
@@ -73,6 +77,12 @@ pub enum AppError {
     /// Not allowed for this member's role.
     #[error("you are not allowed to do that")]
     Forbidden,
+    /// A service key without the scope this needs (named).
+    #[error("this key lacks the scope {0}")]
+    InsufficientScope(&'static str),
+    /// Not allowed, for the reason given (a sentence for the caller).
+    #[error("{0}")]
+    Refused(String),
     /// The database cannot be reached for now (down, restarting, failing over): try again in a
     /// moment.
     #[error("the database cannot be reached: {0}")]
@@ -142,6 +152,10 @@ struct Inner {
     http: reqwest::Client,
     /// Signs CSRF tokens and unsubscribe links under the server's secret.
     signer: signing::Signer,
+    /// The OpenID providers members sign in with.
+    oidc: Vec<oidc::Provider>,
+    /// For the providers: no redirects followed (a provider's redirect is not followed blindly).
+    oidc_http: reqwest::Client,
     /// Does this replica hold the lease on background work (always, on the embedded store)?
     leads: std::sync::atomic::AtomicBool,
     /// Who this replica is, in the leases table.

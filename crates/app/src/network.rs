@@ -141,7 +141,11 @@ impl App {
             .collect()
     }
 
-    async fn relationship(&self, viewer: MemberId, other: MemberId) -> AppResult<Relationship> {
+    pub(crate) async fn relationship(
+        &self,
+        viewer: MemberId,
+        other: MemberId,
+    ) -> AppResult<Relationship> {
         if viewer == other {
             return Ok(self_relationship());
         }
@@ -416,7 +420,7 @@ impl App {
         })
     }
 
-    async fn members_by_id(
+    pub(crate) async fn members_by_id(
         &self,
         ids: &[MemberId],
     ) -> AppResult<HashMap<MemberId, Arc<MemberRecord>>> {

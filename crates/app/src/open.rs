@@ -2,8 +2,8 @@
 //! made of, wired together at start.
 
 use crate::{
-    auth, blocking, hashing, live, login_limit, mail, node, signing, App, AppError, AppResult,
-    Config, Database, Inner,
+    auth, blocking, hashing, live, login_limit, mail, node, oidc, signing, App, AppError,
+    AppResult, Config, Database, Inner,
 };
 use rapport_domain::Clock;
 use rapport_graph::Graph;
@@ -89,8 +89,21 @@ impl App {
             .map_err(AppError::Internal)?;
         let logins = login_limit::LoginLimiter::new(config.login_failures_per_address);
         let signups = login_limit::SignupLimiter::new(config.signups_per_address);
+        let oidc = config
+            .oidc
+            .iter()
+            .cloned()
+            .map(oidc::Provider::new)
+            .collect();
+        let oidc_http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| AppError::Internal(format!("HTTP client: {e}")))?;
         Ok(App {
             inner: Arc::new(Inner {
+                oidc,
+                oidc_http,
                 store,
                 graph,
                 clock,

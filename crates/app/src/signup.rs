@@ -45,6 +45,9 @@ impl App {
     /// Signs a new member up, from `client` (at most `RAPPORT_SIGNUPS_PER_ADDRESS` an hour each):
     /// at once, or by mail (see the module's doc).
     pub async fn signup(&self, input: SignupInput, client: IpAddr) -> AppResult<SignedUp> {
+        if !self.inner.config.password_sign_in {
+            return Err(crate::accounts::password_sign_in_off(&self.inner.config));
+        }
         let now = self.now();
         if let Some(retry_at) = self.inner.signups.attempt(client, now) {
             return Err(rate_limited(retry_at, now));

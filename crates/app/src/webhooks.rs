@@ -9,12 +9,14 @@
 //! jitter), with the same `webhook-id` every time. When the last attempt fails the delivery is
 //! given up and the endpoint disabled, which its log says.
 
+use crate::keys::Operator;
 use crate::outbound::Failure;
 use crate::{cursor, App, AppResult, PageRequest};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use rand::Rng;
+use rapport_domain::identity::Scope;
 use rapport_domain::{MemberId, RuleError, Timestamp};
 use rapport_store::{Attempt, DeliveryRecord, EventRecord, NewDelivery, WebhookRecord};
 use serde::Serialize;
@@ -156,11 +158,11 @@ impl App {
     /// unless the operator allows them; names are checked when they are resolved, at delivery.
     pub async fn admin_create_webhook(
         &self,
-        admin: MemberId,
+        by: &Operator,
         url: &str,
         events: &[String],
     ) -> AppResult<Webhook> {
-        self.require_admin(admin).await?;
+        self.authorize(by, Scope::WebhooksManage).await?;
         let parsed = reqwest::Url::parse(url).map_err(|_| {
             RuleError::validation("url", "must be an absolute http:// or https:// URL")
         })?;
@@ -209,8 +211,8 @@ impl App {
         Ok(webhook_view(w, true))
     }
 
-    pub async fn admin_webhooks(&self, admin: MemberId) -> AppResult<Vec<Webhook>> {
-        self.require_admin(admin).await?;
+    pub async fn admin_webhooks(&self, by: &Operator) -> AppResult<Vec<Webhook>> {
+        self.authorize(by, Scope::WebhooksManage).await?;
         Ok(self
             .store()
             .webhooks()
@@ -220,8 +222,8 @@ impl App {
             .collect())
     }
 
-    pub async fn admin_delete_webhook(&self, admin: MemberId, id: &str) -> AppResult<()> {
-        self.require_admin(admin).await?;
+    pub async fn admin_delete_webhook(&self, by: &Operator, id: &str) -> AppResult<()> {
+        self.authorize(by, Scope::WebhooksManage).await?;
         let id: i64 = id.parse().map_err(|_| RuleError::NotFound)?;
         if !self.store().delete_webhook(id, self.now()).await? {
             return Err(RuleError::NotFound.into());
@@ -233,11 +235,11 @@ impl App {
     /// The endpoint's delivery log, newest first.
     pub async fn admin_deliveries(
         &self,
-        admin: MemberId,
+        by: &Operator,
         id: &str,
         page: PageRequest,
     ) -> AppResult<crate::views::Page<Delivery>> {
-        self.require_admin(admin).await?;
+        self.authorize(by, Scope::WebhooksManage).await?;
         let id: i64 = id.parse().map_err(|_| RuleError::NotFound)?;
         self.store().webhook(id).await?.ok_or(RuleError::NotFound)?;
         let before = cursor::before(page.cursor.as_deref())?;

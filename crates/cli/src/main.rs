@@ -1,6 +1,7 @@
 //! The `rapport` binary: a thin shell over the library crates.
 
 mod copy;
+mod import;
 mod seed;
 
 use anyhow::Context;
@@ -47,6 +48,34 @@ enum Command {
     /// Administrative tasks on the store this configuration names.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Service keys for the community's own applications.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Create or update members by the community's ids from a JSON Lines or CSV file; prints
+    /// `created N, updated N, unchanged N, refused N` and each refused line with its reason.
+    /// Exits 1 when any line was refused.
+    Import(import::Args),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key; its secret is printed once.
+    Create {
+        /// What the key is for, e.g. the application that holds it.
+        #[arg(long)]
+        name: String,
+        /// A scope the key has (repeat for more): members:read, members:write, invitations:act,
+        /// network:read, webhooks:manage.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+    },
+    /// List the keys (never their secrets).
+    List,
+    /// Revoke a key: requests made with it are refused from now on.
+    Revoke {
+        /// The key's id, as `rapport keys list` shows it.
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -95,10 +124,23 @@ fn main() -> std::process::ExitCode {
             Command::Seed(args) => seed::run(config, args).await,
             Command::Copy(args) => copy::run(args).await,
             Command::Admin(task) => admin(config, task).await,
+            Command::Keys(task) => keys(config, task).await,
+            Command::Import(args) => {
+                let app = App::open(config, Arc::new(rapport_domain::SystemClock))
+                    .await
+                    .context("opening the store")?;
+                let summary = import::run(&app, args).await?;
+                if summary.refused > 0 {
+                    return Err(LinesRefused(summary.refused).into());
+                }
+                Ok(())
+            }
         }
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // Already reported line by line, and in the summary.
+        Err(e) if e.is::<LinesRefused>() => std::process::ExitCode::FAILURE,
         Err(e) => {
             eprintln!("rapport: {e:#}");
             std::process::ExitCode::FAILURE
@@ -203,6 +245,62 @@ async fn admin(config: Config, task: AdminCommand) -> anyhow::Result<()> {
         "{} ({}): role {}, tier {}",
         me.name, me.email, me.role, me.tier
     );
+    Ok(())
+}
+
+/// `rapport import` refused some lines (each reported already).
+#[derive(Debug)]
+struct LinesRefused(u64);
+
+impl std::fmt::Display for LinesRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} line(s) refused", self.0)
+    }
+}
+
+impl std::error::Error for LinesRefused {}
+
+async fn keys(config: Config, task: KeysCommand) -> anyhow::Result<()> {
+    let app = App::open(config, Arc::new(rapport_domain::SystemClock))
+        .await
+        .context("opening the store")?;
+    let said = |e: rapport_app::AppError| anyhow::anyhow!("{e}");
+    match task {
+        KeysCommand::Create { name, scopes } => {
+            let k = app
+                .admin_create_key(None, &name, &scopes)
+                .await
+                .map_err(said)?;
+            println!("key {} ({}): {}", k.id, k.name, k.scopes.join(" "));
+            println!("secret: {}", k.secret);
+            println!("Keep the secret now: it is not shown again. Send it as Authorization: Bearer <secret>.");
+        }
+        KeysCommand::List => {
+            let keys = app.admin_keys(None).await.map_err(said)?;
+            if keys.is_empty() {
+                println!("no keys; create one with rapport keys create --name NAME --scope SCOPE");
+            }
+            for k in keys {
+                println!(
+                    "{}\t{}\t{}\tcreated {}\tlast used {}",
+                    k.id,
+                    k.name,
+                    k.scopes.join(" "),
+                    k.created_at,
+                    k.last_used_at.as_deref().unwrap_or("never")
+                );
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            app.admin_revoke_key(None, &id).await.map_err(|e| match e {
+                rapport_app::AppError::Rule(rapport_domain::RuleError::NotFound) => {
+                    anyhow::anyhow!("there is no key {id}; rapport keys list shows them")
+                }
+                other => anyhow::anyhow!("{other}"),
+            })?;
+            println!("key {id} revoked");
+        }
+    }
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 
 pub mod clock;
 pub mod error;
+pub mod identity;
 pub mod ids;
 pub mod invitation;
 pub mod member;

@@ -157,6 +157,13 @@ impl ApiError {
                 "you are not allowed to do that: it needs an administrator".into(),
                 None,
             ),
+            ApiError::App(AppError::InsufficientScope(scope)) => (
+                S::FORBIDDEN,
+                "insufficient_scope",
+                format!("this key lacks the scope {scope}; create a key that has it"),
+                None,
+            ),
+            ApiError::App(AppError::Refused(why)) => (S::FORBIDDEN, "forbidden", why.clone(), None),
             ApiError::IdempotencyKeyReused => (
                 S::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",

@@ -8,6 +8,8 @@ use axum::extract::{FromRef, FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use bytes::Bytes;
+use rapport_app::keys::{Operator, KEY_PREFIX};
+use rapport_domain::identity::Scope;
 use rapport_domain::MemberId;
 use serde::de::DeserializeOwned;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -154,33 +156,127 @@ fn csrf_matches(app: &rapport_app::App, headers: &HeaderMap, session: &str) -> b
         .is_some_and(|v| csrf_valid(app, session, v))
 }
 
+/// The header a service key names the member it acts for with: a member id, or `ext:` and the
+/// community's id of them.
+pub const ACT_AS: &str = "rapport-act-as";
+
+fn act_as_header(parts: &Parts) -> Result<Option<&str>, ApiError> {
+    match parts.headers.get(ACT_AS) {
+        None => Ok(None),
+        Some(v) => v.to_str().map(|v| Some(v.trim())).map_err(|_| {
+            ApiError::Malformed("Rapport-Act-As must be a member id or ext:<external id>".into())
+        }),
+    }
+}
+
+/// Who a request comes from, before any route's rule: a service key, or a signed-in member (by
+/// bearer token, or by the session cookie with its CSRF token on changes).
+async fn caller(parts: &Parts, state: &AppState) -> Result<Operator, ApiError> {
+    let token = match bearer(&parts.headers) {
+        Some(t) if t.starts_with(KEY_PREFIX) => {
+            return Ok(Operator::Key(state.app.authenticate_key(t).await?));
+        }
+        Some(t) => t,
+        None => {
+            let t = session_cookie(&parts.headers, state.secure())
+                .ok_or(rapport_app::AppError::Unauthenticated)?;
+            // A browser sends the cookie with any site's request: a change needs the token
+            // only pages of this site know.
+            if !parts.method.is_safe() && !csrf_matches(&state.app, &parts.headers, t) {
+                return Err(ApiError::Csrf);
+            }
+            t
+        }
+    };
+    Ok(Operator::Member(state.app.authenticate(token).await?))
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Auth
 where
     AppState: FromRef<S>,
 {
     type Rejection = ApiError;
 
+    /// A member's routes: a signed-in member, or a service key with `invitations:act` acting for
+    /// the member `Rapport-Act-As` names (every rule applies as if the member acted; the audit
+    /// log records the key and the member).
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         if let Some(auth) = parts.extensions.get::<Auth>() {
             return Ok(*auth);
         }
         let state = AppState::from_ref(state);
-        let token = match bearer(&parts.headers) {
-            Some(t) => t,
-            None => {
-                let t = session_cookie(&parts.headers, state.secure())
-                    .ok_or(rapport_app::AppError::Unauthenticated)?;
-                // A browser sends the cookie with any site's request: a change needs the token
-                // only pages of this site know.
-                if !parts.method.is_safe() && !csrf_matches(&state.app, &parts.headers, t) {
-                    return Err(ApiError::Csrf);
-                }
-                t
+        let act_as = act_as_header(parts)?;
+        let member = match caller(parts, &state).await? {
+            Operator::Member(_) if act_as.is_some() => {
+                return Err(ApiError::Malformed(
+                    "Rapport-Act-As is for service keys; a member acts for themselves".into(),
+                ));
+            }
+            Operator::Member(m) => m,
+            Operator::Key(key) => {
+                let Some(who) = act_as else {
+                    if !key.allows(Scope::InvitationsAct) {
+                        return Err(rapport_app::AppError::InsufficientScope(
+                            Scope::InvitationsAct.as_str(),
+                        )
+                        .into());
+                    }
+                    return Err(ApiError::Malformed(
+                        "a service key acts for a member here: send Rapport-Act-As: <member id> or ext:<external id>".into(),
+                    ));
+                };
+                let member = state.app.act_as(&key, who).await?;
+                tracing::info!(target: "rapport::audit", key = key.id, key_name = %key.name,
+                    member = %member, method = %parts.method, path = %parts.uri.path(),
+                    "service key acts for a member");
+                member
             }
         };
-        let member = state.app.authenticate(token).await?;
         parts.extensions.insert(Auth(member));
         Ok(Auth(member))
+    }
+}
+
+/// Who calls an administrators' route that a key's scope may open: a signed-in member (the route
+/// checks they are an administrator) or a service key (the route checks its scope).
+pub struct Caller(pub Operator);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let state = AppState::from_ref(state);
+        if act_as_header(parts)?.is_some() {
+            return Err(ApiError::Malformed(
+                "administrators' routes do not take Rapport-Act-As".into(),
+            ));
+        }
+        caller(parts, &state).await.map(Caller)
+    }
+}
+
+/// A signed-in member on what only administrators do (moderation, roles, keys): no service key
+/// opens these, whatever its scopes or whom it acts for.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin(pub MemberId);
+
+impl<S: Send + Sync> FromRequestParts<S> for Admin
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Caller::from_request_parts(parts, state).await?.0 {
+            Operator::Member(m) => Ok(Admin(m)),
+            Operator::Key(_) => Err(rapport_app::AppError::Refused(
+                "only an administrator, signed in, can do this: no service key can".into(),
+            )
+            .into()),
+        }
     }
 }
 

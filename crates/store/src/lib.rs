@@ -8,7 +8,8 @@
 //! several replicas over one PostgreSQL database.
 //!
 //! [`Store`] is split by area, one trait each: [`AccountStore`], [`InvitationStore`],
-//! [`NetworkStore`], [`StandingStore`], [`OutboxStore`] and [`ReplicaStore`]; `Store` is all of
+//! [`NetworkStore`], [`StandingStore`], [`OutboxStore`], [`IdentityStore`] and [`ReplicaStore`];
+//! `Store` is all of
 //! them (and `ping`). Each store implements an area's trait in the file of the same name,
 //! `sqlite/accounts.rs` and `postgres/accounts.rs` and so on, so one area is one file name in both
 //! stores, and the file that holds a method is named by its trait. Area traits rather than one
@@ -106,10 +107,50 @@ pub struct Peers {
 /// the area's trait.
 #[async_trait]
 pub trait Store:
-    AccountStore + InvitationStore + NetworkStore + StandingStore + OutboxStore + ReplicaStore + 'static
+    AccountStore
+    + InvitationStore
+    + NetworkStore
+    + StandingStore
+    + OutboxStore
+    + IdentityStore
+    + ReplicaStore
+    + 'static
 {
     /// Is the store reachable and answering?
     async fn ping(&self) -> StoreResult<()>;
+}
+
+/// Identities from outside: service keys of the community's applications, and the ids members
+/// carry in other systems (the community's own, and their OpenID providers' subjects).
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
+    async fn create_key(&self, k: NewKey) -> StoreResult<KeyRecord>;
+    /// Every key, oldest first.
+    async fn keys(&self) -> StoreResult<Vec<KeyRecord>>;
+    /// The key whose secret hashes to `hash`.
+    async fn key_by_hash(&self, hash: TokenHash) -> StoreResult<Option<KeyRecord>>;
+    /// Revokes a key; `false` when there is none with that id.
+    async fn delete_key(&self, id: i64) -> StoreResult<bool>;
+    async fn touch_key(&self, id: i64, at: Timestamp) -> StoreResult<()>;
+    /// The member who carries `subject` under `issuer` (`identity::COMMUNITY` for the community's
+    /// own ids).
+    async fn external_member(&self, issuer: &str, subject: &str) -> StoreResult<Option<MemberId>>;
+    /// Gives `member` the id `subject` under `issuer`; `false` when it names someone already.
+    async fn link_identity(
+        &self,
+        issuer: &str,
+        subject: &str,
+        member: MemberId,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Makes the member with the community id `external_id` have `want`, as
+    /// `identity::plan_provision` decides, in one transaction. A new member has no password.
+    async fn provision(
+        &self,
+        external_id: String,
+        want: rapport_domain::identity::ProvisionedProfile,
+        at: Timestamp,
+    ) -> StoreResult<(rapport_domain::identity::Provision, Arc<MemberRecord>)>;
 }
 
 /// Accounts: members, sign-in tokens, profiles and settings, idempotent replays.

@@ -343,3 +343,40 @@ pub struct SearchHit {
     /// Every word of the query matched the name.
     pub in_name: bool,
 }
+
+/// A service key to create: its secret is kept only as `hash`.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub name: String,
+    pub scopes: Vec<rapport_domain::identity::Scope>,
+    pub hash: TokenHash,
+    pub at: Timestamp,
+}
+
+/// A service key as the store holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub id: i64,
+    pub name: String,
+    pub scopes: Vec<rapport_domain::identity::Scope>,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+}
+
+impl KeyRecord {
+    /// Scopes as stored: space-separated names.
+    pub fn scopes_text(scopes: &[rapport_domain::identity::Scope]) -> String {
+        scopes
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Scopes as read back; a name no longer known is dropped (a key never gains by it).
+    pub fn scopes_from_text(text: &str) -> Vec<rapport_domain::identity::Scope> {
+        text.split_whitespace()
+            .filter_map(rapport_domain::identity::Scope::parse)
+            .collect()
+    }
+}

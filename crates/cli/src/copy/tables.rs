@@ -191,6 +191,26 @@ pub(super) const TABLES: &[Table] = &[
         ],
     },
     Table {
+        name: "service_keys",
+        columns: &[
+            int("id"),
+            text("name"),
+            text("scopes"),
+            blob("secret_hash"),
+            int("created_at"),
+            int("last_used_at"),
+        ],
+    },
+    Table {
+        name: "external_ids",
+        columns: &[
+            text("issuer"),
+            text("subject"),
+            int("member_id"),
+            int("created_at"),
+        ],
+    },
+    Table {
         name: "wrong_emails",
         columns: &[int("sender_id"), int("at"), int("recipient_id")],
     },

@@ -2,7 +2,7 @@
 
 use crate::api::invitations::ListParams;
 use crate::error::{ApiResult, Problem};
-use crate::extract::{Auth, JsonBody, QueryParams};
+use crate::extract::{Admin, Caller, JsonBody, QueryParams};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -51,10 +51,10 @@ pub struct WebhookRequest {
     ))]
 pub async fn create_webhook(
     State(s): State<AppState>,
-    Auth(admin): Auth,
+    Caller(by): Caller,
     JsonBody(r): JsonBody<WebhookRequest>,
 ) -> ApiResult<(StatusCode, Json<Webhook>)> {
-    let w = s.app.admin_create_webhook(admin, &r.url, &r.events).await?;
+    let w = s.app.admin_create_webhook(&by, &r.url, &r.events).await?;
     Ok((StatusCode::CREATED, Json(w)))
 }
 
@@ -67,10 +67,10 @@ pub async fn create_webhook(
     ))]
 pub async fn webhooks(
     State(s): State<AppState>,
-    Auth(admin): Auth,
+    Caller(by): Caller,
 ) -> ApiResult<Json<Page<Webhook>>> {
     Ok(Json(Page {
-        items: s.app.admin_webhooks(admin).await?,
+        items: s.app.admin_webhooks(&by).await?,
         next_cursor: None,
         total: None,
     }))
@@ -87,10 +87,10 @@ pub async fn webhooks(
     ))]
 pub async fn delete_webhook(
     State(s): State<AppState>,
-    Auth(admin): Auth,
+    Caller(by): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    s.app.admin_delete_webhook(admin, &id).await?;
+    s.app.admin_delete_webhook(&by, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -107,7 +107,7 @@ pub async fn delete_webhook(
     ))]
 pub async fn deliveries(
     State(s): State<AppState>,
-    Auth(admin): Auth,
+    Caller(by): Caller,
     Path(id): Path<String>,
     QueryParams(p): QueryParams<ListParams>,
 ) -> ApiResult<Json<Page<Delivery>>> {
@@ -115,7 +115,7 @@ pub async fn deliveries(
         cursor: p.cursor,
         limit: p.limit,
     };
-    Ok(Json(s.app.admin_deliveries(admin, &id, page).await?))
+    Ok(Json(s.app.admin_deliveries(&by, &id, page).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -150,7 +150,7 @@ pub struct ResolveRequest {
     ))]
 pub async fn restrict(
     State(s): State<AppState>,
-    Auth(admin): Auth,
+    Admin(admin): Admin,
     Path(id): Path<String>,
     JsonBody(r): JsonBody<RestrictionRequest>,
 ) -> ApiResult<StatusCode> {
@@ -172,7 +172,7 @@ pub async fn restrict(
     ))]
 pub async fn lift_restriction(
     State(s): State<AppState>,
-    Auth(admin): Auth,
+    Admin(admin): Admin,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     s.app.admin_lift_restriction(admin, &id).await?;
@@ -188,7 +188,7 @@ pub async fn lift_restriction(
     ))]
 pub async fn reports(
     State(s): State<AppState>,
-    Auth(admin): Auth,
+    Admin(admin): Admin,
 ) -> ApiResult<Json<Page<Report>>> {
     Ok(Json(s.app.admin_reports(admin).await?))
 }
@@ -207,7 +207,7 @@ pub async fn reports(
     ))]
 pub async fn resolve_report(
     State(s): State<AppState>,
-    Auth(admin): Auth,
+    Admin(admin): Admin,
     Path(id): Path<String>,
     JsonBody(r): JsonBody<ResolveRequest>,
 ) -> ApiResult<StatusCode> {
@@ -240,7 +240,7 @@ pub struct MemberUpdate {
     ))]
 pub async fn update_member(
     State(s): State<AppState>,
-    Auth(admin): Auth,
+    Admin(admin): Admin,
     Path(id): Path<String>,
     JsonBody(r): JsonBody<MemberUpdate>,
 ) -> ApiResult<Json<Me>> {

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod community;
 pub mod invitations;
 pub mod network;
 pub mod notifications;
@@ -16,4 +17,5 @@ pub fn router() -> Router<AppState> {
         .merge(network::router())
         .merge(notifications::router())
         .merge(admin::router())
+        .merge(community::router())
 }

@@ -4,7 +4,7 @@ mod headers;
 mod values;
 mod webhooks;
 
-use crate::api::{accounts, admin, invitations, network, notifications};
+use crate::api::{accounts, admin, community, invitations, network, notifications};
 use crate::error::Problem;
 use utoipa::openapi::schema::{Schema, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -21,6 +21,8 @@ use utoipa::{Modify, OpenApi};
         network::member, network::search, network::suggestions, network::mutual_connections, network::connections, network::remove_connection,
         network::blocks, network::block, network::unblock, admin::update_member, admin::restrict, admin::lift_restriction, admin::reports, admin::resolve_report,
         admin::create_webhook, admin::webhooks, admin::delete_webhook, admin::deliveries,
+        community::create_key, community::keys, community::revoke_key, community::provision,
+        community::external_member, community::relationship,
         notifications::list, notifications::mark_read, notifications::events,
         crate::ops::healthz, crate::ops::readyz,
     ),
@@ -31,7 +33,7 @@ use utoipa::{Modify, OpenApi};
         (name = "invitations", description = "Send, accept, ignore and withdraw invitations"),
         (name = "network", description = "Members, degrees, mutual connections, connections"),
         (name = "notifications", description = "Notifications and live updates"),
-        (name = "admin", description = "Administrators: members, moderation, webhooks"),
+        (name = "admin", description = "Administrators and service keys: members, moderation, webhooks, keys, provisioning"),
         (name = "operations", description = "Health"),
     )
 )]

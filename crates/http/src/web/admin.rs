@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use rapport_app::keys::Operator;
 use rapport_app::views::Report;
 use rapport_app::webhooks::{Webhook, EVENT_TYPES};
 use rapport_app::AdminUpdate;
@@ -68,7 +69,10 @@ async fn admin_page(
         chrome: Some(chrome),
         notice,
         reports,
-        webhooks: s.app.admin_webhooks(session.member).await?,
+        webhooks: s
+            .app
+            .admin_webhooks(&Operator::Member(session.member))
+            .await?,
         event_types: EVENT_TYPES.to_vec(),
         new_secret,
     })
@@ -182,7 +186,11 @@ async fn create_webhook(
         .collect();
     let created = s
         .app
-        .admin_create_webhook(session.member, field("url").trim(), &events)
+        .admin_create_webhook(
+            &Operator::Member(session.member),
+            field("url").trim(),
+            &events,
+        )
         .await?;
     // The signing secret is shown once, on the page that answers the creation.
     let page = admin_page(&s, &session, None, created.secret).await?;
@@ -196,6 +204,8 @@ async fn delete_webhook(
     Form(f): Form<CsrfForm>,
 ) -> WebResult<Redirect> {
     check_csrf(&session, &f.csrf)?;
-    s.app.admin_delete_webhook(session.member, &id).await?;
+    s.app
+        .admin_delete_webhook(&Operator::Member(session.member), &id)
+        .await?;
     Ok(Redirect::to("/admin?done=admin_saved"))
 }

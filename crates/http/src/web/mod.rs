@@ -14,6 +14,7 @@
 mod account;
 mod admin;
 mod invitations;
+mod oidc;
 mod pages;
 mod signin;
 mod unsubscribe;
@@ -35,6 +36,7 @@ use rapport_domain::{MemberId, Timestamp};
 pub fn router(state: AppState) -> Router<AppState> {
     pages::routes()
         .merge(signin::routes())
+        .merge(oidc::routes())
         .merge(invitations::routes())
         .merge(unsubscribe::routes())
         .merge(account::routes())

@@ -13,7 +13,7 @@ use crate::AppState;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use base64::Engine;
@@ -96,13 +96,64 @@ impl PreSession {
 
 #[derive(Template)]
 #[template(path = "web/login.html")]
-struct LoginPage {
+pub(super) struct LoginPage {
     chrome: Option<Chrome>,
     notice: Option<&'static str>,
     csrf: String,
     next: String,
     email: String,
     error: Option<String>,
+    /// The providers' buttons: (where it starts, name). Links, not forms: the policy's
+    /// `form-action 'self'` would stop a form's redirect to the provider.
+    providers: Vec<(String, String)>,
+    /// Is the password form shown (`RAPPORT_PASSWORD_SIGN_IN`)?
+    passwords: bool,
+}
+
+impl LoginPage {
+    fn new(s: &AppState, csrf: String, next: String) -> LoginPage {
+        let encoded: String = next
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        LoginPage {
+            chrome: None,
+            notice: None,
+            csrf,
+            next,
+            email: String::new(),
+            error: None,
+            providers: s
+                .app
+                .oidc_providers()
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let start = format!("/auth/oidc/start?provider={i}&next={encoded}");
+                    (start, p.name.clone())
+                })
+                .collect(),
+            passwords: s.app.config().password_sign_in,
+        }
+    }
+
+    /// The sign-in page again, telling why signing in failed (a sign-in through the provider).
+    pub(super) fn failed(
+        s: &AppState,
+        headers: &HeaderMap,
+        next: String,
+        error: String,
+    ) -> Response {
+        let pre = PreSession::of(s, headers);
+        let mut page = LoginPage::new(s, pre.csrf(s), next);
+        page.error = Some(error);
+        pre.keep(s, render(StatusCode::UNAUTHORIZED, &page))
+    }
 }
 
 #[derive(Deserialize)]
@@ -138,14 +189,8 @@ async fn login_page(
     Query(q): Query<Next>,
 ) -> Response {
     let pre = PreSession::of(&s, &headers);
-    let page = LoginPage {
-        chrome: None,
-        notice: notice(q.done.as_deref()),
-        csrf: pre.csrf(&s),
-        next: safe_next(q.next.as_deref()),
-        email: String::new(),
-        error: None,
-    };
+    let mut page = LoginPage::new(&s, pre.csrf(&s), safe_next(q.next.as_deref()));
+    page.notice = notice(q.done.as_deref());
     pre.keep(&s, render(StatusCode::OK, &page))
 }
 
@@ -170,14 +215,9 @@ async fn login(
         Ok((_, token)) => redirect_with_session(&s, Some(&token), &next),
         Err(e) => {
             let (status, _, detail, _) = ApiError::from(e).parts();
-            let page = LoginPage {
-                chrome: None,
-                notice: None,
-                csrf: pre.csrf(&s),
-                next,
-                email: f.email,
-                error: Some(super::sentence(&detail)),
-            };
+            let mut page = LoginPage::new(&s, pre.csrf(&s), next);
+            page.email = f.email;
+            page.error = Some(super::sentence(&detail));
             render(status, &page)
         }
     })
@@ -206,6 +246,10 @@ pub struct SignupForm {
 }
 
 async fn signup_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if !s.app.config().password_sign_in {
+        // Members come through the community's provider: its button is on the sign-in page.
+        return axum::response::Redirect::to("/login").into_response();
+    }
     let pre = PreSession::of(&s, &headers);
     let page = SignupPage {
         chrome: None,

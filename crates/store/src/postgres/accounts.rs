@@ -38,7 +38,10 @@ pub(super) async fn open_member_locked(tx: &mut Tx, id: MemberId) -> TxResult<Me
 }
 
 /// Inserts a new member; `None` when the address is a member's already.
-async fn insert_member(tx: &mut Tx, m: &NewMember) -> TxResult<Option<Arc<MemberRecord>>> {
+pub(super) async fn insert_member(
+    tx: &mut Tx,
+    m: &NewMember,
+) -> TxResult<Option<Arc<MemberRecord>>> {
     let inserted = tx
         .query_opt(
             "INSERT INTO members (email, password_hash, name, headline, company, location, created_at)

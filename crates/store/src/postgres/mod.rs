@@ -29,6 +29,7 @@ mod accounts;
 mod caches;
 mod facts;
 mod follower;
+mod identity;
 mod invitations;
 mod listener;
 mod network;
@@ -73,6 +74,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0006_login_failures.sql"),
     include_str!("../../migrations/postgres/0007_wrong_emails.sql"),
     include_str!("../../migrations/postgres/0008_pending_signups.sql"),
+    include_str!("../../migrations/postgres/0009_identities.sql"),
 ];
 
 /// Attempts of one transaction that fails on a deadlock or serialization conflict.

@@ -301,12 +301,24 @@ fn written_apart(e: &Effect) -> bool {
 /// appended events. Returns the id of the invitation it created.
 pub(super) async fn execute(tx: &mut Tx, plan: &Plan) -> TxResult<Option<InvitationId>> {
     for e in &plan.effects {
-        if let Effect::WrongEmail { sender, recipient } = e {
-            tx.execute(
-                "INSERT INTO wrong_emails (sender_id, at, recipient_id) VALUES ($1, $2, $3)",
-                &[&sender.0, &plan.at.0, &recipient.0],
-            )
-            .await?;
+        match e {
+            Effect::WrongEmail { sender, recipient } => {
+                tx.execute(
+                    "INSERT INTO wrong_emails (sender_id, at, recipient_id) VALUES ($1, $2, $3)",
+                    &[&sender.0, &plan.at.0, &recipient.0],
+                )
+                .await?;
+            }
+            // The ids the member carried elsewhere go with the account (`rapport_apply` predates
+            // them; closing an account is rare enough for a statement of its own).
+            Effect::EraseAccount { member } => {
+                tx.execute(
+                    "DELETE FROM external_ids WHERE member_id = $1",
+                    &[&member.0],
+                )
+                .await?;
+            }
+            _ => {}
         }
     }
     if plan.effects.iter().all(written_apart) {

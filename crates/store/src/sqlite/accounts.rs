@@ -24,7 +24,7 @@ pub(super) fn saved_member(tx: &mut WriteTx<'_>, id: MemberId) -> StoreResult<Ar
 }
 
 /// Inserts a new member; `EmailTaken` when the address is a member's already.
-fn insert_member(tx: &mut WriteTx<'_>, m: &NewMember) -> StoreResult<Arc<MemberRecord>> {
+pub(super) fn insert_member(tx: &mut WriteTx<'_>, m: &NewMember) -> StoreResult<Arc<MemberRecord>> {
     let inserted = tx
         .conn
         .prepare_cached(

@@ -11,6 +11,7 @@ mod accounts;
 pub mod bulk;
 mod checkpoint;
 mod facts;
+mod identity;
 mod invitations;
 mod network;
 mod notices;
@@ -43,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0008_secrets.sql"),
     include_str!("../../migrations/sqlite/0009_wrong_emails.sql"),
     include_str!("../../migrations/sqlite/0010_pending_signups.sql"),
+    include_str!("../../migrations/sqlite/0011_identities.sql"),
 ];
 
 /// The size the write-ahead log file is trimmed to when it starts again from its beginning (it

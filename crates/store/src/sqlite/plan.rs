@@ -392,6 +392,8 @@ pub(super) fn execute(tx: &mut WriteTx<'_>, plan: &Plan) -> StoreResult<Option<I
                     .execute([id])?;
                 c.prepare_cached("DELETE FROM idempotency_keys WHERE member_id = ?1")?
                     .execute([id])?;
+                c.prepare_cached("DELETE FROM external_ids WHERE member_id = ?1")?
+                    .execute([id])?;
                 c.prepare_cached(
                     "UPDATE members SET status = 'closed', email = 'closed-' || id || '@closed.invalid',
                             password_hash = '', name = 'Former member', headline = '', company = '',
