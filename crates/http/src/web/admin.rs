@@ -1,5 +1,5 @@
 //! The operators' page: the spam reports queue, a member's tier, role, suspension and
-//! restriction, and webhooks. Every action is the API's admin use case, so a member who is not an
+//! restriction, webhooks and service keys. Every action is the API's admin use case, so a member who is not an
 //! administrator gets the same refusal here as there.
 
 use super::pages::{check_csrf, chrome, notice, Chrome, CsrfForm};
@@ -11,7 +11,8 @@ use axum::http::StatusCode;
 use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use rapport_app::keys::Operator;
+use rapport_app::keys::{NewServiceKey, Operator, ServiceKey};
+use rapport_domain::identity::Scope;
 use rapport_app::views::Report;
 use rapport_app::webhooks::{Webhook, EVENT_TYPES};
 use rapport_app::AdminUpdate;
@@ -25,6 +26,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/restrictions", post(restrict))
         .route("/admin/webhooks", post(create_webhook))
         .route("/admin/webhooks/{id}/delete", post(delete_webhook))
+        .route("/admin/keys", post(create_key))
+        .route("/admin/keys/{id}/revoke", post(revoke_key))
 }
 
 #[derive(Template)]
@@ -37,6 +40,10 @@ struct AdminPage {
     webhooks: Vec<Webhook>,
     event_types: Vec<&'static str>,
     new_secret: Option<String>,
+    keys: Vec<ServiceKey>,
+    scopes: Vec<&'static str>,
+    /// A key just created: its secret, shown only on this page.
+    new_key: Option<NewServiceKey>,
 }
 
 #[derive(Deserialize)]
@@ -75,6 +82,9 @@ async fn admin_page(
             .await?,
         event_types: EVENT_TYPES.to_vec(),
         new_secret,
+        keys: s.app.admin_keys(Some(session.member)).await?,
+        scopes: Scope::ALL.iter().map(|sc| sc.as_str()).collect(),
+        new_key: None,
     })
 }
 
@@ -208,4 +218,41 @@ async fn delete_webhook(
         .admin_delete_webhook(&Operator::Member(session.member), &id)
         .await?;
     Ok(Redirect::to("/admin?done=admin_saved"))
+}
+
+async fn create_key(
+    State(s): State<AppState>,
+    session: Session,
+    Form(f): Form<Vec<(String, String)>>,
+) -> WebResult<Response> {
+    let field = |name: &str| {
+        f.iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    };
+    check_csrf(&session, field("csrf"))?;
+    let scopes: Vec<String> = f
+        .iter()
+        .filter(|(k, _)| k == "scopes")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let created = s
+        .app
+        .admin_create_key(Some(session.member), field("name"), &scopes)
+        .await?;
+    // The secret is shown once, on the page that answers the creation.
+    let mut page = admin_page(&s, &session, None, None).await?;
+    page.new_key = Some(created);
+    Ok(render(StatusCode::CREATED, &page))
+}
+
+async fn revoke_key(
+    State(s): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> WebResult<Redirect> {
+    check_csrf(&session, &f.csrf)?;
+    s.app.admin_revoke_key(Some(session.member), &id).await?;
+    Ok(Redirect::to("/admin?done=key_revoked"))
 }

@@ -107,6 +107,7 @@ pub(super) fn notice(done: Option<&str>) -> Option<&'static str> {
         "closed" => "Your account is closed and your profile is gone.",
         "resolved" => "Report resolved.",
         "admin_saved" => "Member updated.",
+        "key_revoked" => "Key revoked: requests made with it are refused from now on.",
         _ => return None,
     })
 }
