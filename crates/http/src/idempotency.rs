@@ -1,6 +1,7 @@
 //! `Idempotency-Key` on POST: the same key with the same request within 24 hours replays the first
 //! successful answer (with `Idempotent-Replayed: true`); the same key with another request is
-//! `422 idempotency_key_reused`. Keys belong to the member who used them. Two requests with one key
+//! `422 idempotency_key_reused`. Keys belong to the member who used them (a service key's to the
+//! key, or, acting for a member, to that key and member). Two requests with one key
 //! at once run one after the other, never both.
 //!
 //! Only answers that did something (2xx) are kept, as Stripe does: a refusal changed nothing, so a
@@ -14,13 +15,14 @@
 //! answer of the OpenAPI document that has a `token`.
 
 use crate::error::ApiError;
-use crate::extract::bearer;
+use crate::extract::{bearer, ACT_AS};
 use crate::AppState;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use rapport_app::keys::KEY_PREFIX;
 use rapport_domain::MemberId;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -97,12 +99,34 @@ async fn handle(
                 .into_response()
         })?
         .to_owned();
-    let member = match bearer(req.headers()) {
-        Some(token) => s
-            .app
-            .authenticate(token)
-            .await
-            .map_err(|e| ApiError::from(e).into_response())?,
+    let (member, key) = match bearer(req.headers()) {
+        Some(token) if token.starts_with(KEY_PREFIX) => {
+            let grant = s
+                .app
+                .authenticate_key(token)
+                .await
+                .map_err(|e| ApiError::from(e).into_response())?;
+            match req.headers().get(ACT_AS).map(|v| v.to_str()) {
+                // Acting for a member: among that member's keys, apart from their own and from
+                // other service keys' (the same key used for two members is two requests).
+                Some(Ok(who)) => match s.app.act_as(&grant, who).await {
+                    Ok(m) => (m, format!("rsk{}:{key}", grant.id)),
+                    // The route refuses it in its own words.
+                    Err(_) => return Ok(next.run(req).await),
+                },
+                Some(Err(_)) => return Ok(next.run(req).await),
+                // The key's own requests (administrators' routes): a space of its own, below
+                // every member's id.
+                None => (MemberId(-grant.id), key),
+            }
+        }
+        Some(token) => (
+            s.app
+                .authenticate(token)
+                .await
+                .map_err(|e| ApiError::from(e).into_response())?,
+            key,
+        ),
         // Without a member there is nothing to do once: the route answers 401 itself.
         None => return Ok(next.run(req).await),
     };

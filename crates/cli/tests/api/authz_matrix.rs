@@ -1,16 +1,22 @@
 //! The authorisation matrix: every operation of the OpenAPI document (so a new route is covered
-//! the day it is added) × five callers: anonymous, a deactivated member, a stranger, a member the
-//! target blocked, and an administrator. Each operation points at a real target (Olivia, her
-//! pending invitation to Tom with a private note, a webhook, a spam report), and, where it names
-//! a member or an invitation, also at an id that names nothing and at a hidden (deactivated)
-//! member.
+//! the day it is added) × every kind of caller: anonymous, a deactivated member, a revoked service
+//! key, a stranger, a member the target blocked, a service key of each scope and one with them all
+//! (acting, on the members' routes, for a member of its own through `Rapport-Act-As`), and an
+//! administrator. Each operation points at a real target (Olivia, her pending invitation to Tom
+//! with a private note, a webhook, a spam report, a service key, Olivia's community id), and,
+//! where it names a member or an invitation, also at an id that names nothing and at a hidden
+//! (deactivated) member.
 //!
-//! What must hold for every cell: no 5xx; anonymous and deactivated callers get `401`; members get
-//! `403 forbidden` on admin routes; no answer to a non-admin carries Olivia's or Dora's email or
-//! the note; no answer to anyone names Dora, who is hidden; no answer to the blocked member names
-//! Olivia; and the blocked member's answers about Olivia are byte for byte the answers about a
-//! made-up id and about a hidden member, as are the stranger's about the made-up id and the hidden
-//! member.
+//! What must hold for every cell: no 5xx; anonymous and deactivated callers and revoked keys get
+//! `401`; members get `403 forbidden` on admin routes; keys get `403 forbidden` on what only
+//! administrators do, `403 insufficient_scope` wherever their scopes do not reach, and, where they
+//! do, no refusal of the key itself (and each scope answers 2xx somewhere); no answer to a
+//! non-admin carries Olivia's or Dora's email or the note, unless it is a key reading members by
+//! their community ids; no answer to anyone names Dora, who is hidden, except to those who manage
+//! members; no answer to the blocked member names Olivia; and the blocked member's answers about
+//! Olivia are byte for byte the answers about a made-up id and about a hidden member, as are the
+//! stranger's and every key's about the made-up id and the hidden member (the community's own ids
+//! aside: its systems read the members they deactivated).
 
 use crate::helpers::*;
 use reqwest::Method;
@@ -21,14 +27,116 @@ const DORA: &str = "Dora Hiddenfield";
 const NOTE: &str = "a private note only Tom may read";
 const GHOST: &str = "999999";
 const WRONG: &str = "not the password at all";
+const OLIVIA_EXT: &str = "olivia-community-id";
+const DORA_EXT: &str = "dora-community-id";
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Role {
     Anonymous,
     Deactivated,
+    RevokedKey,
     Stranger,
     Blocked,
+    /// A service key with these scopes.
+    Key(Scopes),
     Admin,
+}
+
+impl Role {
+    /// The role as letters and digits only (for an email address).
+    fn slug(self) -> String {
+        format!("{self:?}")
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_lowercase()
+    }
+}
+
+/// The scopes of a key caller: one each, or all of them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Scopes {
+    MembersRead,
+    MembersWrite,
+    InvitationsAct,
+    NetworkRead,
+    WebhooksManage,
+    All,
+}
+
+impl Scopes {
+    const EVERY: [Scopes; 6] = [
+        Scopes::MembersRead,
+        Scopes::MembersWrite,
+        Scopes::InvitationsAct,
+        Scopes::NetworkRead,
+        Scopes::WebhooksManage,
+        Scopes::All,
+    ];
+
+    fn names(self) -> Vec<&'static str> {
+        match self {
+            Scopes::MembersRead => vec!["members:read"],
+            Scopes::MembersWrite => vec!["members:write"],
+            Scopes::InvitationsAct => vec!["invitations:act"],
+            Scopes::NetworkRead => vec!["network:read"],
+            Scopes::WebhooksManage => vec!["webhooks:manage"],
+            Scopes::All => vec![
+                "members:read",
+                "members:write",
+                "invitations:act",
+                "network:read",
+                "webhooks:manage",
+            ],
+        }
+    }
+
+    fn open(self, scope: &str) -> bool {
+        self.names().contains(&scope)
+    }
+}
+
+/// Who may call an operation, as far as service keys are concerned.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Access {
+    /// Anyone (sign-up, sign-in, health).
+    Public,
+    /// A signed-in member, or a key with `invitations:act` acting for one.
+    Member,
+    /// An administrator, or a key with this scope.
+    Scope(&'static str),
+    /// A signed-in administrator only: no key, whatever its scopes.
+    AdminOnly,
+}
+
+/// Who may call `method path`. A new administrators' route is `AdminOnly` until a scope is said
+/// to open it here.
+fn access(method: &Method, path: &str, secured: bool) -> Access {
+    if !secured {
+        Access::Public
+    } else if path.starts_with("/api/v1/admin/webhooks") {
+        Access::Scope("webhooks:manage")
+    } else if path.starts_with("/api/v1/admin/members/by-external-id/") {
+        Access::Scope(if method == Method::GET {
+            "members:read"
+        } else {
+            "members:write"
+        })
+    } else if path == "/api/v1/admin/relationship" {
+        Access::Scope("network:read")
+    } else if path.starts_with("/api/v1/admin/") {
+        Access::AdminOnly
+    } else {
+        Access::Member
+    }
+}
+
+/// One caller of the matrix: who, the bearer they send, and for a key, the member it acts for on
+/// the members' routes.
+struct Caller {
+    role: Role,
+    token: String,
+    acts_for: Option<String>,
 }
 
 /// What a path parameter or a body's id stands for.
@@ -45,9 +153,11 @@ enum Target {
 struct World {
     olivia: TestMember,
     dora: TestMember,
+    tom: TestMember,
     invitation: String,
     webhook: String,
     report: String,
+    key: String,
 }
 
 impl World {
@@ -58,6 +168,15 @@ impl World {
             Target::Hidden => &self.dora.id,
         }
     }
+
+    /// The community's id of the member `t` stands for.
+    fn external(&self, t: Target) -> &str {
+        match t {
+            Target::Real => OLIVIA_EXT,
+            Target::Ghost => GHOST,
+            Target::Hidden => DORA_EXT,
+        }
+    }
 }
 
 /// The kind of thing a path names, read from the path itself.
@@ -65,9 +184,12 @@ impl World {
 enum Names {
     Nothing,
     Member,
+    /// A member, by the community's id of them.
+    External,
     Invitation,
     Webhook,
     Report,
+    Key,
 }
 
 fn names(path: &str) -> Names {
@@ -77,8 +199,15 @@ fn names(path: &str) -> Names {
         Names::Report
     } else if path.contains("/invitations/{") {
         Names::Invitation
-    } else if path.contains('{') || path == "/api/v1/invitations" {
-        // `POST /invitations` names its member in the body.
+    } else if path.contains("/keys/{") {
+        Names::Key
+    } else if path.contains("/by-external-id/{") {
+        Names::External
+    } else if path.contains('{')
+        || path == "/api/v1/invitations"
+        || path == "/api/v1/admin/relationship"
+    {
+        // `POST /invitations` names its member in the body, the relationship in its query.
         Names::Member
     } else {
         Names::Nothing
@@ -95,9 +224,11 @@ fn request(
 ) -> (String, Option<Value>) {
     let id = match names(path) {
         Names::Member | Names::Nothing => world.member(target).to_owned(),
+        Names::External => world.external(target).to_owned(),
         Names::Invitation if target == Target::Real => world.invitation.clone(),
         Names::Webhook if target == Target::Real => world.webhook.clone(),
         Names::Report if target == Target::Real => world.report.clone(),
+        Names::Key if target == Target::Real => world.key.clone(),
         _ => GHOST.to_owned(),
     };
     let concrete: String = path
@@ -112,12 +243,14 @@ fn request(
         .collect::<Vec<_>>()
         .join("/");
     let query = match path {
-        "/api/v1/members" | "/api/v1/connections" => "?q=Quintessence",
-        _ => "",
+        "/api/v1/members" | "/api/v1/connections" => "?q=Quintessence".to_owned(),
+        // How Tom stands to the member.
+        "/api/v1/admin/relationship" => format!("?from={}&to={id}", world.tom.id),
+        _ => String::new(),
     };
     let body = match (method.as_str(), path) {
         ("POST", "/api/v1/auth/signup") => Some(json!({
-            "email": format!("matrix.{role:?}@example.com").to_lowercase(),
+            "email": format!("matrix.{}@example.com", role.slug()),
             "password": PASSWORD,
             "name": "Matrix",
         })),
@@ -145,6 +278,13 @@ fn request(
         ("POST", "/api/v1/admin/webhooks") => {
             Some(json!({"url": "http://127.0.0.1:9/hook", "events": ["invitation.sent"]}))
         }
+        ("POST", "/api/v1/admin/keys") => {
+            Some(json!({"name": "matrix", "scopes": ["network:read"]}))
+        }
+        // Olivia as she is: unchanged under her own id, her address taken under any other.
+        ("PUT", "/api/v1/admin/members/by-external-id/{external_id}") => {
+            Some(json!({"email": world.olivia.email, "name": OLIVIA}))
+        }
         _ => None,
     };
     (format!("{concrete}{query}"), body)
@@ -169,9 +309,16 @@ async fn call(
     method: &Method,
     path: &str,
     token: &str,
+    acts_for: Option<&str>,
     body: Option<Value>,
 ) -> Answer {
-    let r = app.request(method.clone(), path, token, body).await;
+    let headers: Vec<(&str, &str)> = acts_for
+        .map(|who| ("rapport-act-as", who))
+        .into_iter()
+        .collect();
+    let r = app
+        .request_with(method.clone(), path, token, &headers, body)
+        .await;
     let status = r.status().as_u16();
     // A live stream never ends: its status and headers are the answer.
     let text = if path.starts_with("/api/v1/events") && status == 200 {
@@ -182,7 +329,20 @@ async fn call(
     Answer { status, text }
 }
 
-async fn set_up(app: &TestApp) -> (World, Vec<(Role, String)>) {
+/// `admin` creates a service key with `scopes`; returns its id and secret.
+async fn create_key(app: &TestApp, admin: &TestMember, scopes: &[&str]) -> (String, String) {
+    let body = json!({"name": "matrix", "scopes": scopes});
+    let r = app
+        .request(Method::POST, "/api/v1/admin/keys", &admin.token, Some(body))
+        .await;
+    let v = expect_json(r, 201).await;
+    (
+        v["id"].as_str().unwrap().to_owned(),
+        v["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn set_up(app: &TestApp) -> (World, Vec<Caller>) {
     let admin = app.signup_member("Admin").await;
     app.make_admin(&admin.email).await;
     let olivia = app.signup_member(OLIVIA).await;
@@ -229,25 +389,65 @@ async fn set_up(app: &TestApp) -> (World, Vec<(Role, String)>) {
         )
         .await;
     let webhook = expect_json(r, 201).await["id"].as_str().unwrap().to_owned();
+    // Olivia and Dora carry community ids (they signed up by themselves: provisioning links them).
+    for (ext, m, name) in [(OLIVIA_EXT, &olivia, OLIVIA), (DORA_EXT, &dora, DORA)] {
+        let path = format!("/api/v1/admin/members/by-external-id/{ext}");
+        let body = json!({"email": m.email, "name": name});
+        let r = app
+            .request(Method::PUT, &path, &admin.token, Some(body))
+            .await;
+        expect_json(r, 200).await;
+    }
+    // A key for administrators to revoke, and one revoked already.
+    let (key, _) = create_key(app, &admin, &["network:read"]).await;
+    let (revoked, revoked_secret) = create_key(app, &admin, &["members:read"]).await;
+    let path = format!("/api/v1/admin/keys/{revoked}");
+    expect_empty(
+        app.request(Method::DELETE, &path, &admin.token, None).await,
+        204,
+    )
+    .await;
+    // Every key caller acts for a member of its own, a stranger to Olivia (whether it may act at
+    // all is its scopes' to say).
+    let mut keys = Vec::new();
+    for scopes in Scopes::EVERY {
+        let role = Role::Key(scopes);
+        let (_, secret) = create_key(app, &admin, &scopes.names()).await;
+        let agent = app.signup_member(&format!("Agent {}", role.slug())).await;
+        keys.push(Caller {
+            role,
+            token: secret,
+            acts_for: Some(agent.id),
+        });
+    }
     for hidden in [&dora, &leaver] {
         let r = app
             .request(Method::POST, "/api/v1/me/deactivate", &hidden.token, None)
             .await;
         expect_empty(r, 204).await;
     }
-    let callers = vec![
-        (Role::Anonymous, ANONYMOUS.to_owned()),
-        (Role::Deactivated, leaver.token.clone()),
-        (Role::Stranger, stranger.token.clone()),
-        (Role::Blocked, blocked.token.clone()),
-        (Role::Admin, admin.token.clone()),
+    let member = |role, token: &str| Caller {
+        role,
+        token: token.to_owned(),
+        acts_for: None,
+    };
+    let mut callers = vec![
+        member(Role::Anonymous, ANONYMOUS),
+        member(Role::Deactivated, &leaver.token),
+        member(Role::RevokedKey, &revoked_secret),
+        member(Role::Stranger, &stranger.token),
+        member(Role::Blocked, &blocked.token),
     ];
+    callers.extend(keys);
+    callers.push(member(Role::Admin, &admin.token));
     let world = World {
         olivia,
         dora,
+        tom,
         invitation,
         webhook,
         report,
+        key,
     };
     (world, callers)
 }
@@ -275,23 +475,42 @@ async fn every_route_for_every_kind_of_caller_leaks_nothing_and_answers_hidden_l
     let secrets = [world.olivia.email.as_str(), world.dora.email.as_str(), NOTE];
     let mut cells = 0;
     let mut requests = 0;
-    for (role, token) in &callers {
+    // (key caller, scope): a 2xx the scope opened, so that the matrix shows keys at work and not
+    // only refused.
+    let mut worked = std::collections::HashSet::new();
+    for caller in &callers {
+        let role = caller.role;
         for (method, path, secured) in &ops {
             let label = format!("{role:?} {method} {path}");
             let kind = names(path);
+            let access = access(method, path, *secured);
+            // A key names the member it acts for on the members' routes only: administrators'
+            // routes refuse the header.
+            let acts_for = caller
+                .acts_for
+                .as_deref()
+                .filter(|_| access == Access::Member);
+            // Keys reading or provisioning members by their community ids manage them: emails
+            // and deactivated members are theirs to read.
+            let manages_members = match (role, access) {
+                (Role::Key(scopes), Access::Scope(scope)) => {
+                    scopes.open(scope) && path.contains("/by-external-id/")
+                }
+                _ => false,
+            };
             let targets: &[Target] = match kind {
-                Names::Member => &[Target::Real, Target::Ghost, Target::Hidden],
+                Names::Member | Names::External => &[Target::Real, Target::Ghost, Target::Hidden],
                 Names::Nothing => &[Target::Real],
                 _ => &[Target::Real, Target::Ghost],
             };
             let mut answers = Vec::new();
             for &target in targets {
-                let (concrete, body) = request(&world, method, path, *role, target);
-                let a = call(&app, method, &concrete, token, body).await;
+                let (concrete, body) = request(&world, method, path, role, target);
+                let a = call(&app, method, &concrete, &caller.token, acts_for, body).await;
                 requests += 1;
                 let at = format!("{label} ({target:?}: {concrete})");
                 assert!(a.status < 500, "{at}: {} {}", a.status, a.text);
-                if *role != Role::Admin {
+                if role != Role::Admin && !manages_members {
                     for secret in secrets {
                         assert!(
                             !a.text.contains(secret),
@@ -301,7 +520,8 @@ async fn every_route_for_every_kind_of_caller_leaks_nothing_and_answers_hidden_l
                     }
                 }
                 // Admins manage every account, hidden ones included.
-                let managing = *role == Role::Admin && path.starts_with("/api/v1/admin/");
+                let managing =
+                    (role == Role::Admin && path.starts_with("/api/v1/admin/")) || manages_members;
                 if !managing {
                     assert!(
                         !a.text.contains(DORA),
@@ -309,14 +529,16 @@ async fn every_route_for_every_kind_of_caller_leaks_nothing_and_answers_hidden_l
                         a.text
                     );
                 }
-                if *role == Role::Blocked {
+                if role == Role::Blocked {
                     assert!(
                         !a.text.contains(OLIVIA),
                         "{at} names who blocked them: {}",
                         a.text
                     );
                 }
-                if *secured && matches!(role, Role::Anonymous | Role::Deactivated) {
+                if *secured
+                    && matches!(role, Role::Anonymous | Role::Deactivated | Role::RevokedKey)
+                {
                     assert_eq!(a.status, 401, "{at}: {}", a.text);
                     assert!(a.text.contains("\"unauthenticated\""), "{at}: {}", a.text);
                 }
@@ -326,16 +548,31 @@ async fn every_route_for_every_kind_of_caller_leaks_nothing_and_answers_hidden_l
                     assert_eq!(a.status, 403, "{at}: {}", a.text);
                     assert!(a.text.contains("\"forbidden\""), "{at}: {}", a.text);
                 }
+                if let Role::Key(scopes) = role {
+                    check_key_cell(&at, scopes, access, &a);
+                    match scope_needed(access) {
+                        Some(scope) if scopes.open(scope) && (200..300).contains(&a.status) => {
+                            worked.insert((format!("{role:?}"), scope));
+                        }
+                        _ => {}
+                    }
+                }
                 // The id itself, where an answer repeats it, is set aside.
                 let id = format!("\"{}\"", world.member(target));
                 answers.push((target, a.status, a.text.replace(&id, "\"ID\"")));
             }
             // Hidden reads as unknown, for the stranger and the blocked member alike; and for
-            // the blocked member, so does the one who blocked them.
-            if matches!(role, Role::Stranger | Role::Blocked) && kind != Names::Nothing {
+            // the blocked member, so does the one who blocked them. Keys, acting for a member or
+            // reading the network, read hidden as unknown too.
+            let compares = match role {
+                Role::Stranger | Role::Blocked => true,
+                Role::Key(_) => !manages_members,
+                _ => false,
+            };
+            if compares && kind != Names::Nothing {
                 let compared: Vec<_> = answers
                     .iter()
-                    .filter(|(t, _, _)| *role == Role::Blocked || *t != Target::Real)
+                    .filter(|(t, _, _)| role == Role::Blocked || *t != Target::Real)
                     .collect();
                 for pair in compared.windows(2) {
                     assert_eq!(
@@ -350,10 +587,69 @@ async fn every_route_for_every_kind_of_caller_leaks_nothing_and_answers_hidden_l
             cells += 1;
         }
     }
+    for caller in &callers {
+        if let Role::Key(scopes) = caller.role {
+            for scope in scopes.names() {
+                let role = format!("{:?}", caller.role);
+                assert!(
+                    worked.contains(&(role.clone(), scope)),
+                    "{role}: no route answered 2xx to its scope {scope}"
+                );
+            }
+        }
+    }
     // Quoted by RELIABILITY.md.
     println!(
         "reliability: authorisation matrix operations={} callers={} cells={cells} requests={requests} leaked=0 5xx=0",
         ops.len(),
         callers.len()
     );
+}
+
+/// The scope a key needs for an operation (`None`: anyone, or no key, may call it).
+fn scope_needed(access: Access) -> Option<&'static str> {
+    match access {
+        Access::Member => Some("invitations:act"),
+        Access::Scope(scope) => Some(scope),
+        Access::Public | Access::AdminOnly => None,
+    }
+}
+
+/// What a service key with `scopes` must get: `403 forbidden` on what only administrators do,
+/// `403 insufficient_scope` where its scopes do not reach, and, where they do, no refusal of the
+/// key itself (`unauthenticated`, `forbidden`, `insufficient_scope`, or `malformed` for its
+/// `Rapport-Act-As`).
+fn check_key_cell(at: &str, scopes: Scopes, access: Access, a: &Answer) {
+    let opened = match access {
+        Access::Public => return,
+        Access::AdminOnly => {
+            assert_eq!(
+                a.status, 403,
+                "{at}: a key on an administrators' route: {}",
+                a.text
+            );
+            assert!(a.text.contains("\"forbidden\""), "{at}: {}", a.text);
+            return;
+        }
+        Access::Member => scopes.open("invitations:act"),
+        Access::Scope(scope) => scopes.open(scope),
+    };
+    if opened {
+        // (A 401 may still come from the route itself: a wrong current password.)
+        for refusal in [
+            "\"unauthenticated\"",
+            "\"insufficient_scope\"",
+            "\"forbidden\"",
+            "\"malformed\"",
+        ] {
+            assert!(!a.text.contains(refusal), "{at}: {}", a.text);
+        }
+    } else {
+        assert_eq!(a.status, 403, "{at}: {}", a.text);
+        assert!(
+            a.text.contains("\"insufficient_scope\""),
+            "{at}: {}",
+            a.text
+        );
+    }
 }

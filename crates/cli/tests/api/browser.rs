@@ -538,3 +538,54 @@ async fn members_invite_see_it_live_withdraw_and_block_in_a_real_browser_on_desk
         findings.join("\n")
     );
 }
+
+#[tokio::test]
+async fn a_member_signs_in_through_the_communitys_provider_in_a_real_browser() {
+    use crate::oidc_provider::{OidcProvider, CLIENT_ID, CLIENT_SECRET};
+    // The provider must know the callback's address before the server starts: a port chosen now.
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let callback = format!("{base}/auth/oidc/callback");
+    let provider = OidcProvider::start_with_clock(&callback, START.0 / 1000).await;
+    let issuer = provider.issuer();
+    let app = TestApp::spawn_at(port, |c| {
+        c.base_url = base.clone();
+        c.oidc = vec![rapport_app::config::OidcSettings {
+            issuer,
+            client_id: CLIENT_ID.into(),
+            client_secret: CLIENT_SECRET.into(),
+            name: "Alumni".into(),
+            scopes: vec!["openid".into(), "email".into(), "profile".into()],
+            on_first_sign_in: rapport_app::config::FirstSignIn::Create,
+        }];
+    })
+    .await;
+    let driver = driver().await;
+    let (size, width, height) = SIZES[1];
+    let c = browser(&driver, width, height).await;
+    c.goto(&format!("{base}/login")).await;
+    until(&c, "#oidc-0", true).await;
+    shot(&c, size, "login-with-provider").await;
+    let faults = axe(&c).await;
+    assert!(faults.is_empty(), "accessibility: {faults:#?}");
+    click(&c, "#oidc-0").await;
+    // The provider's own pages: its login form, then its consent.
+    until(&c, "input[name=login]", true).await;
+    fill(&c, "input[name=login]", "grace@example.com").await;
+    click(&c, "#submit").await;
+    until(&c, "form[action$=confirm] #submit", true).await;
+    click(&c, "#submit").await;
+    // Back on Rapport, signed in as the member the provider vouched for.
+    until(&c, "a.me", true).await;
+    let at = c.execute("return location.href;").await;
+    assert!(
+        at.as_str().unwrap().starts_with(&base),
+        "back at Rapport: {at}"
+    );
+    let id = c.find("a.me").await.unwrap().attr("href").await.unwrap();
+    let id = id.trim_start_matches("/in/");
+    let m = app.app.me(id.parse().unwrap()).await.unwrap();
+    assert_eq!(m.email, "grace@example.com");
+    c.close().await;
+    drop(app);
+}

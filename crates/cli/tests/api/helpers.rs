@@ -80,6 +80,12 @@ impl TestApp {
 
     /// The same, with settings adjusted first.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+        Self::spawn_at(0, adjust).await
+    }
+
+    /// The same, listening on `port` of 127.0.0.1 (0: any free one), for settings that name the
+    /// server's own address (`base_url`).
+    pub async fn spawn_at(port: u16, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let mut config = Config::defaults();
         // The tests' webhook receivers listen on 127.0.0.1.
@@ -98,9 +104,9 @@ impl TestApp {
         let app = App::open(config, clock.clone())
             .await
             .expect("the app opens");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
-            .expect("binds 127.0.0.1:0");
+            .expect("binds 127.0.0.1");
         let address = format!("http://{}", listener.local_addr().expect("local address"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(rapport_http::serve(listener, app.clone(), async {
@@ -130,6 +136,11 @@ impl TestApp {
 
     pub fn advance(&self, d: Duration) {
         self.clock.advance(d);
+    }
+
+    /// The server's store as `RAPPORT_DATABASE_URL` names it, for the real binary run on it.
+    pub fn database_url(&self) -> String {
+        self.database.url()
     }
 
     /// The SQLite file the server writes.
@@ -189,6 +200,31 @@ impl Api {
             .request(method, format!("{}{path}", self.address));
         if !token.is_empty() {
             req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().await.expect("the request was answered")
+    }
+
+    /// Any request with extra headers (`Rapport-Act-As`, `Idempotency-Key`, ...); `token` may be
+    /// [`ANONYMOUS`].
+    pub async fn request_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.address));
+        if !token.is_empty() {
+            req = req.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         if let Some(body) = body {
             req = req.json(&body);

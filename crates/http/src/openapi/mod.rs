@@ -46,7 +46,18 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A member's sign-in token (`rap_…`), or a service key (`rsk_…`). A key \
+                         with the scope `invitations:act` acts for a member on the member routes \
+                         when the request names them in `Rapport-Act-As: <member id>` or \
+                         `Rapport-Act-As: ext:<community id>`; on administrators' routes a key \
+                         may do what its scopes open (`403 insufficient_scope` otherwise).",
+                    ))
+                    .build(),
+            ),
         );
     }
 }

@@ -12,10 +12,10 @@ use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use rapport_app::keys::{NewServiceKey, Operator, ServiceKey};
-use rapport_domain::identity::Scope;
 use rapport_app::views::Report;
 use rapport_app::webhooks::{Webhook, EVENT_TYPES};
 use rapport_app::AdminUpdate;
+use rapport_domain::identity::Scope;
 use serde::Deserialize;
 
 pub fn routes() -> Router<AppState> {

@@ -8,6 +8,7 @@ use crate::helpers::*;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{redirect, Client, Method, Response};
 
+mod keys;
 mod sessions;
 
 /// A browser of one member: keeps their session cookie (and the pre-session cookie the sign-in
