@@ -275,8 +275,14 @@ mod tests {
                     "query"
                 };
                 assert_eq!(p["in"], expected, "{label}: parameter {name}");
-                if !in_path {
-                    assert_eq!(p["required"], false, "{label}: parameter {name}");
+                // A query parameter the server cannot do without is refused with `400
+                // malformed` when missing, which the operation documents.
+                if !in_path && p["required"] == true {
+                    assert_eq!(expected, "query", "{label}: parameter {name}");
+                    assert!(
+                        op["responses"].get("400").is_some(),
+                        "{label}: required {name}, but no 400 documented"
+                    );
                 }
             }
         }
