@@ -59,6 +59,9 @@ pub struct RawConfig {
     pub oidc_name: String,
     pub oidc_scopes: String,
     pub oidc_on_first_sign_in: String,
+    /// More providers, in rapport.toml: `[[oidc_providers]]` tables with the same keys
+    /// (`issuer`, `client_id`, `client_secret`, `name`, `scopes`, `on_first_sign_in`).
+    pub oidc_providers: Vec<oidc::RawProvider>,
     pub password_sign_in: bool,
 }
 
@@ -125,6 +128,7 @@ impl Default for RawConfig {
             oidc_name: "your community".into(),
             oidc_scopes: "openid email profile".into(),
             oidc_on_first_sign_in: "create".into(),
+            oidc_providers: Vec::new(),
             password_sign_in: true,
         }
     }

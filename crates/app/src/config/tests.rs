@@ -167,3 +167,82 @@ fn a_wrong_database_url_is_named_without_its_password() {
         assert!(message.contains("app:***@"), "{message}");
     }
 }
+
+#[test]
+#[allow(clippy::result_large_err)] // figment's test jail returns its own error type
+fn providers_come_from_the_environment_and_from_the_files_list() {
+    figment::Jail::expect_with(|jail| {
+        jail.create_file(
+            "rapport.toml",
+            r#"
+[[oidc_providers]]
+issuer = "https://staff.example.org"
+client_id = "rapport"
+client_secret = "s"
+name = "Staff"
+on_first_sign_in = "link"
+"#,
+        )?;
+        jail.set_env("RAPPORT_OIDC_ISSUER", "https://id.example.org");
+        jail.set_env("RAPPORT_OIDC_CLIENT_ID", "rapport");
+        jail.set_env("RAPPORT_OIDC_CLIENT_SECRET", "secret");
+        jail.set_env("RAPPORT_OIDC_NAME", "Alumni");
+        jail.set_env("RAPPORT_PASSWORD_SIGN_IN", "false");
+        let c = Config::load(Path::new("rapport.toml")).expect("loads");
+        let names: Vec<&str> = c.oidc.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["Alumni", "Staff"]);
+        assert_eq!(c.oidc[0].on_first_sign_in, FirstSignIn::Create);
+        assert_eq!(c.oidc[1].on_first_sign_in, FirstSignIn::Link);
+        assert_eq!(c.oidc[1].scopes, ["openid", "email", "profile"]);
+        assert!(!c.password_sign_in);
+        assert!(
+            !format!("{:?}", c.oidc).contains("secret\""),
+            "no secret in Debug"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn provider_settings_are_checked() {
+    let with = |f: &dyn Fn(&mut RawConfig)| {
+        let mut raw = RawConfig {
+            oidc_issuer: Some("https://id.example.org".into()),
+            oidc_client_id: Some("rapport".into()),
+            oidc_client_secret: Some("secret".into()),
+            ..Default::default()
+        };
+        f(&mut raw);
+        raw.check().map(|_| ()).map_err(|e| e.to_string())
+    };
+    assert_eq!(with(&|_| {}), Ok(()));
+    for (bad, named) in [
+        (
+            &(|r: &mut RawConfig| r.oidc_issuer = Some("id.example.org".into()))
+                as &dyn Fn(&mut RawConfig),
+            "RAPPORT_OIDC_ISSUER",
+        ),
+        (
+            &|r: &mut RawConfig| r.oidc_client_secret = None,
+            "RAPPORT_OIDC_CLIENT_SECRET",
+        ),
+        (
+            &|r: &mut RawConfig| r.oidc_scopes = "email".into(),
+            "RAPPORT_OIDC_SCOPES",
+        ),
+        (
+            &|r: &mut RawConfig| r.oidc_on_first_sign_in = "maybe".into(),
+            "RAPPORT_OIDC_ON_FIRST_SIGN_IN",
+        ),
+        (
+            &|r: &mut RawConfig| {
+                r.oidc_issuer = None;
+                r.password_sign_in = false;
+            },
+            "RAPPORT_PASSWORD_SIGN_IN",
+        ),
+    ] {
+        let err = with(bad).expect_err("refused");
+        assert!(err.contains(named), "{named}: {err}");
+    }
+}
