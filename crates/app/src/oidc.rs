@@ -11,8 +11,8 @@
 //! once (the provider rotated its keys) before it is refused.
 //!
 //! The member is found by the provider's subject (kept as an external identity), else by the
-//! community id equal to that subject (a member provisioned by the provider's ids), else by a
-//! verified email address; else created from the claims (`RAPPORT_OIDC_ON_FIRST_SIGN_IN=create`)
+//! community id equal to that subject (a member provisioned by the provider's ids; only when
+//! there is one provider), else by a verified email address; else created from the claims (`RAPPORT_OIDC_ON_FIRST_SIGN_IN=create`)
 //! or refused (`link`).
 
 use crate::config::{FirstSignIn, OidcSettings};
@@ -287,7 +287,13 @@ impl App {
         let known = match store.external_member(&id.issuer, &id.subject).await? {
             Some(m) => Some(m),
             None => {
-                let provisioned = store.external_member(COMMUNITY, &id.subject).await?;
+                // The community's ids are its provider's subjects only when there is one
+                // provider: with several, a subject of one could be another's community id.
+                let provisioned = if self.inner.oidc.len() == 1 {
+                    store.external_member(COMMUNITY, &id.subject).await?
+                } else {
+                    None
+                };
                 let by_email = match (&provisioned, &id.verified_email) {
                     (None, Some(email)) => match Email::parse(email) {
                         Ok(e) => store.member_by_email(&e).await?.map(|m| m.id),
