@@ -474,6 +474,12 @@ impl App {
         let new = Password::parse(new).map_err(|_| {
             RuleError::validation("new_password", "must be between 10 and 256 characters")
         })?;
+        if !self.has_password(id).await? {
+            return Err(AppError::Refused(
+                "your account signs in through your community's provider: it has no password to change"
+                    .into(),
+            ));
+        }
         self.confirm_password(id, current, client).await?;
         let hash = self.hash_password(new).await?;
         self.store().set_password(id, hash, self.now()).await?;
@@ -482,13 +488,62 @@ impl App {
         self.issue_token(id).await
     }
 
-    /// Closes the account for good, once the password confirms it.
-    pub async fn close(&self, id: MemberId, password: &str, client: IpAddr) -> AppResult<()> {
-        self.confirm_password(id, password, client).await?;
+    /// Closes the account for good, once the password confirms it; a member without a password
+    /// (they sign in through the community's provider) confirms it by having signed in within
+    /// the last ten minutes with `token`, the request's session.
+    pub async fn close(
+        &self,
+        id: MemberId,
+        password: &str,
+        token: Option<&str>,
+        client: IpAddr,
+    ) -> AppResult<()> {
+        if self.has_password(id).await? {
+            self.confirm_password(id, password, client).await?;
+        } else {
+            self.confirm_recent_sign_in(id, token).await?;
+        }
         self.store().close_member(id, self.now()).await?;
         self.inner.tokens.forget_member(id);
         tracing::info!(member = %id, "account closed");
         Ok(())
+    }
+}
+
+/// How recent a sign-in confirms closing the account of a member without a password.
+const RECENT_SIGN_IN: std::time::Duration = std::time::Duration::from_secs(600);
+
+impl App {
+    /// Does the member sign in with a password (or only through a provider)?
+    async fn has_password(&self, id: MemberId) -> AppResult<bool> {
+        let m = self
+            .store()
+            .member(id)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        let email = Email::parse(&m.email)?;
+        Ok(self
+            .store()
+            .login_lookup(&email)
+            .await?
+            .is_some_and(|(_, hash)| !hash.is_empty()))
+    }
+
+    /// Refuses unless `token` is a session of the member's that began within ten minutes.
+    async fn confirm_recent_sign_in(&self, id: MemberId, token: Option<&str>) -> AppResult<()> {
+        let issued = match token {
+            Some(t) => self.store().token(auth::token_hash(t)).await?,
+            None => None,
+        }
+        .filter(|t| t.member == id)
+        .map(|t| t.created_at);
+        match issued {
+            Some(at) if self.now().minus(RECENT_SIGN_IN) <= at => Ok(()),
+            _ => Err(AppError::Refused(
+                "to close your account, sign in again through your community's provider, then close it within ten minutes"
+                    .into(),
+            )),
+        }
     }
 }
 

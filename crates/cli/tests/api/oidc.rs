@@ -493,3 +493,41 @@ async fn id_tokens_the_server_cannot_trust_are_refused() {
     assert_eq!(r.status(), 303, "the new key is read once a token names it");
     assert_eq!(app.count("SELECT count(*) FROM members").await, 1);
 }
+
+#[tokio::test]
+async fn a_member_without_a_password_closes_their_account_after_signing_in_again() {
+    let (_provider, app) = provider_and_app(FirstSignIn::Create).await;
+    let token = sign_in(&app, "lee@example.com").await.expect("signed in");
+    let r = app
+        .request(
+            Method::POST,
+            "/api/v1/me/password",
+            &token,
+            Some(json!({"current_password": "", "new_password": PASSWORD})),
+        )
+        .await;
+    let p = expect_problem(r, 403, "forbidden").await;
+    assert!(p["detail"].as_str().unwrap().contains("no password"), "{p}");
+    // Closing needs a sign-in of the last ten minutes, in place of a password.
+    app.advance(std::time::Duration::from_secs(11 * 60));
+    let close = json!({"password": ""});
+    let r = app
+        .request(Method::DELETE, "/api/v1/me", &token, Some(close.clone()))
+        .await;
+    let p = expect_problem(r, 403, "forbidden").await;
+    assert!(
+        p["detail"].as_str().unwrap().contains("sign in again"),
+        "{p}"
+    );
+    let fresh = sign_in(&app, "lee@example.com").await.expect("signed in");
+    let r = app
+        .request(Method::DELETE, "/api/v1/me", &fresh, Some(close))
+        .await;
+    expect_empty(r, 204).await;
+    expect_problem(app.me(&fresh).await, 401, "unauthenticated").await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM external_ids").await,
+        0,
+        "the provider's identity went with the account"
+    );
+}

@@ -292,6 +292,7 @@ pub struct TokenResponse {
         (status = 200, body = TokenResponse),
         (status = 400, description = "malformed", body = Problem),
         (status = 401, description = "unauthenticated, invalid_credentials (the current password is wrong)", body = Problem),
+        (status = 403, description = "forbidden: the member signs in through a provider and has no password", body = Problem),
         (status = 422, description = "validation_failed (new_password)", body = Problem),
         (status = 429, description = "rate_limited: too many wrong passwords (with Retry-After and retry_at)", body = Problem),
     ))]
@@ -323,15 +324,18 @@ pub async fn deactivate(State(s): State<AppState>, Auth(id): Auth) -> ApiResult<
         (status = 204),
         (status = 400, description = "malformed", body = Problem),
         (status = 401, description = "unauthenticated, invalid_credentials", body = Problem),
+        (status = 403, description = "forbidden: a member without a password must have signed in within ten minutes", body = Problem),
         (status = 429, description = "rate_limited: too many wrong passwords (with Retry-After and retry_at)", body = Problem),
     ))]
 pub async fn close(
     State(s): State<AppState>,
     Auth(id): Auth,
     ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
     JsonBody(r): JsonBody<CloseRequest>,
 ) -> ApiResult<StatusCode> {
-    s.app.close(id, &r.password, client).await?;
+    let token = bearer(&headers).or_else(|| session_cookie(&headers, s.secure()));
+    s.app.close(id, &r.password, token, client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -228,7 +228,9 @@ async fn close(
     Form(f): Form<CloseForm>,
 ) -> WebResult<Response> {
     check_csrf(&session, &f.csrf)?;
-    s.app.close(session.member, &f.password, client).await?;
+    s.app
+        .close(session.member, &f.password, Some(&session.token), client)
+        .await?;
     Ok(redirect_with_session(&s, None, "/login?done=closed"))
 }
 
