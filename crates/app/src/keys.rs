@@ -168,8 +168,8 @@ impl App {
     }
 
     /// The member a key with `invitations:act` acts for: `who` is a member id, or `ext:` and the
-    /// community's id of them. Unknown and closed members are `404 not_found`; a member who may
-    /// not act now (deactivated or suspended) is `403 forbidden`.
+    /// community's id of them. Unknown and closed members are `404 not_found`; administrators,
+    /// and members who may not act now (deactivated or suspended), are `403 forbidden`.
     pub async fn act_as(&self, key: &Grant, who: &str) -> AppResult<MemberId> {
         if !key.allows(Scope::InvitationsAct) {
             return Err(AppError::InsufficientScope(Scope::InvitationsAct.as_str()));
@@ -181,6 +181,12 @@ impl App {
             .await?
             .filter(|m| !m.status.is_closed())
             .ok_or(RuleError::NotFound)?;
+        // An administrator's powers are theirs alone: no key acts as one.
+        if m.is_admin() {
+            return Err(AppError::Refused(
+                "a service key does not act for administrators".into(),
+            ));
+        }
         if m.status != AccountStatus::Active {
             return Err(AppError::Refused(
                 "this member's account is deactivated or suspended: nobody can act for them now"

@@ -5,14 +5,15 @@
 //! challenge, kept in a short-lived cookie signed under the server's secret (nothing is stored,
 //! so any replica can finish the flow). `GET /auth/oidc/callback` checks the state against the
 //! cookie, exchanges the code with the PKCE verifier, and validates the ID token: issuer,
-//! audience (this client only), expiry and issue time against the server's clock, the nonce, and
-//! the signature against the provider's published keys. The discovery document and keys are
+//! audience (this client only), expiry against the server's clock, the nonce, and the signature
+//! against the provider's published keys. The discovery document and keys are
 //! cached for an hour; a token signed by a key they do not hold makes Rapport read them again
 //! once (the provider rotated its keys) before it is refused.
 //!
 //! The member is found by the provider's subject (kept as an external identity), else by the
 //! community id equal to that subject (a member provisioned by the provider's ids; only when
-//! there is one provider), else by a verified email address; else created from the claims (`RAPPORT_OIDC_ON_FIRST_SIGN_IN=create`)
+//! there is one provider), else by a verified email address of a member who has no password and
+//! is not an administrator; else created from the claims (`RAPPORT_OIDC_ON_FIRST_SIGN_IN=create`)
 //! or refused (`link`).
 
 use crate::config::{FirstSignIn, OidcSettings};
@@ -294,18 +295,26 @@ impl App {
                 } else {
                     None
                 };
+                // By address, only a member with neither a password nor an administrator's
+                // role: someone who signed up with a password, or an administrator, is not handed
+                // to whoever the provider vouches for at that address (an address registered
+                // first by someone else, or recycled by the provider).
                 let by_email = match (&provisioned, &id.verified_email) {
                     (None, Some(email)) => match Email::parse(email) {
-                        Ok(e) => store.member_by_email(&e).await?.map(|m| m.id),
+                        Ok(e) => match store.login_lookup(&e).await? {
+                            Some((m, hash)) if hash.is_empty() => store
+                                .member(m)
+                                .await?
+                                .filter(|m| !m.is_admin())
+                                .map(|m| m.id),
+                            _ => None,
+                        },
                         Err(_) => None,
                     },
                     _ => None,
                 };
                 match provisioned.or(by_email) {
-                    Some(m) => {
-                        self.link(&id.issuer, &id.subject, m, now).await?;
-                        Some(m)
-                    }
+                    Some(m) => Some(self.link(&id.issuer, &id.subject, m, now).await?),
                     None => None,
                 }
             }
@@ -321,12 +330,22 @@ impl App {
         Ok(m)
     }
 
-    /// Links an identity, or finds who it was linked to meanwhile.
-    async fn link(&self, issuer: &str, subject: &str, m: MemberId, at: Timestamp) -> AppResult<()> {
-        if !self.store().link_identity(issuer, subject, m, at).await? {
-            tracing::info!(member = %m, "identity linked by a sign-in at the same moment");
+    /// Links an identity to `m`; the member it names in the end (another sign-in may have linked
+    /// it meanwhile). Refused when it names nobody (the account was closed meanwhile).
+    async fn link(
+        &self,
+        issuer: &str,
+        subject: &str,
+        m: MemberId,
+        at: Timestamp,
+    ) -> AppResult<MemberId> {
+        if self.store().link_identity(issuer, subject, m, at).await? {
+            return Ok(m);
         }
-        Ok(())
+        self.store()
+            .external_member(issuer, subject)
+            .await?
+            .ok_or_else(|| refused("this account cannot sign in"))
     }
 
     async fn oidc_create(
@@ -335,6 +354,15 @@ impl App {
         id: &Identity,
         now: Timestamp,
     ) -> AppResult<MemberId> {
+        let held = match id.verified_email.as_deref().map(Email::parse) {
+            Some(Ok(e)) => self.store().member_by_email(&e).await?.is_some(),
+            _ => false,
+        };
+        if held {
+            return Err(refused(
+                "an account with your address signs in with a password here: sign in with it",
+            ));
+        }
         if p.settings.on_first_sign_in == FirstSignIn::Link {
             return Err(refused(
                 "no member of this community has your address yet: ask an administrator to add you",
@@ -359,7 +387,7 @@ impl App {
                     .unwrap_or("Member")
                     .to_owned()
             });
-        let created = self
+        let created = match self
             .store()
             .create_member(NewMember {
                 email,
@@ -370,10 +398,18 @@ impl App {
                 location: String::new(),
                 at: now,
             })
-            .await?;
-        self.link(&id.issuer, &id.subject, created.id, now).await?;
+            .await
+        {
+            Err(rapport_store::StoreError::Rule(RuleError::EmailTaken)) => {
+                return Err(refused(
+                    "an account with your address signs in with a password here: sign in with it",
+                ))
+            }
+            other => other?,
+        };
+        let linked = self.link(&id.issuer, &id.subject, created.id, now).await?;
         tracing::info!(member = %created.id, "member created at their first sign-in through the provider");
-        Ok(created.id)
+        Ok(linked)
     }
 }
 

@@ -26,6 +26,7 @@ const MUTUAL_PREVIEW: usize = 3;
 pub struct ProvisionInput {
     pub email: String,
     pub name: String,
+    /// Left out, the member's own stays; empty clears it. So with `company` and `location`.
     pub headline: Option<String>,
     pub company: Option<String>,
     pub location: Option<String>,
@@ -113,9 +114,9 @@ fn wanted(input: &ProvisionInput) -> AppResult<(ProvisionedProfile, Option<Accou
     let profile = ProvisionedProfile {
         email: Email::parse(&input.email)?.as_str().to_owned(),
         name: ProfileField::name(&input.name)?.into_string(),
-        headline: optional_field("headline", input.headline.as_deref(), 200)?.unwrap_or_default(),
-        company: optional_field("company", input.company.as_deref(), 100)?.unwrap_or_default(),
-        location: optional_field("location", input.location.as_deref(), 100)?.unwrap_or_default(),
+        headline: optional_field("headline", input.headline.as_deref(), 200)?,
+        company: optional_field("company", input.company.as_deref(), 100)?,
+        location: optional_field("location", input.location.as_deref(), 100)?,
     };
     Ok((profile, status))
 }
@@ -144,6 +145,14 @@ impl App {
             .provision(external.to_owned(), profile, self.now())
             .await?;
         let mut outcome = planned.outcome();
+        let changes_status = matches!(
+            (status, m.status),
+            (Some(AccountStatus::Deactivated), AccountStatus::Active)
+                | (Some(AccountStatus::Active), AccountStatus::Deactivated)
+        );
+        if changes_status && m.is_admin() {
+            return Err(rapport_domain::identity::administrator_refused().into());
+        }
         match (status, m.status) {
             (Some(AccountStatus::Deactivated), AccountStatus::Active) => {
                 self.deactivate(m.id).await?;

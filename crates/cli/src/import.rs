@@ -138,6 +138,8 @@ pub struct Summary {
 pub async fn run(app: &App, args: Args) -> anyhow::Result<Summary> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("reading {}", args.file.display()))?;
+    // A byte order mark, as spreadsheet programs write, is not part of the first line.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text).to_owned();
     let lines = if is_jsonl(&args.file, &text, args.format.as_deref()) {
         parse_jsonl(&text)
     } else {

@@ -8,9 +8,20 @@ use crate::{MemberId, RuleError};
 /// OpenID subjects are kept under their provider's issuer URL.
 pub const COMMUNITY: &str = "";
 
-/// The profile a provisioning request wants a member to have.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The profile a provisioning request wants a member to have: a field left out (`None`) keeps
+/// what the member has (they may have written it themselves); an empty one clears it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProvisionedProfile {
+    pub email: String,
+    pub name: String,
+    pub headline: Option<String>,
+    pub company: Option<String>,
+    pub location: Option<String>,
+}
+
+/// A member's profile as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CurrentProfile {
     pub email: String,
     pub name: String,
     pub headline: String,
@@ -18,13 +29,29 @@ pub struct ProvisionedProfile {
     pub location: String,
 }
 
+impl CurrentProfile {
+    /// Does `want` change anything of it?
+    pub fn differs(&self, want: &ProvisionedProfile) -> bool {
+        let changes =
+            |have: &str, want: &Option<String>| want.as_deref().is_some_and(|w| w != have);
+        self.email != want.email
+            || self.name != want.name
+            || changes(&self.headline, &want.headline)
+            || changes(&self.company, &want.company)
+            || changes(&self.location, &want.location)
+    }
+}
+
 /// A member as a provisioning request finds them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProvisionCandidate {
     pub member: MemberId,
-    pub profile: ProvisionedProfile,
+    pub profile: CurrentProfile,
     /// Does the member already carry a community id (this one or another)?
     pub has_external_id: bool,
+    /// Does the member sign in with a password of their own?
+    pub has_password: bool,
+    pub is_admin: bool,
 }
 
 /// What a provisioning store reads: the member the external id names, and the member who holds
@@ -40,8 +67,8 @@ pub struct ProvisionFacts {
 pub enum Provision {
     /// A new member, without a password, carrying the external id.
     Create,
-    /// A member who signed up by themselves with this address gets the external id (and the
-    /// profile, when it differs).
+    /// A member without a password and without a community id (one who signed in through the
+    /// provider before being provisioned) gets the external id, and the profile when it differs.
     Link { member: MemberId, update: bool },
     /// The member with this external id takes the new profile.
     Update { member: MemberId },
@@ -70,10 +97,20 @@ impl Provision {
     }
 }
 
+/// The refusal to change an administrator by provisioning: a key with `members:write` must not
+/// be able to redirect an administrator's address (and so their sign-in).
+pub fn administrator_refused() -> RuleError {
+    RuleError::validation(
+        "external_id",
+        "names an administrator: provisioning does not change administrators; change them on the admin page",
+    )
+}
+
 /// Decides what provisioning `want` under an external id does. The address must stay one
-/// member's: another member holding it is `email_taken`, unless they signed up by themselves and
-/// carry no community id yet, when they are linked (the community says the address is its
-/// member's; their connections and invitations stay theirs).
+/// member's: another member holding it is `email_taken`, unless they have neither a password nor
+/// a community id yet (they came in through the provider), when they are linked. A member who
+/// signed up with a password is never taken over by provisioning (nor is an administrator):
+/// whoever controls the community's list must not gain their sign-in.
 pub fn plan_provision(
     f: &ProvisionFacts,
     want: &ProvisionedProfile,
@@ -84,22 +121,26 @@ pub fn plan_provision(
             if email_holder.is_some_and(|o| o.member != known.member) {
                 return Err(RuleError::EmailTaken);
             }
-            Ok(if known.profile == *want {
-                Provision::Unchanged {
+            if !known.profile.differs(want) {
+                return Ok(Provision::Unchanged {
                     member: known.member,
-                }
-            } else {
-                Provision::Update {
-                    member: known.member,
-                }
+                });
+            }
+            if known.is_admin {
+                return Err(administrator_refused());
+            }
+            Ok(Provision::Update {
+                member: known.member,
             })
         }
         None => match email_holder {
             None => Ok(Provision::Create),
-            Some(o) if o.has_external_id => Err(RuleError::EmailTaken),
+            Some(o) if o.has_external_id || o.has_password || o.is_admin => {
+                Err(RuleError::EmailTaken)
+            }
             Some(o) => Ok(Provision::Link {
                 member: o.member,
-                update: o.profile != *want,
+                update: o.profile.differs(want),
             }),
         },
     }
@@ -109,52 +150,70 @@ pub fn plan_provision(
 mod tests {
     use super::*;
 
-    fn profile(email: &str, name: &str) -> ProvisionedProfile {
+    fn want(email: &str, name: &str) -> ProvisionedProfile {
         ProvisionedProfile {
             email: email.into(),
             name: name.into(),
-            headline: String::new(),
-            company: String::new(),
-            location: String::new(),
+            ..Default::default()
         }
     }
 
-    fn candidate(id: i64, p: ProvisionedProfile, has_external_id: bool) -> ProvisionCandidate {
+    fn current(email: &str, name: &str) -> CurrentProfile {
+        CurrentProfile {
+            email: email.into(),
+            name: name.into(),
+            headline: "Written by them".into(),
+            ..Default::default()
+        }
+    }
+
+    fn candidate(id: i64, p: CurrentProfile, has_external_id: bool) -> ProvisionCandidate {
         ProvisionCandidate {
             member: MemberId(id),
             profile: p,
             has_external_id,
+            has_password: false,
+            is_admin: false,
         }
     }
 
     #[test]
     fn a_new_id_and_address_create_a_member() {
-        let want = profile("a@example.com", "Ada");
+        let w = want("a@example.com", "Ada");
         assert_eq!(
-            plan_provision(&ProvisionFacts::default(), &want),
+            plan_provision(&ProvisionFacts::default(), &w),
             Ok(Provision::Create)
         );
     }
 
     #[test]
-    fn a_known_id_is_updated_only_when_something_differs() {
-        let want = profile("a@example.com", "Ada");
+    fn a_known_id_is_updated_only_when_something_given_differs() {
+        let w = want("a@example.com", "Ada");
         let same = ProvisionFacts {
-            by_external_id: Some(candidate(7, want.clone(), true)),
-            by_email: Some(candidate(7, want.clone(), true)),
+            by_external_id: Some(candidate(7, current("a@example.com", "Ada"), true)),
+            by_email: Some(candidate(7, current("a@example.com", "Ada"), true)),
         };
+        // The headline they wrote is not given: kept, not a change.
         assert_eq!(
-            plan_provision(&same, &want),
+            plan_provision(&same, &w),
             Ok(Provision::Unchanged {
                 member: MemberId(7)
             })
         );
+        let mut cleared = w.clone();
+        cleared.headline = Some(String::new());
+        assert_eq!(
+            plan_provision(&same, &cleared),
+            Ok(Provision::Update {
+                member: MemberId(7)
+            })
+        );
         let renamed = ProvisionFacts {
-            by_external_id: Some(candidate(7, profile("a@example.com", "Ada L."), true)),
-            by_email: Some(candidate(7, profile("a@example.com", "Ada L."), true)),
+            by_external_id: Some(candidate(7, current("a@example.com", "Ada L."), true)),
+            by_email: Some(candidate(7, current("a@example.com", "Ada L."), true)),
         };
         assert_eq!(
-            plan_provision(&renamed, &want),
+            plan_provision(&renamed, &w),
             Ok(Provision::Update {
                 member: MemberId(7)
             })
@@ -163,42 +222,69 @@ mod tests {
 
     #[test]
     fn an_address_stays_one_members() {
-        let want = profile("b@example.com", "Ada");
+        let w = want("b@example.com", "Ada");
         let moved_onto_another = ProvisionFacts {
-            by_external_id: Some(candidate(7, profile("a@example.com", "Ada"), true)),
-            by_email: Some(candidate(8, profile("b@example.com", "Bea"), false)),
+            by_external_id: Some(candidate(7, current("a@example.com", "Ada"), true)),
+            by_email: Some(candidate(8, current("b@example.com", "Bea"), false)),
         };
         assert_eq!(
-            plan_provision(&moved_onto_another, &want),
+            plan_provision(&moved_onto_another, &w),
             Err(RuleError::EmailTaken)
         );
         let held_by_another_community_id = ProvisionFacts {
             by_external_id: None,
-            by_email: Some(candidate(8, profile("b@example.com", "Bea"), true)),
+            by_email: Some(candidate(8, current("b@example.com", "Bea"), true)),
         };
         assert_eq!(
-            plan_provision(&held_by_another_community_id, &want),
+            plan_provision(&held_by_another_community_id, &w),
             Err(RuleError::EmailTaken)
         );
     }
 
     #[test]
-    fn a_member_who_signed_up_alone_is_linked() {
-        let want = profile("b@example.com", "Bea");
-        let f = ProvisionFacts {
+    fn only_a_member_without_a_password_is_linked() {
+        let w = want("b@example.com", "Bea");
+        let mut f = ProvisionFacts {
             by_external_id: None,
-            by_email: Some(candidate(8, want.clone(), false)),
+            by_email: Some(candidate(8, current("b@example.com", "Bea"), false)),
         };
         assert_eq!(
-            plan_provision(&f, &want),
+            plan_provision(&f, &w),
             Ok(Provision::Link {
                 member: MemberId(8),
                 update: false
             })
         );
         assert_eq!(
-            plan_provision(&f, &want).map(Provision::outcome),
+            plan_provision(&f, &w).map(Provision::outcome),
             Ok("updated")
+        );
+        if let Some(c) = f.by_email.as_mut() {
+            c.has_password = true;
+        }
+        assert_eq!(plan_provision(&f, &w), Err(RuleError::EmailTaken));
+    }
+
+    #[test]
+    fn administrators_are_not_changed_by_provisioning() {
+        let w = want("new@example.com", "Root");
+        let mut admin = candidate(1, current("root@example.com", "Root"), true);
+        admin.is_admin = true;
+        let f = ProvisionFacts {
+            by_external_id: Some(admin.clone()),
+            by_email: None,
+        };
+        assert_eq!(plan_provision(&f, &w), Err(administrator_refused()));
+        let linked = ProvisionFacts {
+            by_external_id: None,
+            by_email: Some(ProvisionCandidate {
+                has_external_id: false,
+                ..admin
+            }),
+        };
+        assert_eq!(
+            plan_provision(&linked, &want("root@example.com", "Root")),
+            Err(RuleError::EmailTaken)
         );
     }
 }

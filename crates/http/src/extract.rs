@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use bytes::Bytes;
 use rapport_app::keys::{Operator, KEY_PREFIX};
 use rapport_domain::identity::Scope;
@@ -169,6 +169,17 @@ fn act_as_header(parts: &Parts) -> Result<Option<&str>, ApiError> {
     }
 }
 
+/// What a key acting for a member may not do: what ends, hands over or secures the member's
+/// account is the member's own doing.
+/// Paths under `/api/v1` (the API's router is nested there, and sees them without it).
+const NOT_FOR_KEYS: &[(Method, &str)] = &[
+    (Method::POST, "/auth/logout"),
+    (Method::POST, "/me/password"),
+    (Method::POST, "/me/deactivate"),
+    (Method::DELETE, "/me"),
+    (Method::GET, "/me/export"),
+];
+
 /// Who a request comes from, before any route's rule: a service key, or a signed-in member (by
 /// bearer token, or by the session cookie with its CSRF token on changes).
 async fn caller(parts: &Parts, state: &AppState) -> Result<Operator, ApiError> {
@@ -225,6 +236,17 @@ where
                         "a service key acts for a member here: send Rapport-Act-As: <member id> or ext:<external id>".into(),
                     ));
                 };
+                let path = parts.uri.path();
+                let path = path.strip_prefix("/api/v1").unwrap_or(path);
+                if NOT_FOR_KEYS
+                    .iter()
+                    .any(|(m, p)| parts.method == *m && path == *p)
+                {
+                    return Err(rapport_app::AppError::Refused(
+                        "a service key does not sign members out, deactivate, close or export their account, or change their password".into(),
+                    )
+                    .into());
+                }
                 let member = state.app.act_as(&key, who).await?;
                 tracing::info!(target: "rapport::audit", key = key.id, key_name = %key.name,
                     member = %member, method = %parts.method, path = %parts.uri.path(),

@@ -110,7 +110,8 @@ async fn handle(
                 // Acting for a member: among that member's keys, apart from their own and from
                 // other service keys' (the same key used for two members is two requests).
                 Some(Ok(who)) => match s.app.act_as(&grant, who).await {
-                    Ok(m) => (m, format!("rsk{}:{key}", grant.id)),
+                    // A control character no member's key can hold keeps the spaces apart.
+                    Ok(m) => (m, format!("rsk{}\u{1}{key}", grant.id)),
                     // The route refuses it in its own words.
                     Err(_) => return Ok(next.run(req).await),
                 },

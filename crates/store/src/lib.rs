@@ -135,7 +135,8 @@ pub trait IdentityStore: Send + Sync {
     /// The member who carries `subject` under `issuer` (`identity::COMMUNITY` for the community's
     /// own ids).
     async fn external_member(&self, issuer: &str, subject: &str) -> StoreResult<Option<MemberId>>;
-    /// Gives `member` the id `subject` under `issuer`; `false` when it names someone already.
+    /// Gives `member` the id `subject` under `issuer`; `false` when it names someone already, or
+    /// the member's account is closed.
     async fn link_identity(
         &self,
         issuer: &str,

@@ -103,6 +103,9 @@ enum Access {
     Public,
     /// A signed-in member, or a key with `invitations:act` acting for one.
     Member,
+    /// A signed-in member's own (signing out, deactivating, closing, exporting, the password):
+    /// a key acting for them is refused, whatever its scopes.
+    OwnAccount,
     /// An administrator, or a key with this scope.
     Scope(&'static str),
     /// A signed-in administrator only: no key, whatever its scopes.
@@ -126,6 +129,15 @@ fn access(method: &Method, path: &str, secured: bool) -> Access {
         Access::Scope("network:read")
     } else if path.starts_with("/api/v1/admin/") {
         Access::AdminOnly
+    } else if matches!(
+        (method.as_str(), path),
+        ("POST", "/api/v1/auth/logout")
+            | ("POST", "/api/v1/me/password")
+            | ("POST", "/api/v1/me/deactivate")
+            | ("DELETE", "/api/v1/me")
+            | ("GET", "/api/v1/me/export")
+    ) {
+        Access::OwnAccount
     } else {
         Access::Member
     }
@@ -389,14 +401,10 @@ async fn set_up(app: &TestApp) -> (World, Vec<Caller>) {
         )
         .await;
     let webhook = expect_json(r, 201).await["id"].as_str().unwrap().to_owned();
-    // Olivia and Dora carry community ids (they signed up by themselves: provisioning links them).
-    for (ext, m, name) in [(OLIVIA_EXT, &olivia, OLIVIA), (DORA_EXT, &dora, DORA)] {
-        let path = format!("/api/v1/admin/members/by-external-id/{ext}");
-        let body = json!({"email": m.email, "name": name});
-        let r = app
-            .request(Method::PUT, &path, &admin.token, Some(body))
-            .await;
-        expect_json(r, 200).await;
+    // Olivia and Dora carry community ids (given in the store: provisioning never takes over a
+    // member who signed up with a password).
+    for (ext, m) in [(OLIVIA_EXT, &olivia), (DORA_EXT, &dora)] {
+        app.link_community_id(&m.id, ext).await;
     }
     // A key for administrators to revoke, and one revoked already.
     let (key, _) = create_key(app, &admin, &["network:read"]).await;
@@ -489,7 +497,7 @@ async fn every_route_for_every_kind_of_caller_leaks_nothing_and_answers_hidden_l
             let acts_for = caller
                 .acts_for
                 .as_deref()
-                .filter(|_| access == Access::Member);
+                .filter(|_| matches!(access, Access::Member | Access::OwnAccount));
             // Keys reading or provisioning members by their community ids manage them: emails
             // and deactivated members are theirs to read.
             let manages_members = match (role, access) {
@@ -611,7 +619,7 @@ fn scope_needed(access: Access) -> Option<&'static str> {
     match access {
         Access::Member => Some("invitations:act"),
         Access::Scope(scope) => Some(scope),
-        Access::Public | Access::AdminOnly => None,
+        Access::Public | Access::AdminOnly | Access::OwnAccount => None,
     }
 }
 
@@ -622,10 +630,10 @@ fn scope_needed(access: Access) -> Option<&'static str> {
 fn check_key_cell(at: &str, scopes: Scopes, access: Access, a: &Answer) {
     let opened = match access {
         Access::Public => return,
-        Access::AdminOnly => {
+        Access::AdminOnly | Access::OwnAccount => {
             assert_eq!(
                 a.status, 403,
-                "{at}: a key on an administrators' route: {}",
+                "{at}: a key on an administrators' route or a member's own: {}",
                 a.text
             );
             assert!(a.text.contains("\"forbidden\""), "{at}: {}", a.text);

@@ -148,6 +148,32 @@ impl TestApp {
         self.dir.path().join("rapport.db")
     }
 
+    /// Gives member `id` the community id `external_id` straight in the store, as an operator's
+    /// data migration would (provisioning never takes over a member who has a password).
+    pub async fn link_community_id(&self, id: &str, external_id: &str) {
+        let sql = format!(
+            "INSERT INTO external_ids (issuer, subject, member_id, created_at)
+             VALUES ('', '{external_id}', {id}, 0)"
+        );
+        match &self.database.database {
+            rapport_app::Database::Sqlite(path) => {
+                rusqlite::Connection::open(path)
+                    .and_then(|c| c.execute(&sql, []))
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+            rapport_app::Database::Postgres(url) => {
+                let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .expect("the test database answers");
+                tokio::spawn(connection);
+                client
+                    .execute(&sql, &[])
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+        }
+    }
+
     /// What `query` (a `SELECT count(*) …` that both SQLite and PostgreSQL read the same way)
     /// counts in the server's store, whichever store this run uses.
     pub async fn count(&self, query: &str) -> i64 {

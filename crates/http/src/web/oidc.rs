@@ -49,7 +49,6 @@ pub struct CallbackParams {
     code: Option<String>,
     state: Option<String>,
     error: Option<String>,
-    error_description: Option<String>,
 }
 
 async fn callback(
@@ -59,9 +58,13 @@ async fn callback(
 ) -> Response {
     let failed = |why: String| LoginPage::failed(&s, &headers, "/".into(), why);
     if let Some(error) = q.error {
-        let why = q.error_description.unwrap_or(error);
+        // Only the provider's error code, and only when it is one (anyone can write this URL:
+        // a description would put their words on this site's page).
+        let code = Some(error)
+            .filter(|e| e.len() <= 40 && e.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+            .map_or(String::new(), |e| format!(" ({e})"));
         return failed(format!(
-            "The provider did not sign you in ({why}). Try again, or ask your community's administrators."
+            "The provider did not sign you in{code}. Try again, or ask your community's administrators."
         ));
     }
     let (Some(code), Some(state)) = (q.code, q.state) else {

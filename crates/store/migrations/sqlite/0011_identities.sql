@@ -1,7 +1,8 @@
 -- Service keys of the community's own applications: a name, the scopes granted (space-separated)
--- and the SHA-256 of the secret, which is shown once and never stored.
+-- and the SHA-256 of the secret, which is shown once and never stored. Ids are never reused: a
+-- new key must not inherit a revoked one's replayed answers or audit trail.
 CREATE TABLE service_keys (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL,
     scopes TEXT NOT NULL,
     secret_hash BLOB NOT NULL UNIQUE,

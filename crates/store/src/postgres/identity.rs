@@ -6,7 +6,8 @@ use super::*;
 use crate::*;
 use async_trait::async_trait;
 use rapport_domain::identity::{
-    plan_provision, Provision, ProvisionCandidate, ProvisionFacts, ProvisionedProfile, COMMUNITY,
+    plan_provision, CurrentProfile, Provision, ProvisionCandidate, ProvisionFacts,
+    ProvisionedProfile, COMMUNITY,
 };
 
 const KEY_COLS: &str = "id, name, scopes, created_at, last_used_at";
@@ -29,9 +30,17 @@ async fn candidate(c: &Tx, m: MemberRecord) -> TxResult<ProvisionCandidate> {
         )
         .await?
         .is_some();
+    let has_password: bool = c
+        .query_one(
+            "SELECT password_hash <> '' FROM members WHERE id = $1",
+            &[&m.id.0],
+        )
+        .await?
+        .get(0);
     Ok(ProvisionCandidate {
         member: m.id,
-        profile: ProvisionedProfile {
+        is_admin: m.is_admin(),
+        profile: CurrentProfile {
             email: m.email,
             name: m.name,
             headline: m.headline,
@@ -39,6 +48,7 @@ async fn candidate(c: &Tx, m: MemberRecord) -> TxResult<ProvisionCandidate> {
             location: m.location,
         },
         has_external_id,
+        has_password,
     })
 }
 
@@ -75,7 +85,8 @@ async fn provision_facts(c: &Tx, external_id: &str, email: &str) -> TxResult<Pro
 
 async fn update_profile(tx: &Tx, id: MemberId, p: &ProvisionedProfile) -> TxResult<()> {
     tx.execute(
-        "UPDATE members SET email = $2, name = $3, headline = $4, company = $5, location = $6
+        "UPDATE members SET email = $2, name = $3, headline = coalesce($4, headline),
+                company = coalesce($5, company), location = coalesce($6, location)
           WHERE id = $1",
         &[
             &id.0,
@@ -100,7 +111,8 @@ async fn link(
     Ok(tx
         .execute(
             "INSERT INTO external_ids (issuer, subject, member_id, created_at)
-             VALUES ($1, $2, $3, $4) ON CONFLICT (issuer, subject) DO NOTHING",
+             SELECT $1, $2, id, $4 FROM members WHERE id = $3 AND status <> 'closed'
+             ON CONFLICT (issuer, subject) DO NOTHING",
             &[&issuer, &subject, &member.0, &at.0],
         )
         .await?
@@ -208,6 +220,15 @@ impl IdentityStore for PgStore {
                 &[&external_id],
             )
             .await?;
+            // The members it may change are locked, then read: a close, sign-in or other
+            // provisioning of theirs commits before or after this, never in between.
+            let first = provision_facts(tx, &external_id, &want.email).await?;
+            let named: Vec<MemberId> = [&first.by_external_id, &first.by_email]
+                .into_iter()
+                .flatten()
+                .map(|c| c.member)
+                .collect();
+            lock_members(tx, &named).await?;
             let facts = provision_facts(tx, &external_id, &want.email).await?;
             let planned = plan_provision(&facts, &want)?;
             let id = match planned {
@@ -216,9 +237,9 @@ impl IdentityStore for PgStore {
                         email: Email::parse(&want.email)?,
                         password_hash: String::new(),
                         name: want.name.clone(),
-                        headline: want.headline.clone(),
-                        company: want.company.clone(),
-                        location: want.location.clone(),
+                        headline: want.headline.clone().unwrap_or_default(),
+                        company: want.company.clone().unwrap_or_default(),
+                        location: want.location.clone().unwrap_or_default(),
                         at,
                     };
                     let m = insert_member(tx, &new)

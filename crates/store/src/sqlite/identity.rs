@@ -4,7 +4,8 @@
 use super::accounts::{insert_member, member_by_id, saved_member};
 use super::*;
 use rapport_domain::identity::{
-    plan_provision, Provision, ProvisionCandidate, ProvisionFacts, ProvisionedProfile, COMMUNITY,
+    plan_provision, CurrentProfile, Provision, ProvisionCandidate, ProvisionFacts,
+    ProvisionedProfile, COMMUNITY,
 };
 
 fn key_row(r: &Row<'_>) -> rusqlite::Result<KeyRecord> {
@@ -23,9 +24,13 @@ fn candidate(c: &Connection, m: MemberRecord) -> rusqlite::Result<ProvisionCandi
     let has_external_id = c
         .prepare_cached("SELECT 1 FROM external_ids WHERE issuer = ?1 AND member_id = ?2")?
         .exists(params![COMMUNITY, m.id.0])?;
+    let has_password = c
+        .prepare_cached("SELECT password_hash <> '' FROM members WHERE id = ?1")?
+        .query_row([m.id.0], |r| r.get(0))?;
     Ok(ProvisionCandidate {
         member: m.id,
-        profile: ProvisionedProfile {
+        is_admin: m.is_admin(),
+        profile: CurrentProfile {
             email: m.email,
             name: m.name,
             headline: m.headline,
@@ -33,6 +38,7 @@ fn candidate(c: &Connection, m: MemberRecord) -> rusqlite::Result<ProvisionCandi
             location: m.location,
         },
         has_external_id,
+        has_password,
     })
 }
 
@@ -68,7 +74,8 @@ fn provision_facts(
 
 fn update_profile(c: &Connection, id: MemberId, p: &ProvisionedProfile) -> rusqlite::Result<()> {
     c.prepare_cached(
-        "UPDATE members SET email = ?2, name = ?3, headline = ?4, company = ?5, location = ?6
+        "UPDATE members SET email = ?2, name = ?3, headline = coalesce(?4, headline),
+                company = coalesce(?5, company), location = coalesce(?6, location)
           WHERE id = ?1",
     )?
     .execute(params![
@@ -85,7 +92,8 @@ fn link(
     at: Timestamp,
 ) -> rusqlite::Result<bool> {
     Ok(c.prepare_cached(
-        "INSERT INTO external_ids (issuer, subject, member_id, created_at) VALUES (?1, ?2, ?3, ?4)
+        "INSERT INTO external_ids (issuer, subject, member_id, created_at)
+         SELECT ?1, ?2, id, ?4 FROM members WHERE id = ?3 AND status <> 'closed'
          ON CONFLICT (issuer, subject) DO NOTHING",
     )?
     .execute(params![issuer, subject, member.0, at.0])?
@@ -196,9 +204,9 @@ impl IdentityStore for SqliteStore {
                             email: Email::parse(&want.email)?,
                             password_hash: String::new(),
                             name: want.name.clone(),
-                            headline: want.headline.clone(),
-                            company: want.company.clone(),
-                            location: want.location.clone(),
+                            headline: want.headline.clone().unwrap_or_default(),
+                            company: want.company.clone().unwrap_or_default(),
+                            location: want.location.clone().unwrap_or_default(),
                             at,
                         },
                     )?;

@@ -363,3 +363,36 @@ async fn a_keys_post_with_an_idempotency_key_is_done_once() {
         .await;
     assert_eq!(ids(&expect_json(r, 200).await).len(), 1);
 }
+
+#[tokio::test]
+async fn a_key_does_not_end_hand_over_or_secure_a_members_account() {
+    // Signing out, deactivating, closing, exporting and the password are the member's own.
+    let app = TestApp::spawn().await;
+    let admin = admin(&app).await;
+    let k = key(&app, &admin, &ALL_SCOPES).await;
+    let ada = app.signup_member("Ada").await;
+    for (method, path, body) in [
+        (Method::POST, "/api/v1/auth/logout", None),
+        (Method::POST, "/api/v1/me/deactivate", None),
+        (Method::GET, "/api/v1/me/export", None),
+        (
+            Method::DELETE,
+            "/api/v1/me",
+            Some(json!({"password": PASSWORD})),
+        ),
+        (
+            Method::POST,
+            "/api/v1/me/password",
+            Some(json!({"current_password": PASSWORD, "new_password": "another long password"})),
+        ),
+    ] {
+        let r = acting(&app, method.clone(), path, &k, &ada.id, body).await;
+        let p = expect_problem(r, 403, "forbidden").await;
+        assert!(
+            p["detail"].as_str().unwrap().contains("service key"),
+            "{path}: {p}"
+        );
+    }
+    expect_json(app.me(&ada.token).await, 200).await;
+    expect_json(app.login(&ada.email, PASSWORD).await, 200).await;
+}

@@ -140,41 +140,56 @@ async fn provisioning_keeps_an_address_one_members() {
 }
 
 #[tokio::test]
-async fn provisioning_links_a_member_who_signed_up_with_that_address() {
-    // Sam signed up by himself; the community provisions his address: he is linked (200), keeps
-    // his account, password and connections, and takes the community's profile. A second
-    // community id for his address is refused.
+async fn provisioning_never_takes_over_a_member_with_a_password_or_an_administrator() {
+    // Sam signed up with a password: the community provisioning his address gets 409 and changes
+    // nothing (else a key with members:write could redirect his sign-in). An administrator
+    // carrying a community id is not changed by provisioning, nor deactivated.
     let app = TestApp::spawn().await;
     let admin = admin(&app).await;
     let sam = app.signup_member("Sam").await;
-    let friend = app.signup_member("Friend").await;
-    app.connect(&sam, &friend).await;
     let k = key(&app, &admin, &["members:write", "invitations:act"]).await;
-
     let body = json!({"email": sam.email, "name": "Sam Linked", "company": "Alumni"});
-    let linked = expect_json(provision(&app, &k.secret, "u-sam", body.clone()).await, 200).await;
-    assert_eq!(linked["id"], sam.id.as_str());
-    assert_eq!(linked["external_id"], "u-sam");
-    assert_eq!(linked["name"], "Sam Linked");
-    let again = expect_json(provision(&app, &k.secret, "u-sam", body).await, 200).await;
-    assert_eq!(again, linked);
-    let me = expect_json(app.me(&sam.token).await, 200).await;
-    assert_eq!(
-        (&me["name"], &me["company"]),
-        (&json!("Sam Linked"), &json!("Alumni"))
-    );
-    expect_json(app.login(&sam.email, PASSWORD).await, 200).await;
-    assert_eq!(app.connection_ids(&sam.token).await, [friend.id.as_str()]);
-    let r = acting(&app, Method::GET, "/api/v1/me", &k, "ext:u-sam", None).await;
-    assert_eq!(expect_json(r, 200).await["id"], sam.id.as_str());
-
-    let other = json!({"email": sam.email, "name": "Sam Again"});
     expect_problem(
-        provision(&app, &k.secret, "u-sam-2", other).await,
+        provision(&app, &k.secret, "u-sam", body).await,
         409,
         "email_taken",
     )
     .await;
+    let me = expect_json(app.me(&sam.token).await, 200).await;
+    assert_eq!(me["name"], "Sam");
+    let r = acting(&app, Method::GET, "/api/v1/me", &k, "ext:u-sam", None).await;
+    expect_problem(r, 404, "not_found").await;
+
+    let admin_email = json!({"email": admin.email, "name": "Root"});
+    expect_problem(
+        provision(&app, &k.secret, "u-root", admin_email).await,
+        409,
+        "email_taken",
+    )
+    .await;
+    app.link_community_id(&admin.id, "u-root").await;
+    let moved = json!({"email": "attacker@example.com", "name": admin.name});
+    let p = expect_problem(
+        provision(&app, &k.secret, "u-root", moved).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert!(
+        p["detail"].as_str().unwrap().contains("administrator"),
+        "{p}"
+    );
+    let hidden = json!({"email": admin.email, "name": admin.name, "status": "deactivated"});
+    expect_problem(
+        provision(&app, &k.secret, "u-root", hidden).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    expect_json(app.me(&admin.token).await, 200).await;
+    // Nor does a key act for an administrator.
+    let r = acting(&app, Method::GET, "/api/v1/me", &k, "ext:u-root", None).await;
+    expect_problem(r, 403, "forbidden").await;
 }
 
 #[tokio::test]
@@ -411,13 +426,8 @@ async fn the_relationship_of_two_members_reads_as_the_first_sees_the_second() {
     assert_eq!(r["state"], "self");
 
     // The community's ids name the same members.
-    let link = |m: &TestMember, ext: &str| {
-        let body = json!({"email": m.email, "name": m.name});
-        let (app, admin, ext) = (&app, &admin, ext.to_owned());
-        async move { expect_json(provision(app, &admin.token, &ext, body).await, 200).await }
-    };
-    link(&ada, "u-ada").await;
-    link(&cy, "u-cy").await;
+    app.link_community_id(&ada.id, "u-ada").await;
+    app.link_community_id(&cy.id, "u-cy").await;
     let by_ext = get("ext:u-ada".into(), "ext:u-cy".into()).await;
     let by_id = get(ada.id.clone(), cy.id.clone()).await;
     assert_eq!(by_ext["mutual_connections"], 4);
