@@ -1,6 +1,9 @@
 //! `TestApp`: a real server on `127.0.0.1:0` over a temporary SQLite store, with a clock the test
 //! drives by hand, and `Api`: one method per endpoint. `Api` is the only place that knows the
 //! contract's paths; the crash test points it at the real binary instead of an in-process server.
+//!
+//! A little over 600 lines: one method per endpoint of the contract, kept in one place so that
+//! the tests name no path themselves.
 
 use rapport_app::{App, Config};
 use rapport_domain::{ManualClock, Timestamp};

@@ -9,6 +9,9 @@
 //!
 //! `sign_in_at_provider` walks the provider's login and consent pages as a browser would, with a
 //! reqwest client that does not follow redirects, and hands back the redirect to the RP.
+//!
+//! A little over 600 lines: the provider's process, and a browser's walk of its forms with its
+//! own cookie jar (reqwest here has no cookie store), belong together.
 
 // Not every test uses every helper here.
 #![allow(dead_code)]
