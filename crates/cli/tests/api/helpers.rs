@@ -224,16 +224,7 @@ impl Api {
         token: &str,
         body: Option<Value>,
     ) -> Response {
-        let mut req = self
-            .client
-            .request(method, format!("{}{path}", self.address));
-        if !token.is_empty() {
-            req = req.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        req.send().await.expect("the request was answered")
+        self.request_with(method, path, token, &[], body).await
     }
 
     /// Any request with extra headers (`Rapport-Act-As`, `Idempotency-Key`, ...); `token` may be

@@ -120,6 +120,12 @@ async fn sign_in(app: &TestApp, login: &str) -> Result<String, (u16, String)> {
     Err((status, r.text().await.unwrap()))
 }
 
+/// The sign-in page's HTML.
+async fn login_page(app: &TestApp) -> String {
+    let r = app.client.get(format!("{}/login", app.address)).send();
+    r.await.unwrap().text().await.unwrap()
+}
+
 async fn me(app: &TestApp, token: &str) -> Value {
     expect_json(app.me(token).await, 200).await
 }
@@ -149,15 +155,7 @@ async fn a_first_sign_in_creates_the_member_and_the_next_finds_them() {
     )
     .await;
     // The login page offers the provider.
-    let page = app
-        .client
-        .get(format!("{}/login", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = login_page(&app).await;
     assert!(page.contains("Sign in with Alumni"), "{page}");
     // An address the provider does not vouch for creates nobody.
     let (status, page) = sign_in(&app, "unverified-eve@example.com")
@@ -280,15 +278,7 @@ async fn passwords_can_be_turned_off_for_the_providers_sign_in() {
         "forbidden",
     )
     .await;
-    let page = app
-        .client
-        .get(format!("{}/login", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = login_page(&app).await;
     assert!(page.contains("Sign in with Alumni"));
     assert!(!page.contains("type=\"password\""), "no password form");
     sign_in(&app, "pat@example.com").await.expect("signed in");

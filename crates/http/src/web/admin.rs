@@ -178,27 +178,33 @@ async fn restrict(
     Ok(Redirect::to("/admin?done=admin_saved"))
 }
 
+/// The first value of a form's field `name` (empty when absent), for forms with repeated fields.
+fn field<'f>(form: &'f [(String, String)], name: &str) -> &'f str {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// Every value of a repeated field (checkboxes).
+fn values(form: &[(String, String)], name: &str) -> Vec<String> {
+    form.iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
 async fn create_webhook(
     State(s): State<AppState>,
     session: Session,
     Form(f): Form<Vec<(String, String)>>,
 ) -> WebResult<Response> {
-    let field = |name: &str| {
-        f.iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
-    };
-    check_csrf(&session, field("csrf"))?;
-    let events: Vec<String> = f
-        .iter()
-        .filter(|(k, _)| k == "events")
-        .map(|(_, v)| v.clone())
-        .collect();
+    check_csrf(&session, field(&f, "csrf"))?;
+    let events = values(&f, "events");
     let created = s
         .app
         .admin_create_webhook(
             &Operator::Member(session.member),
-            field("url").trim(),
+            field(&f, "url").trim(),
             &events,
         )
         .await?;
@@ -225,20 +231,11 @@ async fn create_key(
     session: Session,
     Form(f): Form<Vec<(String, String)>>,
 ) -> WebResult<Response> {
-    let field = |name: &str| {
-        f.iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
-    };
-    check_csrf(&session, field("csrf"))?;
-    let scopes: Vec<String> = f
-        .iter()
-        .filter(|(k, _)| k == "scopes")
-        .map(|(_, v)| v.clone())
-        .collect();
+    check_csrf(&session, field(&f, "csrf"))?;
+    let scopes = values(&f, "scopes");
     let created = s
         .app
-        .admin_create_key(Some(session.member), field("name"), &scopes)
+        .admin_create_key(Some(session.member), field(&f, "name"), &scopes)
         .await?;
     // The secret is shown once, on the page that answers the creation.
     let mut page = admin_page(&s, &session, None, None).await?;
