@@ -175,12 +175,7 @@ impl App {
             return Err(AppError::InsufficientScope(Scope::InvitationsAct.as_str()));
         }
         let id = self.member_named(who).await?;
-        let m = self
-            .store()
-            .member(id)
-            .await?
-            .filter(|m| !m.status.is_closed())
-            .ok_or(RuleError::NotFound)?;
+        let m = self.open_member(id).await?;
         // An administrator's powers are theirs alone: no key acts as one.
         if m.is_admin() {
             return Err(AppError::Refused(

@@ -16,6 +16,16 @@ pub struct AdminUpdate {
 }
 
 impl App {
+    /// A member who still has an account (closed ones are `not_found`).
+    pub(crate) async fn open_member(&self, id: MemberId) -> AppResult<Arc<MemberRecord>> {
+        Ok(self
+            .store()
+            .member(id)
+            .await?
+            .filter(|m| !m.status.is_closed())
+            .ok_or(RuleError::NotFound)?)
+    }
+
     pub(crate) async fn require_admin(&self, viewer: MemberId) -> AppResult<()> {
         match self.store().member(viewer).await? {
             Some(m) if m.is_admin() && m.is_active() => Ok(()),
@@ -32,11 +42,7 @@ impl App {
     ) -> AppResult<Me> {
         self.require_admin(admin).await?;
         let id: MemberId = id.parse().map_err(|_| RuleError::NotFound)?;
-        self.store()
-            .member(id)
-            .await?
-            .filter(|m| !m.status.is_closed())
-            .ok_or(RuleError::NotFound)?;
+        self.open_member(id).await?;
         self.apply_admin_update(id, update).await
     }
 

@@ -24,9 +24,9 @@ use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreProviderMetadata,
 };
 use openidconnect::{
-    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl,
-    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError,
-    TokenResponse,
+    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError, TokenResponse,
 };
 use rapport_domain::identity::COMMUNITY;
 use rapport_domain::{AccountStatus, Email, MemberId, ProfileField, RuleError, Timestamp};
@@ -40,6 +40,16 @@ use tokio::sync::Mutex;
 pub const FLOW_LIFETIME: Duration = Duration::from_secs(600);
 /// How long the provider's discovery document and keys are kept before they are read again.
 const METADATA_LIFETIME: Duration = Duration::from_secs(3600);
+/// A client built from discovery: authorization and token endpoints known, user info maybe.
+type Client = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
 /// What the flow cookie is signed for.
 const FLOW: &str = "oidc-flow";
 
@@ -131,21 +141,24 @@ impl App {
         Ok(m)
     }
 
-    fn redirect_url(&self) -> AppResult<RedirectUrl> {
-        RedirectUrl::new(format!("{}/auth/oidc/callback", self.inner.config.base_url))
-            .map_err(|e| AppError::Internal(format!("redirect URL: {e}")))
+    /// This server as `p`'s client, from the provider's discovery document.
+    fn client(&self, p: &Provider, metadata: CoreProviderMetadata) -> AppResult<Client> {
+        let redirect =
+            RedirectUrl::new(format!("{}/auth/oidc/callback", self.inner.config.base_url))
+                .map_err(|e| AppError::Internal(format!("redirect URL: {e}")))?;
+        Ok(CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(p.settings.client_id.clone()),
+            Some(ClientSecret::new(p.settings.client_secret.clone())),
+        )
+        .set_redirect_uri(redirect))
     }
 
     /// Starts signing in with provider `index`; `next` is where to go after (a checked path).
     pub async fn oidc_start(&self, index: usize, next: &str) -> AppResult<Started> {
         let p = self.provider(index)?;
         let metadata = self.metadata(p, false).await?;
-        let client = CoreClient::from_provider_metadata(
-            metadata,
-            ClientId::new(p.settings.client_id.clone()),
-            Some(ClientSecret::new(p.settings.client_secret.clone())),
-        )
-        .set_redirect_uri(self.redirect_url()?);
+        let client = self.client(p, metadata)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = client.authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
@@ -232,12 +245,7 @@ impl App {
     async fn validated(&self, p: &Provider, flow: &Flow, code: &str) -> AppResult<Identity> {
         let mut fresh = false;
         let metadata = self.metadata(p, false).await?;
-        let client = CoreClient::from_provider_metadata(
-            metadata,
-            ClientId::new(p.settings.client_id.clone()),
-            Some(ClientSecret::new(p.settings.client_secret.clone())),
-        )
-        .set_redirect_uri(self.redirect_url()?);
+        let client = self.client(p, metadata)?;
         let response = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .map_err(|e| AppError::Internal(format!("token endpoint: {e}")))?
@@ -257,11 +265,7 @@ impl App {
         let nonce = Nonce::new(flow.nonce.clone());
         loop {
             let metadata = self.metadata(p, fresh).await?;
-            let client = CoreClient::from_provider_metadata(
-                metadata,
-                ClientId::new(p.settings.client_id.clone()),
-                Some(ClientSecret::new(p.settings.client_secret.clone())),
-            );
+            let client = self.client(p, metadata)?;
             let clock = self.inner.clock.clone();
             let verifier = client.id_token_verifier().set_time_fn(move || {
                 chrono::DateTime::from_timestamp_millis(clock.now().0).unwrap_or_default()

@@ -194,12 +194,7 @@ impl App {
             .external_member(COMMUNITY, external)
             .await?
             .ok_or(RuleError::NotFound)?;
-        let m = self
-            .store()
-            .member(id)
-            .await?
-            .filter(|m| !m.status.is_closed())
-            .ok_or(RuleError::NotFound)?;
+        let m = self.open_member(id).await?;
         Ok(member_view(&m, external))
     }
 

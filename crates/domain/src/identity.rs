@@ -77,16 +77,6 @@ pub enum Provision {
 }
 
 impl Provision {
-    /// The member it concerns, once it exists.
-    pub fn member(self) -> Option<MemberId> {
-        match self {
-            Provision::Create => None,
-            Provision::Link { member, .. }
-            | Provision::Update { member }
-            | Provision::Unchanged { member } => Some(member),
-        }
-    }
-
     /// `created`, `updated` or `unchanged`, as the answer and `rapport import` report it.
     pub fn outcome(self) -> &'static str {
         match self {
