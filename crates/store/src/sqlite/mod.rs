@@ -45,10 +45,12 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0009_wrong_emails.sql"),
     include_str!("../../migrations/sqlite/0010_pending_signups.sql"),
     include_str!("../../migrations/sqlite/0011_identities.sql"),
+    include_str!("../../migrations/sqlite/0012_fewer_pages.sql"),
 ];
 
 /// The size the write-ahead log file is trimmed to when it starts again from its beginning (it
-/// may grow past it between two restarts; see [`checkpoint`]).
+/// may grow past it between two restarts; see [`checkpoint`]), where no [`CheckpointSettings`]
+/// say otherwise: the bulk loader's connection. The server's is twice its restart size.
 const WAL_SIZE_LIMIT_BYTES: i64 = 64 << 20;
 
 /// Prepared statements kept per connection. rusqlite's default of 16 is fewer than the distinct

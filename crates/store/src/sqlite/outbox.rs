@@ -131,7 +131,8 @@ impl OutboxStore for SqliteStore {
             notices::MAIL_COLS
         );
         let digest_sql = format!(
-            "SELECT {} FROM mail_queue WHERE member_id = ?1 AND cadence = ?2 ORDER BY id",
+            // `cadence <> 'immediate'` lets SQLite use the partial index of digests.
+            "SELECT {} FROM mail_queue WHERE member_id = ?1 AND cadence = ?2 AND cadence <> 'immediate' ORDER BY id",
             notices::MAIL_COLS
         );
         self.read(move |c| {
