@@ -120,7 +120,7 @@ impl Default for RawConfig {
             idempotency_keys_per_member: 10_000,
             metrics_token: None,
             write_queue_budget: "250ms".into(),
-            sqlite_checkpoint_interval: "100ms".into(),
+            sqlite_checkpoint_interval: "10ms".into(),
             sqlite_wal_restart_size: RawSize::Written("64MiB".into()),
             oidc_issuer: None,
             oidc_client_id: None,

@@ -17,7 +17,7 @@
 //!   [`CheckpointSettings::final_frames`] behind, the checkpointer asks, and the writer, between
 //!   two batches, runs a `PASSIVE` checkpoint of its own that copies just those last frames. The log
 //!   is then wholly backfilled, so the writer's next transaction starts it again from the
-//!   beginning (and `journal_size_limit` trims the file). A background checkpoint alone can never
+//!   beginning (and `journal_size_limit`, [`CheckpointSettings::wal_size_limit`], trims the file). A background checkpoint alone can never
 //!   get there while commits keep coming: each pass ends behind the writer (tried and measured in
 //!   BENCHMARKS.md, 2026-11-23).
 //!
@@ -43,11 +43,24 @@ pub struct CheckpointSettings {
 }
 
 impl Default for CheckpointSettings {
+    /// Passes every 10 ms rather than 100: each copies less, and so leaves the writer's final pass
+    /// less behind (open-loop write p99 about a third lower, BENCHMARKS.md 2026-12-03 evening).
     fn default() -> Self {
         CheckpointSettings {
-            interval: Duration::from_millis(100),
+            interval: Duration::from_millis(10),
             restart_size: 64 << 20,
         }
+    }
+}
+
+impl CheckpointSettings {
+    /// The size the log file is trimmed to when it starts again (`journal_size_limit`): twice the
+    /// restart size. The log grows past the restart size while the writer waits for a background
+    /// pass to come close (to 1.7 times it under the benchmark's load); trimming it back at every
+    /// restart made the next round allocate the file's blocks anew on every append and stalled the
+    /// writer in `ftruncate` for up to 6 ms. Kept, the file is overwritten in place.
+    pub(super) fn wal_size_limit(&self) -> i64 {
+        i64::try_from(self.restart_size.saturating_mul(2)).unwrap_or(i64::MAX)
     }
 }
 

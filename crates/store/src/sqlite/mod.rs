@@ -249,6 +249,11 @@ impl SqliteStore {
             })?;
         }
         let mut conn = open_writer_connection(path)?;
+        conn.pragma_update(
+            None,
+            "journal_size_limit",
+            options.writer.checkpoints.wal_size_limit(),
+        )?;
         migrate_connection(&mut conn)?;
         if let Some(bytes) = options.max_size {
             limit_size(&conn, bytes)?;
