@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Drive rapport servers over HTTP and report throughput and latency per operation.
-    Load(load::Args),
+    Load(Box<load::Args>),
     /// Measure the graph index on seeded networks of growing size, beside the same questions in
     /// SQL.
     Graph(graph::Args),
@@ -54,7 +54,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Load(args) => load::run(args).await,
+            Command::Load(args) => load::run(*args).await,
             Command::Graph(args) => graph::run(args).await,
         }
     });

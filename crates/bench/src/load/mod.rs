@@ -128,6 +128,13 @@ pub struct Args {
     /// The `rapport` binary to run [default: the one beside rapport-bench].
     #[arg(long, env = "RAPPORT_BIN", value_name = "PATH")]
     rapport: Option<PathBuf>,
+    /// Run each `rapport serve` pinned to these CPUs (`taskset -c` list, e.g. `1`), so that the
+    /// open loop's tail measures the server rather than the scheduler sharing cores.
+    #[arg(long, value_name = "LIST")]
+    server_cpus: Option<String>,
+    /// Pin the load generator itself to these CPUs (e.g. `0`).
+    #[arg(long, value_name = "LIST")]
+    client_cpus: Option<String>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -189,6 +196,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             args.replicas
         );
     }
+    if let Some(cpus) = &args.client_cpus {
+        servers::pin_self(cpus)?;
+    }
     let growing = args.growth.is_some();
     let plan = Plan {
         avg_connections: args.avg_connections,
@@ -213,7 +223,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         postgres: args.postgres.clone(),
         replicas: args.replicas,
         pool_size: args.pool_size,
-        rapport: Rapport::find(args.rapport.clone())?,
+        rapport: Rapport::find(args.rapport.clone(), args.server_cpus.clone())?,
     };
     if let Some(sizes) = &args.growth {
         if sizes.is_empty() || sizes.iter().any(|&s| s < 2) {

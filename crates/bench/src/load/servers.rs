@@ -9,13 +9,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The `rapport` binary the benchmark runs.
-pub(crate) struct Rapport(PathBuf);
+/// The `rapport` binary the benchmark runs, and the CPUs its servers are pinned to (`taskset -c`),
+/// if any.
+pub(crate) struct Rapport(PathBuf, Option<String>);
 
 impl Rapport {
     /// `given` (`--rapport`), else the `rapport` beside this binary: cargo builds both into the
     /// same directory, and `cargo install` puts both in the same one too.
-    pub(crate) fn find(given: Option<PathBuf>) -> anyhow::Result<Rapport> {
+    pub(crate) fn find(given: Option<PathBuf>, cpus: Option<String>) -> anyhow::Result<Rapport> {
         let path = match given {
             Some(path) => path,
             None => std::env::current_exe()
@@ -28,7 +29,7 @@ impl Rapport {
                 path.display()
             );
         }
-        Ok(Rapport(path))
+        Ok(Rapport(path, cpus))
     }
 
     /// `rapport serve` on the store in `dir`, or on the PostgreSQL database at `database` with
@@ -39,7 +40,14 @@ impl Rapport {
         addr: &str,
         database: Option<&str>,
     ) -> anyhow::Result<Server> {
-        let mut command = Command::new(&self.0);
+        let mut command = match &self.1 {
+            Some(cpus) => {
+                let mut taskset = Command::new("taskset");
+                taskset.arg("-c").arg(cpus).arg(&self.0);
+                taskset
+            }
+            None => Command::new(&self.0),
+        };
         command
             .env_remove("RAPPORT_DATABASE_URL")
             .env_remove("RAPPORT_DATABASE_READ_URL");
@@ -161,6 +169,23 @@ impl Drop for Server {
     }
 }
 
+/// Pins this process, every thread of it, to `cpus` (`taskset -a -p -c`): with the server pinned
+/// elsewhere, the load generator and the server no longer wait for each other's cores.
+pub(crate) fn pin_self(cpus: &str) -> anyhow::Result<()> {
+    let out = Command::new("taskset")
+        .args(["-a", "-p", "-c", cpus, &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .output()
+        .context("running taskset (util-linux)")?;
+    if !out.status.success() {
+        bail!(
+            "taskset -c {cpus} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::Rapport;
@@ -169,7 +194,7 @@ mod tests {
     fn a_missing_rapport_binary_is_named_with_the_way_to_fix_it() {
         // Found nowhere, the benchmark stops before seeding anything and says what to do.
         let missing = std::env::temp_dir().join("no-such-dir").join("rapport");
-        let err = Rapport::find(Some(missing))
+        let err = Rapport::find(Some(missing), None)
             .err()
             .expect("no binary there")
             .to_string();
