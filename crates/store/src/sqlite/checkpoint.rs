@@ -17,9 +17,9 @@
 //!   [`CheckpointSettings::final_frames`] behind, the checkpointer asks, and the writer, between
 //!   two batches, runs a `PASSIVE` checkpoint of its own that copies just those last frames. The log
 //!   is then wholly backfilled, so the writer's next transaction starts it again from the
-//!   beginning (and `journal_size_limit`, [`CheckpointSettings::wal_size_limit`], trims the file). A background checkpoint alone can never
-//!   get there while commits keep coming: each pass ends behind the writer (tried and measured in
-//!   BENCHMARKS.md, 2026-11-23).
+//!   beginning (and `journal_size_limit`, [`CheckpointSettings::wal_size_limit`], trims the
+//!   file). A background checkpoint alone can never get there while commits keep coming: each
+//!   pass ends behind the writer (tried and measured in BENCHMARKS.md, 2026-11-23).
 //!
 //! Durability is SQLite's own: a checkpoint fsyncs the log before copying it and the database
 //! after, with `synchronous=NORMAL` on both connections, so a restarted log never overwrites a frame
@@ -44,7 +44,7 @@ pub struct CheckpointSettings {
 
 impl Default for CheckpointSettings {
     /// Passes every 10 ms rather than 100: each copies less, and so leaves the writer's final pass
-    /// less behind (open-loop write p99 about a third lower, BENCHMARKS.md 2026-12-03 evening).
+    /// less behind (open-loop write p99 about a third lower: BENCHMARKS.md, the write tail's second round).
     fn default() -> Self {
         CheckpointSettings {
             interval: Duration::from_millis(10),
