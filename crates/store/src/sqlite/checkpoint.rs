@@ -43,8 +43,9 @@ pub struct CheckpointSettings {
 }
 
 impl Default for CheckpointSettings {
-    /// Passes every 10 ms rather than 100: each copies less, and so leaves the writer's final pass
-    /// less behind (open-loop write p99 about a third lower: BENCHMARKS.md, the write tail's second round).
+    /// Passes every 10 ms rather than 100: each copies less, and so leaves the writer's final
+    /// pass less behind (open-loop write p99 about a third lower: BENCHMARKS.md, the write tail's
+    /// second round).
     fn default() -> Self {
         CheckpointSettings {
             interval: Duration::from_millis(10),
