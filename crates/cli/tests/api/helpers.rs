@@ -165,11 +165,8 @@ impl TestApp {
                     .unwrap_or_else(|e| panic!("{sql}: {e}"));
             }
             rapport_app::Database::Postgres(url) => {
-                let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                pg_client(url)
                     .await
-                    .expect("the test database answers");
-                tokio::spawn(connection);
-                client
                     .execute(&sql, &[])
                     .await
                     .unwrap_or_else(|e| panic!("{sql}: {e}"));
@@ -184,17 +181,12 @@ impl TestApp {
             rapport_app::Database::Sqlite(path) => rusqlite::Connection::open(path)
                 .and_then(|c| c.query_row(query, [], |r| r.get(0)))
                 .unwrap_or_else(|e| panic!("{query}: {e}")),
-            rapport_app::Database::Postgres(url) => {
-                let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                    .await
-                    .expect("the test database answers");
-                tokio::spawn(connection);
-                client
-                    .query_one(query, &[])
-                    .await
-                    .unwrap_or_else(|e| panic!("{query}: {e}"))
-                    .get(0)
-            }
+            rapport_app::Database::Postgres(url) => pg_client(url)
+                .await
+                .query_one(query, &[])
+                .await
+                .unwrap_or_else(|e| panic!("{query}: {e}"))
+                .get(0),
         }
     }
 }
@@ -616,4 +608,13 @@ pub fn header(r: &Response, name: &str) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned()
+}
+
+/// A connection to the test's PostgreSQL database, its driver running on the test's runtime.
+async fn pg_client(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("the test database answers");
+    tokio::spawn(connection);
+    client
 }
